@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what ddptrain needs on a Debian machine: OpenBLAS (CBLAS), OpenMPI, zstd and pkg-config.
+# Safe to run again: packages already present are not reinstalled.
+set -euo pipefail
+
+packages=(pkg-config libopenblas-dev libopenmpi-dev openmpi-bin libzstd-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null 2>&1; then
+  [ -x /opt/swift/usr/bin/swift ] && export PATH="$PATH:/opt/swift/usr/bin"
+fi
+command -v swift >/dev/null 2>&1 || { echo "setup: Swift 6 is required (https://swift.org/install); 'swift' is not on PATH" >&2; exit 1; }

@@ -1,0 +1,61 @@
+/// Everything a layer may touch while it runs: the batch, the mode, the activations and their
+/// gradients, scratch space, and the thread pool.
+public final class ExecutionContext: @unchecked Sendable {
+    /// Samples in the current batch (at most the network's `maxBatch`).
+    public internal(set) var batch: Int = 0
+    /// Training (batch statistics, dropout) or evaluation mode.
+    public internal(set) var training = true
+    /// Counts training forward passes; with `seed` it keys dropout masks.
+    public internal(set) var step: UInt64 = 0
+    /// The network's seed.
+    public let seed: UInt64
+    /// The thread pool all layers share.
+    public let pool: ComputePool
+    /// Per value: its shape, activations and gradient.
+    let shapes: [TensorShape]
+    let data: [FloatBuffer]
+    let gradients: [FloatBuffer?]
+    /// Per worker: two im2col panels and a partial weight gradient.
+    public let panels: [(col: FloatBuffer, dcol: FloatBuffer)]
+    /// Per worker partial gradient buffers.
+    public let partials: [FloatBuffer]
+    /// Shared scratch sized `maxBatch × sharedPerSample`.
+    public let shared: FloatBuffer
+
+    init(shapes: [TensorShape], maxBatch: Int, needsGradient: [Bool], workspace: WorkspaceRequirement,
+         pool: ComputePool, seed: UInt64) {
+        self.shapes = shapes
+        self.pool = pool
+        self.seed = seed
+        data = shapes.map { FloatBuffer(count: maxBatch * $0.elementCount) }
+        gradients = zip(shapes, needsGradient).map { $1 ? FloatBuffer(count: maxBatch * $0.elementCount) : nil }
+        panels = (0..<pool.threads).map { _ in
+            (FloatBuffer(count: workspace.panel), FloatBuffer(count: workspace.panel))
+        }
+        partials = (0..<pool.threads).map { _ in FloatBuffer(count: workspace.partial) }
+        shared = FloatBuffer(count: maxBatch * workspace.sharedPerSample)
+    }
+
+    /// The activations of `value`.
+    public func view(_ value: ValueID) -> TensorView {
+        TensorView(base: data[value.index].pointer, shape: shapes[value.index])
+    }
+
+    /// The activations of several values, as a segment list.
+    public func views(_ values: [ValueID]) -> [TensorView] { values.map(view) }
+
+    /// The gradient of `value`, or nil when it needs none (the network input).
+    public func gradient(_ value: ValueID) -> TensorView? {
+        gradients[value.index].map { TensorView(base: $0.pointer, shape: shapes[value.index]) }
+    }
+
+    /// The gradients of several values, or nil when any of them needs none.
+    public func gradients(_ values: [ValueID]) -> [TensorView]? {
+        var result: [TensorView] = []
+        for v in values {
+            guard let g = gradient(v) else { return nil }
+            result.append(g)
+        }
+        return result
+    }
+}

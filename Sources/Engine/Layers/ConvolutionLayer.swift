@@ -1,0 +1,162 @@
+/// A 2-D convolution over the channel concatenation of its inputs, optionally preceded by a fused
+/// batch norm + ReLU (the pre-activation `BN-ReLU-Conv` unit of DenseNet and SparseNet).
+///
+/// With `preactivation`, the normalised input is produced while im2col packs it and is never
+/// stored; backward recomputes it from the raw input. Parameter names are `<name>.norm.weight`
+/// / `.bias` for the fused batch norm and `<name>.weight` / `.bias` for the convolution.
+public final class ConvolutionLayer: Layer {
+    public let name: String
+    public let inputs: [ValueID]
+    public let output: ValueID
+    /// The convolution's sizes.
+    public let geometry: ConvolutionGeometry
+    /// Whether a fused BN-ReLU precedes the convolution.
+    public let preactivation: Bool
+    /// Whether the convolution has a bias.
+    public let hasBias: Bool
+    /// Whether backward must produce the input gradient (false for a stem reading the image).
+    public let needsInputGradient: Bool
+    let norm: NormalizationState?
+    var weight: UnsafeMutablePointer<Float>!
+    var bias: UnsafeMutablePointer<Float>?
+    var weightGradient: UnsafeMutablePointer<Float>!
+    var biasGradient: UnsafeMutablePointer<Float>?
+
+    /// Creates the layer for inputs of spatial size `height × width` and `inChannels` channels in total.
+    public init(name: String, inputs: [ValueID], output: ValueID, geometry: ConvolutionGeometry,
+                preactivation: Bool, bias: Bool, needsInputGradient: Bool) {
+        self.name = name
+        self.inputs = inputs
+        self.output = output
+        self.geometry = geometry
+        self.preactivation = preactivation
+        self.hasBias = bias
+        self.needsInputGradient = needsInputGradient
+        norm = preactivation ? NormalizationState(channels: geometry.inChannels) : nil
+    }
+
+    public var kind: String {
+        let k = "conv\(geometry.kernel)x\(geometry.kernel)" + (geometry.stride > 1 ? "/\(geometry.stride)" : "")
+        return (preactivation ? "bn-relu-" : "") + k + (inputs.count > 1 ? " (\(inputs.count) inputs)" : "")
+    }
+
+    public var outputShape: TensorShape { geometry.outShape }
+    public var macsPerSample: Int { geometry.macs }
+
+    public var parameters: [ParameterDeclaration] {
+        var p = preactivation ? NormalizationState.parameters(name + ".norm", geometry.inChannels) : []
+        p.append(ParameterDeclaration(
+            name: name + ".weight",
+            shape: [geometry.outChannels, geometry.inChannels, geometry.kernel, geometry.kernel],
+            role: .convolutionWeight(fanIn: geometry.patchSize)))
+        if hasBias {
+            p.append(ParameterDeclaration(name: name + ".bias", shape: [geometry.outChannels], role: .convolutionBias))
+        }
+        return p
+    }
+
+    public var buffers: [ParameterDeclaration] {
+        preactivation ? NormalizationState.buffers(name + ".norm", geometry.inChannels) : []
+    }
+
+    public var workspace: WorkspaceRequirement {
+        var w = WorkspaceRequirement()
+        w.panel = geometry.patchSize * geometry.outPlane
+        w.partial = geometry.weightCount + geometry.outChannels
+        w.sharedPerSample = preactivation ? geometry.inChannels * geometry.inPlane : 0
+        return w
+    }
+
+    public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
+                     buffers: UnsafeMutablePointer<Float>, maxBatch: Int) {
+        var offset = 0
+        if let norm {
+            norm.bind(parameters: parameters, gradients: gradients, buffers: buffers)
+            offset = 2 * geometry.inChannels
+        }
+        weight = parameters + offset
+        weightGradient = gradients + offset
+        if hasBias {
+            bias = parameters + offset + geometry.weightCount
+            biasGradient = gradients + offset + geometry.weightCount
+        }
+    }
+
+    var activation: InputActivation? {
+        norm.map { InputActivation(scale: $0.scale, shift: $0.shift) }
+    }
+
+    // MARK: Forward
+
+    public func forward(_ context: ExecutionContext) {
+        let x = context.views(inputs)
+        norm?.prepare(x, context)
+        let y = context.view(output)
+        let activation = self.activation
+        let g = geometry, w = weight!, b = bias
+        context.pool.chunks(context.batch) { samples, worker in
+            let col = context.panels[worker].col.pointer
+            for n in samples {
+                Convolution.forward(sample: n, input: x, geometry: g, activation: activation,
+                                    weight: w, bias: b, output: y, col: col)
+            }
+        }
+    }
+
+    // MARK: Backward
+
+    public func backward(_ context: ExecutionContext) {
+        let x = context.views(inputs)
+        guard let dy = context.gradient(output) else { return }
+        let activation = self.activation
+        let g = geometry, w = weight!
+        // The convolution's input gradient goes to the shared scratch when a batch norm still has
+        // to turn it into the raw input's gradient, otherwise straight onto the inputs.
+        let inputGradient: [TensorView]?
+        var dz: TensorView?
+        if preactivation {
+            let view = TensorView(base: context.shared.pointer,
+                                  shape: TensorShape(channels: g.inChannels, height: g.inHeight, width: g.inWidth))
+            dz = view
+            inputGradient = [view]
+        } else {
+            inputGradient = needsInputGradient ? context.gradients(inputs) : nil
+        }
+        let accumulateInput = !preactivation
+        let partialCount = g.weightCount + (hasBias ? g.outChannels : 0)
+        let weightGradient = self.weightGradient!, biasGradient = self.biasGradient
+        let hasBias = self.hasBias
+        context.pool.chunks(context.batch) { samples, worker in
+            // Worker 0 adds straight into the arena; the others fill a partial that is added below.
+            let wg = worker == 0 ? weightGradient : context.partials[worker].pointer
+            let bg = worker == 0 ? biasGradient : (hasBias ? context.partials[worker].pointer + g.weightCount : nil)
+            let panel = context.panels[worker]
+            for n in samples {
+                Convolution.backward(sample: n, input: x, geometry: g, activation: activation, weight: w,
+                                     outputGradient: dy, weightGradient: wg, biasGradient: bg,
+                                     accumulateWeights: worker == 0 || n != samples.lowerBound,
+                                     inputGradient: inputGradient, accumulateInput: accumulateInput,
+                                     col: panel.col.pointer, dcol: panel.dcol.pointer)
+            }
+        }
+        let workers = min(context.pool.threads, context.batch)
+        if workers > 1 {
+            context.pool.chunks(partialCount) { range, _ in
+                for worker in 1..<workers {
+                    let p = context.partials[worker].pointer
+                    for i in range {
+                        if i < g.weightCount { weightGradient[i] += p[i] } else { biasGradient![i - g.weightCount] += p[i] }
+                    }
+                }
+            }
+        }
+        if let norm, let dz, needsInputGradient, let targets = context.gradients(inputs) {
+            norm.backward(x, dz, relu: true, into: targets, context)
+        } else if let norm, let dz {
+            // The input needs no gradient, but γ and β still do.
+            let scratch = FloatBuffer(count: context.batch * g.inChannels * g.inPlane)
+            let sink = TensorView(base: scratch.pointer, shape: dz.shape)
+            norm.backward(x, dz, relu: true, into: [sink], context)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Engine
+import Foundation
+import Models
+
+/// `ddptrain bench`: full training steps on synthetic input, timed by phase.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time full training steps (forward, backward, SGD update) on synthetic input.")
+
+    @OptionGroup var options: ModelOptions
+
+    @Option(name: .long, help: "Samples per step.")
+    var batchSize: Int = 64
+
+    @Option(name: .long, help: "Worker threads (the engine's only source of parallelism; OpenBLAS runs single-threaded).")
+    var threads: Int = 2
+
+    @Option(name: .long, help: "Timed steps.")
+    var steps: Int = 10
+
+    @Option(name: .long, help: "Untimed warm-up steps.")
+    var warmup: Int = 3
+
+    @Flag(name: .long, help: "Also print the time per layer kind (adds a little timing overhead).")
+    var profile = false
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard steps >= 1 else { throw ValidationError("--steps must be at least 1, got \(steps)") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative, got \(warmup)") }
+    }
+
+    func run() throws {
+        let configuration = try options.configuration()
+        let graph = try ModelBuilder.graph(for: configuration)
+        let pool = ComputePool(threads: threads)
+        let network = Network(graph: graph, maxBatch: batchSize, pool: pool, seed: 1)
+        let optimizer = SGD(arena: network.parameters)
+        let inputCount = batchSize * graph.shape(graph.input).elementCount
+        for i in 0..<inputCount { network.input[i] = RandomStream.normal(seed: 7, index: UInt64(i)) }
+        var labels = (0..<batchSize).map { Int32($0 % configuration.classes) }
+
+        let profile = LayerProfile(layers: graph.layers.count)
+        print("bench \(configuration.name): batch \(batchSize), \(threads) thread(s), \(warmup) warm-up + \(steps) timed steps")
+        var phases: [[Double]] = [[], [], [], []]  // forward, backward, update, total
+        for step in 0..<(warmup + steps) {
+            if self.profile && step == warmup { network.profile = profile }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            network.forward(batch: batchSize, training: true)
+            _ = labels.withUnsafeBufferPointer { network.loss(labels: $0.baseAddress!) }
+            let t1 = DispatchTime.now().uptimeNanoseconds
+            network.zeroParameterGradients()
+            network.backward()
+            let t2 = DispatchTime.now().uptimeNanoseconds
+            optimizer.step(network.parameters, learningRate: 0.01, pool: pool)
+            let t3 = DispatchTime.now().uptimeNanoseconds
+            if step >= warmup {
+                let times = [t1 - t0, t2 - t1, t3 - t2, t3 - t0].map { Double($0) / 1e9 }
+                for (i, t) in times.enumerated() { phases[i].append(t) }
+            }
+            labels.shuffle()
+        }
+        let median = phases.map { $0.sorted()[$0.count / 2] }
+        let imagesPerSecond = Double(batchSize) / median[3]
+        let gflops = 3 * Double(graph.macsPerSample) * 2 * Double(batchSize) / median[3] / 1e9
+        print(String(format: "median step %.1f ms: forward %.1f ms, backward %.1f ms, update %.1f ms",
+                     median[3] * 1e3, median[0] * 1e3, median[1] * 1e3, median[2] * 1e3))
+        print(String(format: "images/s: %.1f   (%.1f GFLOP/s at 3 × forward MACs)", imagesPerSecond, gflops))
+        if self.profile {
+            print("per layer kind, mean per step (forward / backward ms):")
+            for row in profile.byKind(graph) {
+                let f = row.forward * 1e3 / Double(steps), b = row.backward * 1e3 / Double(steps)
+                print("  " + row.kind.padding(toLength: 18, withPad: " ", startingAt: 0)
+                      + String(format: "%8.1f %8.1f", f, b))
+            }
+        }
+        print("peak resident memory: \(ResourceUsage.peakResidentMegabytes) MiB")
+    }
+}
