@@ -14,7 +14,7 @@ public final class ExecutionContext: @unchecked Sendable {
     /// Per value: its shape, activations and gradient.
     let shapes: [TensorShape]
     let data: [FloatBuffer]
-    let gradients: [FloatBuffer?]
+    let gradients: [FloatBuffer]
     /// Per worker: two im2col panels and a partial weight gradient.
     public let panels: [(col: FloatBuffer, dcol: FloatBuffer)]
     /// Per worker partial gradient buffers.
@@ -22,13 +22,13 @@ public final class ExecutionContext: @unchecked Sendable {
     /// Shared scratch sized `maxBatch × sharedPerSample`.
     public let shared: FloatBuffer
 
-    init(shapes: [TensorShape], maxBatch: Int, needsGradient: [Bool], workspace: WorkspaceRequirement,
+    init(shapes: [TensorShape], maxBatch: Int, workspace: WorkspaceRequirement,
          pool: ComputePool, seed: UInt64) {
         self.shapes = shapes
         self.pool = pool
         self.seed = seed
         data = shapes.map { FloatBuffer(count: maxBatch * $0.elementCount) }
-        gradients = zip(shapes, needsGradient).map { $1 ? FloatBuffer(count: maxBatch * $0.elementCount) : nil }
+        gradients = shapes.map { FloatBuffer(count: maxBatch * $0.elementCount) }
         panels = (0..<pool.threads).map { _ in
             (FloatBuffer(count: workspace.panel), FloatBuffer(count: workspace.panel))
         }
@@ -44,18 +44,12 @@ public final class ExecutionContext: @unchecked Sendable {
     /// The activations of several values, as a segment list.
     public func views(_ values: [ValueID]) -> [TensorView] { values.map(view) }
 
-    /// The gradient of `value`, or nil when it needs none (the network input).
-    public func gradient(_ value: ValueID) -> TensorView? {
-        gradients[value.index].map { TensorView(base: $0.pointer, shape: shapes[value.index]) }
+    /// The gradient of `value`. Every value has one, the network input included, so a layer
+    /// never has to special-case which of its inputs receive gradients.
+    public func gradient(_ value: ValueID) -> TensorView {
+        TensorView(base: gradients[value.index].pointer, shape: shapes[value.index])
     }
 
-    /// The gradients of several values, or nil when any of them needs none.
-    public func gradients(_ values: [ValueID]) -> [TensorView]? {
-        var result: [TensorView] = []
-        for v in values {
-            guard let g = gradient(v) else { return nil }
-            result.append(g)
-        }
-        return result
-    }
+    /// The gradients of several values, as a segment list.
+    public func gradients(_ values: [ValueID]) -> [TensorView] { values.map(gradient) }
 }

@@ -28,10 +28,7 @@ public final class Network {
         buffers.initialize(seed: seed)
         var workspace = WorkspaceRequirement()
         for layer in graph.layers { workspace = workspace.union(layer.workspace) }
-        var needsGradient = Array(repeating: true, count: graph.shapes.count)
-        needsGradient[graph.input.index] = false
-        context = ExecutionContext(shapes: graph.shapes, maxBatch: maxBatch, needsGradient: needsGradient,
-                                   workspace: workspace, pool: pool, seed: seed)
+        context = ExecutionContext(shapes: graph.shapes, maxBatch: maxBatch, workspace: workspace, pool: pool, seed: seed)
         var parameterOffset = parameters.count
         var bufferOffset = 0
         let g = parameters.gradients!.pointer
@@ -72,7 +69,7 @@ public final class Network {
     public func loss(labels: UnsafePointer<Int32>, smoothing: Float = 0, normalizer: Int? = nil) -> SoftmaxCrossEntropy.Result {
         SoftmaxCrossEntropy.evaluate(logits: output, labels: labels, batch: context.batch, classes: outputCount,
                                      smoothing: smoothing, normalizer: normalizer,
-                                     gradient: context.gradient(graph.output)!.base)
+                                     gradient: context.gradient(graph.output).base)
     }
 
     /// Sets every parameter gradient to zero (call once per optimizer step).
@@ -83,8 +80,7 @@ public final class Network {
         let out = graph.output.index
         let batch = context.batch
         for (i, shape) in context.shapes.enumerated() where i != out {
-            guard let g = context.gradients[i] else { continue }
-            g.pointer.update(repeating: 0, count: batch * shape.elementCount)
+            context.gradients[i].pointer.update(repeating: 0, count: batch * shape.elementCount)
         }
         guard let profile else {
             for layer in graph.layers.reversed() { layer.backward(context) }

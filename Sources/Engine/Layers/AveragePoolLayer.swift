@@ -29,7 +29,7 @@ public final class AveragePoolLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
-        guard let dy = context.gradient(output), let dx = context.gradient(inputs[0]) else { return }
+        let dy = context.gradient(output), dx = context.gradient(inputs[0])
         let s = inputShape
         context.pool.chunks(context.batch * s.channels) { planes, _ in
             for p in planes {
@@ -67,7 +67,7 @@ public final class GlobalAveragePoolLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
-        guard let dy = context.gradient(output), let dx = context.gradient(inputs[0]) else { return }
+        let dy = context.gradient(output), dx = context.gradient(inputs[0])
         let s = inputShape
         for n in 0..<context.batch {
             for c in 0..<s.channels { Pooling.globalAverageBackward(dy.plane(n, c)[0], dx.plane(n, c), count: s.planeSize) }

@@ -37,7 +37,7 @@ public final class BatchNormLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
-        guard let dy = context.gradient(output), let dx = context.gradients(inputs) else { return }
+        let dy = context.gradient(output), dx = context.gradients(inputs)
         norm.backward(context.views(inputs), dy, relu: relu, into: dx, context)
     }
 }

@@ -23,7 +23,7 @@ public final class ConcatenationLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
-        guard let dy = context.gradient(output), let dx = context.gradients(inputs) else { return }
+        let dy = context.gradient(output), dx = context.gradients(inputs)
         context.pool.chunks(context.batch) { samples, _ in
             for n in samples { Concatenation.backward(dy, into: dx, sample: n) }
         }

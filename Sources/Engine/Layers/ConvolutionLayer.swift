@@ -14,7 +14,8 @@ public final class ConvolutionLayer: Layer {
     public let preactivation: Bool
     /// Whether the convolution has a bias.
     public let hasBias: Bool
-    /// Whether backward must produce the input gradient (false for a stem reading the image).
+    /// Whether backward must produce the input gradient (false for a plain convolution reading only
+    /// the network input, whose gradient nobody uses).
     public let needsInputGradient: Bool
     let norm: NormalizationState?
     var weight: UnsafeMutablePointer<Float>!
@@ -107,7 +108,7 @@ public final class ConvolutionLayer: Layer {
 
     public func backward(_ context: ExecutionContext) {
         let x = context.views(inputs)
-        guard let dy = context.gradient(output) else { return }
+        let dy = context.gradient(output)
         let activation = self.activation
         let g = geometry, w = weight!
         // The convolution's input gradient goes to the shared scratch when a batch norm still has
@@ -150,13 +151,8 @@ public final class ConvolutionLayer: Layer {
                 }
             }
         }
-        if let norm, let dz, needsInputGradient, let targets = context.gradients(inputs) {
-            norm.backward(x, dz, relu: true, into: targets, context)
-        } else if let norm, let dz {
-            // The input needs no gradient, but γ and β still do.
-            let scratch = FloatBuffer(count: context.batch * g.inChannels * g.inPlane)
-            let sink = TensorView(base: scratch.pointer, shape: dz.shape)
-            norm.backward(x, dz, relu: true, into: [sink], context)
+        if let norm, let dz {
+            norm.backward(x, dz, relu: true, into: context.gradients(inputs), context)
         }
     }
 }

@@ -42,8 +42,8 @@ public final class DropoutLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
-        guard let dy = context.gradient(output)?.base, let dx = context.gradient(inputs[0])?.base,
-              let mask = mask?.pointer else { return }
+        let dy = context.gradient(output).base, dx = context.gradient(inputs[0]).base
+        guard let mask = mask?.pointer else { return }
         let count = context.batch * outputShape.elementCount
         if rate == 0 {
             for i in 0..<count { dx[i] += dy[i] }

@@ -40,9 +40,9 @@ public final class LinearLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
-        guard let dy = context.gradient(output) else { return }
+        let dy = context.gradient(output)
         Linear.backward(x: context.view(inputs[0]).base, weight: weight, dy: dy.base, weightGradient: weightGradient,
-                        biasGradient: weightGradient + outFeatures * inFeatures, dx: context.gradient(inputs[0])?.base,
+                        biasGradient: weightGradient + outFeatures * inFeatures, dx: context.gradient(inputs[0]).base,
                         batch: context.batch, inFeatures: inFeatures, outFeatures: outFeatures)
     }
 }

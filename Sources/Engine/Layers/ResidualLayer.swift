@@ -27,7 +27,7 @@ public final class ResidualLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
-        guard let dy = context.gradient(output), let dx = context.gradient(inputs[0]) else { return }
+        let dy = context.gradient(output), dx = context.gradient(inputs[0])
         let y = context.view(output), ds = context.gradient(inputs[1]), relu = self.relu
         context.pool.chunks(context.batch) { samples, _ in
             for n in samples {

@@ -1,0 +1,243 @@
+import XCTest
+@testable import Engine
+
+/// Compares the im2col + sgemm convolution kernels (`Convolution.forward/backward`) with a naive
+/// nested-loop convolution in Double on random shapes: forward output, weight and bias gradient,
+/// and input gradient, with multi-segment inputs, channel-slice views (sample stride larger than
+/// the segment), the fused activation, and both accumulate modes.
+final class ConvolutionReferenceTests: XCTestCase {
+    /// `|engine − reference| ≤ referenceTolerance · max(1, |reference|)`.
+    let referenceTolerance = 1e-4
+
+    struct Case: CustomStringConvertible {
+        var batch: Int
+        var segments: [Int]
+        var height: Int
+        var width: Int
+        var outChannels: Int
+        var kernel: Int
+        var stride: Int
+        var padding: Int
+        var activation: Bool
+        var bias: Bool
+        var accumulateWeights: Bool
+        var accumulateInput: Bool
+
+        var description: String {
+            "batch \(batch) segments \(segments) \(height)×\(width) → \(outChannels) k\(kernel) s\(stride) p\(padding)"
+                + (activation ? " +act" : "") + (bias ? " +bias" : "")
+                + " accW \(accumulateWeights) accX \(accumulateInput)"
+        }
+    }
+
+    /// One input segment stored as a channel slice of a larger buffer: `front` and `back` extra
+    /// channels around it make the sample stride exceed the segment's size.
+    final class SegmentStorage {
+        let buffer: FloatBuffer
+        let view: TensorView
+        let channels: Int, front: Int, back: Int, plane: Int
+        init(batch: Int, channels: Int, height: Int, width: Int, front: Int, back: Int) {
+            self.channels = channels; self.front = front; self.back = back
+            plane = height * width
+            let stride = (front + channels + back) * plane
+            buffer = FloatBuffer(count: batch * stride)
+            view = TensorView(base: buffer.pointer + front * plane,
+                              shape: TensorShape(channels: channels, height: height, width: width), sampleStride: stride)
+        }
+    }
+
+    func randomCase(_ rng: inout TestRandom) -> Case {
+        let segmentCount = rng.int(1...3)
+        let segments = (0..<segmentCount).map { _ in rng.int(1...(segmentCount == 1 ? 7 : 4)) }
+        return Case(batch: rng.int(1...3), segments: segments, height: rng.int(5...9), width: rng.int(5...9),
+                    outChannels: rng.int(1...7), kernel: rng.bool() ? 3 : 1, stride: rng.int(1...2),
+                    padding: rng.int(0...1), activation: rng.int(0...2) == 0, bias: rng.bool(),
+                    accumulateWeights: rng.bool(), accumulateInput: rng.bool())
+    }
+
+    /// Runs the kernels and the reference on `c` and reports every disagreement.
+    func check(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
+        let inChannels = c.segments.reduce(0, +)
+        let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: c.kernel,
+                                    stride: c.stride, padding: c.padding, inHeight: c.height, inWidth: c.width)
+        let k = c.kernel, plane = g.inPlane, outPlane = g.outPlane
+        // Inputs and their gradient targets, with random slice layouts.
+        var inputs: [SegmentStorage] = [], targets: [SegmentStorage] = []
+        for channels in c.segments {
+            let front = rng.int(0...2), back = rng.int(0...2)
+            let x = SegmentStorage(batch: c.batch, channels: channels, height: c.height, width: c.width, front: front, back: back)
+            let dx = SegmentStorage(batch: c.batch, channels: channels, height: c.height, width: c.width, front: front, back: back)
+            for i in 0..<x.buffer.count { x.buffer.pointer[i] = rng.uniform(-1, 1) }
+            for i in 0..<dx.buffer.count { dx.buffer.pointer[i] = rng.uniform(-1, 1) }
+            inputs.append(x); targets.append(dx)
+        }
+        let dxBefore = targets.map { $0.buffer.toArray() }
+        let weight = rng.floats(g.weightCount)
+        let bias = rng.floats(c.outChannels)
+        let scale = rng.floats(inChannels, 0.5, 1.5), shift = rng.floats(inChannels, -0.3, 0.3)
+        let dy = rng.floats(c.batch * c.outChannels * outPlane)
+        let weightGradientBefore = rng.floats(g.weightCount), biasGradientBefore = rng.floats(c.outChannels)
+
+        // Reference, in Double: z = act(x) over the concatenated channels.
+        func z(_ n: Int, _ ch: Int, _ iy: Int, _ ix: Int) -> Double {
+            var local = ch
+            for s in inputs {
+                if local < s.channels {
+                    let v = Double(s.view.plane(n, local)[iy * c.width + ix])
+                    return c.activation ? max(0, Double(scale[ch]) * v + Double(shift[ch])) : v
+                }
+                local -= s.channels
+            }
+            fatalError()
+        }
+        var refY = [Double](repeating: 0, count: dy.count)
+        var refDW = [Double](repeating: 0, count: g.weightCount)
+        var refDB = [Double](repeating: 0, count: c.outChannels)
+        var refDZ = [Double](repeating: 0, count: c.batch * inChannels * plane)
+        for n in 0..<c.batch {
+            for o in 0..<c.outChannels {
+                for oy in 0..<g.outHeight {
+                    for ox in 0..<g.outWidth {
+                        let yi = (n * c.outChannels + o) * outPlane + oy * g.outWidth + ox
+                        let d = Double(dy[yi])
+                        var sum = c.bias ? Double(bias[o]) : 0
+                        refDB[o] += d
+                        for ch in 0..<inChannels {
+                            for ky in 0..<k {
+                                let iy = oy * c.stride - c.padding + ky
+                                if iy < 0 || iy >= c.height { continue }
+                                for kx in 0..<k {
+                                    let ix = ox * c.stride - c.padding + kx
+                                    if ix < 0 || ix >= c.width { continue }
+                                    let wi = ((o * inChannels + ch) * k + ky) * k + kx
+                                    let zv = z(n, ch, iy, ix)
+                                    sum += Double(weight[wi]) * zv
+                                    refDW[wi] += d * zv
+                                    refDZ[(n * inChannels + ch) * plane + iy * c.width + ix] += d * Double(weight[wi])
+                                }
+                            }
+                        }
+                        refY[yi] = sum
+                    }
+                }
+            }
+        }
+
+        // The engine.
+        let col = FloatBuffer(count: g.patchSize * outPlane), dcol = FloatBuffer(count: g.patchSize * outPlane)
+        let y = FloatBuffer(count: dy.count), dyBuffer = FloatBuffer(count: dy.count)
+        dyBuffer.copy(from: dy)
+        let yView = TensorView(base: y.pointer, shape: g.outShape)
+        let dyView = TensorView(base: dyBuffer.pointer, shape: g.outShape)
+        let w = FloatBuffer(count: g.weightCount), b = FloatBuffer(count: c.outChannels)
+        w.copy(from: weight); b.copy(from: bias)
+        let scaleBuffer = FloatBuffer(count: inChannels), shiftBuffer = FloatBuffer(count: inChannels)
+        scaleBuffer.copy(from: scale); shiftBuffer.copy(from: shift)
+        let activation = c.activation ? InputActivation(scale: scaleBuffer.pointer, shift: shiftBuffer.pointer) : nil
+        let dw = FloatBuffer(count: g.weightCount), db = FloatBuffer(count: c.outChannels)
+        dw.copy(from: weightGradientBefore); db.copy(from: biasGradientBefore)
+        let x = inputs.map(\.view), dx = targets.map(\.view)
+        for n in 0..<c.batch {
+            Convolution.forward(sample: n, input: x, geometry: g, activation: activation, weight: w.pointer,
+                                bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yView, col: col.pointer)
+        }
+        for n in 0..<c.batch {
+            Convolution.backward(sample: n, input: x, geometry: g, activation: activation, weight: w.pointer,
+                                 outputGradient: dyView, weightGradient: dw.pointer, biasGradient: db.pointer,
+                                 accumulateWeights: c.accumulateWeights || n > 0,
+                                 inputGradient: dx, accumulateInput: c.accumulateInput,
+                                 col: col.pointer, dcol: dcol.pointer)
+        }
+
+        var failures = 0
+        func expect(_ what: String, _ actual: Float, _ expected: Double) {
+            if !(abs(Double(actual) - expected) <= referenceTolerance * max(1, abs(expected))) {
+                failures += 1
+                if failures <= 5 { XCTFail("\(c): \(what): engine \(actual), reference \(expected)", file: file, line: line) }
+            }
+        }
+        for i in 0..<refY.count { expect("y[\(i)]", y.pointer[i], refY[i]) }
+        for i in 0..<g.weightCount {
+            expect("dW[\(i)]", dw.pointer[i], refDW[i] + (c.accumulateWeights ? Double(weightGradientBefore[i]) : 0))
+        }
+        for o in 0..<c.outChannels {
+            expect("db[\(o)]", db.pointer[o], refDB[o] + (c.accumulateWeights ? Double(biasGradientBefore[o]) : 0))
+        }
+        var first = 0
+        for (s, t) in targets.enumerated() {
+            let stride = t.view.sampleStride
+            for n in 0..<c.batch {
+                for j in 0..<stride {
+                    let localChannel = j / plane - t.front
+                    let index = n * stride + j
+                    let before = Double(dxBefore[s][index])
+                    if localChannel < 0 || localChannel >= t.channels {
+                        // Channels outside the slice must not be touched.
+                        expect("segment \(s) outside-slice[\(index)]", t.buffer.pointer[index], before)
+                    } else {
+                        let r = refDZ[(n * inChannels + first + localChannel) * plane + j % plane]
+                        expect("dX segment \(s)[\(index)]", t.buffer.pointer[index], r + (c.accumulateInput ? before : 0))
+                    }
+                }
+            }
+            first += t.channels
+        }
+    }
+
+    func testConvolutionKernelsMatchNaiveReferenceOnRandomShapes() {
+        var rng = TestRandom(seed: 2024)
+        var covered = Set<String>()
+        for _ in 0..<40 {
+            let c = randomCase(&rng)
+            covered.insert("k\(c.kernel)s\(c.stride)p\(c.padding)")
+            check(c, rng: &rng)
+        }
+        // The random draw must have reached every kernel/stride/padding combination.
+        XCTAssertEqual(covered.count, 8, "combinations covered: \(covered.sorted())")
+    }
+
+    func testPointwiseConvolutionKernelsMatchNaiveReference() {
+        // The packing-free fast paths: one dense segment, 1×1, stride 1, no padding, no activation.
+        var rng = TestRandom(seed: 7)
+        for accumulate in [false, true] {
+            check(Case(batch: 2, segments: [5], height: 5, width: 7, outChannels: 3, kernel: 1, stride: 1, padding: 0,
+                       activation: false, bias: true, accumulateWeights: accumulate, accumulateInput: accumulate),
+                  rng: &rng)
+        }
+    }
+
+    func testConvolutionKernelsMatchNaiveReferenceOnInputsNarrowerThanTheKernel() {
+        // 3×3 padding 1 on 1- and 2-pixel-wide (or high) maps, as deep stages of a network produce.
+        var rng = TestRandom(seed: 11)
+        for (h, w, s) in [(1, 1, 1), (3, 1, 1), (1, 3, 1), (2, 2, 1), (4, 2, 2), (3, 1, 2), (2, 5, 2)] {
+            check(Case(batch: 2, segments: [2], height: h, width: w, outChannels: 2, kernel: 3, stride: s, padding: 1,
+                       activation: false, bias: false, accumulateWeights: false, accumulateInput: false),
+                  rng: &rng)
+        }
+    }
+
+    func testIm2colAndCol2imAreAdjoint() {
+        // ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩ for every geometry: col2im is exactly im2col's transpose.
+        var rng = TestRandom(seed: 99)
+        for (k, s, p) in [(3, 1, 1), (3, 2, 1), (1, 2, 0), (3, 1, 0), (1, 1, 1)] {
+            let g = ConvolutionGeometry(inChannels: 3, outChannels: 1, kernel: k, stride: s, padding: p, inHeight: 6, inWidth: 7)
+            let x = FloatBuffer(count: 2 * 3 * g.inPlane), col = FloatBuffer(count: g.patchSize * g.outPlane)
+            for i in 0..<x.count { x.pointer[i] = rng.uniform(-1, 1) }
+            let colGrad = FloatBuffer(count: g.patchSize * g.outPlane)
+            for i in 0..<colGrad.count { colGrad.pointer[i] = rng.uniform(-1, 1) }
+            let dx = FloatBuffer(count: 2 * 3 * g.inPlane)
+            let shape = TensorShape(channels: 3, height: 6, width: 7)
+            let xView = TensorView(base: x.pointer, shape: shape), dxView = TensorView(base: dx.pointer, shape: shape)
+            Convolution.im2col(sample: 1, input: [xView], geometry: g, activation: nil, col: col.pointer)
+            Convolution.col2im(sample: 1, dcol: colGrad.pointer, geometry: g, into: [dxView])
+            var lhs = 0.0, rhs = 0.0
+            for i in 0..<col.count { lhs += Double(col.pointer[i]) * Double(colGrad.pointer[i]) }
+            for i in 0..<(3 * g.inPlane) {
+                rhs += Double(x.pointer[3 * g.inPlane + i]) * Double(dx.pointer[3 * g.inPlane + i])
+            }
+            XCTAssertEqual(lhs, rhs, accuracy: 1e-4 * max(1, abs(lhs)), "k\(k) s\(s) p\(p)")
+            // Sample 0 of the gradient is untouched.
+            XCTAssertTrue(dx.toArray()[0..<(3 * g.inPlane)].allSatisfy { $0 == 0 }, "k\(k) s\(s) p\(p)")
+        }
+    }
+}
