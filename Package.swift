@@ -1,9 +1,22 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+import Foundation
+
+/// The CPU that Swift code is compiled for. The engine's element-wise kernels use 8-lane float
+/// vectors, which only become single AVX instructions when the compiler may assume AVX2 and FMA
+/// (every x86-64 server since 2013-2015). Set `DDPTRAIN_TARGET_CPU` to another LLVM CPU name
+/// (e.g. `x86-64` for very old machines, `znver3`) to override.
+#if arch(x86_64)
+let targetCPU: String? = ProcessInfo.processInfo.environment["DDPTRAIN_TARGET_CPU"] ?? "haswell"
+#else
+let targetCPU: String? = ProcessInfo.processInfo.environment["DDPTRAIN_TARGET_CPU"]
+#endif
+
 /// Release builds of the numeric modules skip overflow and exclusivity checks in hot loops.
 let fastMath: [SwiftSetting] = [
     .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(targetCPU.map { ["-target-cpu", $0] } ?? []),
 ]
 
 let package = Package(

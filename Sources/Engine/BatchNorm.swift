@@ -120,7 +120,7 @@ public enum BatchNorm {
                     let x = view.plane(n, c), y = output.plane(n, gc)
                     var i = 0
                     if relu {
-                        while i + 8 <= plane { y.store8(pointwiseMax(x.load8(i) * a8 + b8, zero), i); i += 8 }
+                        while i + 8 <= plane { y.store8(rectify(x.load8(i) * a8 + b8), i); i += 8 }
                         while i < plane { y[i] = max(0, x[i] * a + b); i += 1 }
                     } else {
                         while i + 8 <= plane { y.store8(x.load8(i) * a8 + b8, i); i += 8 }

@@ -144,7 +144,7 @@ public enum Convolution {
                         for y in 0..<inH {
                             let from = src + y * inW, to = plane + (y + pad) * padW + pad
                             var x = 0
-                            while x + 8 <= inW { to.store8(pointwiseMax(from.load8(x) * a8 + b8, zero), x); x += 8 }
+                            while x + 8 <= inW { to.store8(rectify(from.load8(x) * a8 + b8), x); x += 8 }
                             while x < inW { to[x] = max(0, from[x] * a + b); x += 1 }
                         }
                     } else {

@@ -22,7 +22,7 @@ public enum Residual {
                 var i = 0
                 while i + 8 <= shape.planeSize {
                     let v = xp.load8(i) + sp.load8(i)
-                    yp.store8(relu ? pointwiseMax(v, zero) : v, i)
+                    yp.store8(relu ? rectify(v) : v, i)
                     i += 8
                 }
                 while i < shape.planeSize { let v = xp[i] + sp[i]; yp[i] = relu ? max(0, v) : v; i += 1 }

@@ -24,3 +24,9 @@ extension UnsafeMutablePointer where Pointee == Float {
         UnsafeMutableRawPointer(self + offset).storeBytes(of: v, as: Float8.self)
     }
 }
+
+/// `max(0, v)` lane by lane (the standard library's generic `pointwiseMax` is not inlined).
+@inline(__always)
+func rectify(_ v: Float8) -> Float8 {
+    v.replacing(with: 0, where: v .< 0)
+}
