@@ -33,7 +33,7 @@ struct ModelOptions: ParsableArguments {
         if let compression { c.compression = compression }
         if let stemChannels { c.stemChannels = stemChannels }
         if let dropout { c.dropout = dropout }
-        do { try c.validate() } catch { throw ValidationError("\(error)") }
+        try c.validate()
         return c
     }
 }

@@ -11,8 +11,7 @@ struct Summary: ParsableCommand {
     @OptionGroup var options: ModelOptions
 
     func run() throws {
-        let configuration: ModelConfiguration
-        do { configuration = try options.configuration(name: name) } catch let e as ModelError { throw ValidationError("\(e)") }
+        let configuration = try options.configuration(name: name)
         let graph = try ModelBuilder.graph(for: configuration)
         print(ModelSummary(graph).render(title: "\(configuration.name)  (input 3×32×32)"))
     }
