@@ -26,6 +26,8 @@ let package = Package(
         .executable(name: "ddptrain", targets: ["ddptrain"]),
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Models", targets: ["Models"]),
+        .library(name: "Data", targets: ["Data"]),
+        .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -42,11 +44,15 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: fastMath),
         // SparseNet, DenseNet and ResNet built from names or flags.
         .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
+        // CIFAR-10 files, normalisation, augmentation and epoch order.
+        .target(name: "Data", dependencies: ["Engine"], swiftSettings: fastMath),
+        // The training loop: input pipeline, schedules, evaluation, metrics.
+        .target(name: "Training", dependencies: ["Engine", "Models", "Data"], swiftSettings: fastMath),
         // The command-line tool.
         .executableTarget(
             name: "ddptrain",
             dependencies: [
-                "Engine", "Models",
+                "Engine", "Models", "Data", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -54,5 +60,7 @@ let package = Package(
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "Engine"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine"]),
     ]
 )

@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds ddptrain, and runs the whole test suite.
-#   Scripts/test.sh            all tests (debug build, then the release-build benchmark smoke test)
+# Installs dependencies, builds ddptrain, and runs the whole test suite: unit tests in a debug
+# build, plus end-to-end tests that train with the release binary on a real-data subset
+# (converted from ../shared/data when it is present; skipped with a message otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
 
-echo "== unit tests (debug build)"
-swift build --build-tests
-swift test --skip-build
-
-echo "== release build and benchmark smoke run"
+echo "== release build (the end-to-end tests train with it)"
 swift build -c release --product ddptrain
 .build/release/ddptrain summary sparsenet-40-24 | tail -3
 .build/release/ddptrain bench --model resnet-20 --batch-size 16 --steps 2 --warmup 1
+
+echo "== tests"
+swift build --build-tests
+DDPTRAIN_BINARY="$PWD/.build/release/ddptrain" swift test --skip-build

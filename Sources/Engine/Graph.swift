@@ -39,14 +39,11 @@ public struct Graph {
     /// Total forward multiply-accumulates per sample.
     public var macsPerSample: Int { layers.reduce(0) { $0 + $1.macsPerSample } }
 
-    private mutating func newValue(_ shape: TensorShape) -> ValueID {
-        shapes.append(shape)
-        return ValueID(index: shapes.count - 1)
-    }
-
     private mutating func append(_ make: (ValueID) -> any Layer) -> ValueID {
         let id = ValueID(index: shapes.count)
         let layer = make(id)
+        precondition(!layers.contains { $0.name == layer.name },
+                     "two layers are named '\(layer.name)': names key parameters and must be unique")
         shapes.append(layer.outputShape)
         layers.append(layer)
         return id

@@ -120,3 +120,19 @@ public final class ParameterArena: @unchecked Sendable {
         return h
     }
 }
+
+extension ParameterArena {
+    /// The L2 norm of the whole gradient (accumulated in Double).
+    public func gradientNorm() -> Double {
+        guard let g = gradients?.pointer else { return 0 }
+        var sum = 0.0
+        for i in 0..<count { sum += Double(g[i]) * Double(g[i]) }
+        return sum.squareRoot()
+    }
+
+    /// Multiplies every gradient by `factor` (gradient-norm clipping).
+    public func scaleGradients(by factor: Float) {
+        guard let g = gradients?.pointer else { return }
+        for i in 0..<count { g[i] *= factor }
+    }
+}

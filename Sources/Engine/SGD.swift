@@ -32,15 +32,17 @@ public final class SGD {
         }
     }
 
-    /// Applies one update with learning rate `lr` to `arena` from its gradients.
+    /// Applies one update with learning rate `lr` to `arena` (the arena this optimizer was made
+    /// for) from its gradients. Work is split by element, so one large tensor uses every thread.
     public func step(_ arena: ParameterArena, learningRate lr: Float, pool: ComputePool) {
+        precondition(arena.count == velocity.count && arena.gradients != nil,
+                     "SGD.step: the arena is not the one this optimizer was created for")
         let p = arena.values.pointer, g = arena.gradients!.pointer, v = velocity.pointer
         let mu = configuration.momentum, nesterov = configuration.nesterov
         let ranges = decayRanges
-        pool.chunks(ranges.count) { slots, _ in
-            for s in slots {
-                let (range, decay) = ranges[s]
-                for i in range {
+        pool.chunks(arena.count) { chunk, _ in
+            for (range, decay) in ranges where range.overlaps(chunk) {
+                for i in max(range.lowerBound, chunk.lowerBound)..<min(range.upperBound, chunk.upperBound) {
                     let grad = g[i] + decay * p[i]
                     let vel = mu * v[i] + grad
                     v[i] = vel

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The main job: installs what is needed, builds ddptrain in release mode, makes sure CIFAR-10 is
+# on disk, and trains.
+#
+#   Scripts/train.sh                         sparsenet-40-24 with the papers' recipe (300 epochs)
+#   Scripts/train.sh --model resnet-20 --epochs 15     any `ddptrain train` flags
+#
+# Environment: CIFAR10_DIR (default ~/.cache/ddptrain/cifar10) holds the binary batches;
+# RUN_DIR (default runs/<model>-<time>) receives config.json and metrics.jsonl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source Scripts/setup.sh
+
+data="${CIFAR10_DIR:-$HOME/.cache/ddptrain/cifar10}"
+if [ ! -f "$data/test_batch.bin" ]; then
+  if ! Scripts/get-cifar10.sh "$data"; then
+    converter="../shared/data/cifar10_to_bin.py"
+    if [ -f "$converter" ]; then
+      echo "train: converting the local CIFAR-10 copy ($converter) into $data"
+      python3 -c 'import PIL' 2>/dev/null || python3 -m pip install -q pillow
+      python3 "$converter" "$data"
+    else
+      exit 1
+    fi
+  fi
+fi
+
+swift build -c release --product ddptrain
+model=sparsenet-40-24
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  [ "${args[$i]}" = "--model" ] && model="${args[$((i + 1))]}"
+done
+run_dir="${RUN_DIR:-runs/$model-$(date +%Y%m%d-%H%M%S)}"
+exec .build/release/ddptrain train --model "$model" --data "$data" --run-dir "$run_dir" "$@"

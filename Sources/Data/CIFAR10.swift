@@ -1,0 +1,26 @@
+/// Constants of the CIFAR-10 binary format (`cifar-10-binary.tar.gz`): each file is a sequence
+/// of 3073-byte records, one label byte (0–9) followed by the image as three 32×32 row-major
+/// planes, red then green then blue. The image bytes are therefore already in the engine's CHW
+/// layout and are kept that way in memory.
+public enum CIFAR10 {
+    /// Image width, height and channel count.
+    public static let width = 32, height = 32, channels = 3
+    /// Bytes of one image: the R plane, then the G plane, then the B plane, each 32×32 row-major.
+    public static let imageBytes = 3072
+    /// Bytes of one record: one label byte followed by `imageBytes` pixel bytes.
+    public static let recordBytes = 3073
+    /// Number of classes; labels are `0..<classes`.
+    public static let classes = 10
+    /// The training split's files, in the order their records are concatenated.
+    public static let trainingFiles = (1...5).map { "data_batch_\($0).bin" }
+    /// The test split's file.
+    public static let testFiles = ["test_batch.bin"]
+
+    /// The file names that make up `split`, in load order.
+    public static func files(for split: DatasetSplit) -> [String] {
+        switch split {
+        case .train: return trainingFiles
+        case .test: return testFiles
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Data
+import Engine
+
+/// Test-set loss and top-1 accuracy.
+public struct EvaluationResult: Codable, Hashable, Sendable {
+    /// Mean cross-entropy (without label smoothing).
+    public var loss: Double
+    /// Fraction of samples whose arg-max class is the label.
+    public var accuracy: Double
+    /// Samples evaluated.
+    public var samples: Int
+}
+
+/// Runs a network in evaluation mode (running batch-norm statistics, no dropout) over a whole
+/// data set, every sample exactly once, the last batch possibly short.
+public enum Evaluation {
+    /// Evaluates `network` on every sample of `set`, in order, `network.maxBatch` at a time.
+    public static func run(_ network: Network, on set: ImageSet, augmenter: Augmenter) -> EvaluationResult {
+        let batchSize = network.maxBatch
+        let order = (0..<set.count).map { Int32($0) }
+        let batches = stride(from: 0, to: set.count, by: batchSize).map {
+            order[$0..<min(set.count, $0 + batchSize)]
+        }
+        let pipeline = BatchPipeline(set: set, batches: batches, augmenter: augmenter, epoch: nil, capacity: batchSize)
+        defer { pipeline.finish() }
+        var lossSum = 0.0
+        var correct = 0
+        while let batch = pipeline.next() {
+            network.input.update(from: batch.images.pointer, count: batch.count * CIFAR10.imageBytes)
+            network.forward(batch: batch.count, training: false)
+            let result = batch.labels.withUnsafeBufferPointer {
+                SoftmaxCrossEntropy.evaluate(logits: network.output, labels: $0.baseAddress!, batch: batch.count,
+                                             classes: network.outputCount)
+            }
+            lossSum += result.lossSum
+            correct += result.correct
+        }
+        let n = max(1, set.count)
+        return EvaluationResult(loss: lossSum / Double(n), accuracy: Double(correct) / Double(n), samples: set.count)
+    }
+}

@@ -1,0 +1,72 @@
+import Foundation
+
+/// One line of `metrics.jsonl`: the state of the run at the end of an epoch.
+public struct EpochMetrics: Codable, Hashable, Sendable {
+    /// Epoch number, starting at 1.
+    public var epoch: Int
+    /// Optimizer steps taken so far.
+    public var step: Int
+    /// Learning rate of the epoch's last step.
+    public var lr: Double
+    /// Mean training loss over the epoch (with label smoothing, as optimised).
+    public var trainLoss: Double
+    /// Training top-1 accuracy over the epoch (on augmented samples, in training mode).
+    public var trainAccuracy: Double
+    /// Test-set loss.
+    public var testLoss: Double
+    /// Test-set top-1 accuracy.
+    public var testAccuracy: Double
+    /// Training images per second over the epoch (excluding evaluation).
+    public var imagesPerSecond: Double
+    /// Seconds of the epoch's training steps.
+    public var epochSeconds: Double
+    /// Of those, seconds the training loop waited for the input pipeline (data time not hidden).
+    public var dataWaitSeconds: Double
+    /// Seconds of the evaluation.
+    public var evalSeconds: Double
+    /// Seconds since the run started.
+    public var wallSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epoch, step, lr
+        case trainLoss = "train_loss", trainAccuracy = "train_accuracy"
+        case testLoss = "test_loss", testAccuracy = "test_accuracy"
+        case imagesPerSecond = "images_per_second", epochSeconds = "epoch_seconds"
+        case dataWaitSeconds = "data_wait_seconds", evalSeconds = "eval_seconds", wallSeconds = "wall_seconds"
+    }
+}
+
+/// Appends one JSON object per line to a file, flushed after every line so that a crash loses
+/// nothing already reported.
+public final class MetricsLog {
+    private let handle: FileHandle
+    private let encoder: JSONEncoder
+    /// The file written.
+    public let path: String
+
+    /// Creates (or truncates) `path`.
+    public init(path: String) throws {
+        self.path = path
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+              let handle = FileHandle(forWritingAtPath: path) else {
+            throw TrainingError.runDirectory(path: path, reason: "cannot create the metrics file")
+        }
+        self.handle = handle
+        encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+    }
+
+    deinit { try? handle.close() }
+
+    /// Writes one record as a line.
+    public func append<T: Encodable>(_ record: T) throws {
+        var data = try encoder.encode(record)
+        data.append(0x0A)
+        do {
+            try handle.write(contentsOf: data)
+            try handle.synchronize()
+        } catch {
+            throw TrainingError.runDirectory(path: path, reason: "writing metrics failed: \(error.localizedDescription)")
+        }
+    }
+}

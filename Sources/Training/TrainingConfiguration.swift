@@ -1,0 +1,79 @@
+import Data
+import Engine
+import Models
+
+/// Everything that determines a training run, resolved from the command line and written to
+/// `<run-dir>/config.json`. Two runs with equal configurations see the same samples, the same
+/// augmentations and the same initial weights.
+public struct TrainingConfiguration: Codable, Hashable, Sendable {
+    /// The architecture.
+    public var model: ModelConfiguration
+    /// Directory holding `data_batch_1.bin` … `test_batch.bin`.
+    public var dataDirectory: String
+    /// Directory for `config.json` and `metrics.jsonl`.
+    public var runDirectory: String
+    /// Epochs to train.
+    public var epochs = 300
+    /// Samples per optimizer step.
+    public var batchSize = 64
+    /// Whether a short last batch of an epoch is dropped (true) or trained on (false).
+    public var dropLast = false
+    /// Learning-rate curve (its `stepsPerEpoch` is filled in once the data set is loaded).
+    public var schedule: LearningRateSchedule
+    /// Momentum, Nesterov, weight decay, and whether biases and BN parameters are decayed.
+    public var optimizer = SGD.Configuration()
+    /// Label smoothing ε of the cross-entropy loss.
+    public var labelSmoothing: Float = 0
+    /// Clip the gradient's global L2 norm to this value (nil: no clipping).
+    public var gradientClipNorm: Double?
+    /// Augmentations of training samples.
+    public var augmentation = AugmentationOptions()
+    /// Seed of the weights, the epoch order, the augmentations and dropout.
+    public var seed: UInt64 = 0
+    /// Worker threads of the compute pool.
+    public var threads = 2
+    /// Per-channel normalisation, computed from the training set at start-up.
+    public var normalization: Normalization?
+    /// Samples in the training and test sets, recorded at start-up.
+    public var trainingSamples = 0, testSamples = 0
+    /// The ddptrain version that wrote this configuration.
+    public var softwareVersion = TrainingConfiguration.currentVersion
+
+    /// The version string of this build.
+    public static let currentVersion = "0.2.0"
+
+    /// A configuration with the papers' recipe: batch 64, lr 0.1 ÷10 at 50 % and 75 % of 300
+    /// epochs, Nesterov momentum 0.9, weight decay 1e-4, crop and flip.
+    public init(model: ModelConfiguration, dataDirectory: String, runDirectory: String) {
+        self.model = model
+        self.dataDirectory = dataDirectory
+        self.runDirectory = runDirectory
+        schedule = LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5, 0.75], gamma: 0.1,
+                                        epochs: 300, stepsPerEpoch: 1)
+    }
+
+    /// Checks every setting; the error names the flag to change.
+    public func validate() throws {
+        try model.validate()
+        if batchSize < 1 { throw TrainingError.invalidOption(flag: "--batch-size", value: "\(batchSize)", rule: "must be at least 1") }
+        if threads < 1 { throw TrainingError.invalidOption(flag: "--threads", value: "\(threads)", rule: "must be at least 1") }
+        if !(labelSmoothing >= 0 && labelSmoothing < 1) {
+            throw TrainingError.invalidOption(flag: "--label-smoothing", value: "\(labelSmoothing)", rule: "must be in [0, 1)")
+        }
+        if let c = gradientClipNorm, !(c > 0) {
+            throw TrainingError.invalidOption(flag: "--clip-grad-norm", value: "\(c)", rule: "must be positive")
+        }
+        if !(optimizer.momentum >= 0 && optimizer.momentum < 1) {
+            throw TrainingError.invalidOption(flag: "--momentum", value: "\(optimizer.momentum)", rule: "must be in [0, 1)")
+        }
+        if optimizer.nesterov && optimizer.momentum == 0 {
+            throw TrainingError.invalidOption(flag: "--momentum", value: "0", rule: "Nesterov needs momentum > 0 (add --no-nesterov)")
+        }
+        if !(optimizer.weightDecay >= 0) {
+            throw TrainingError.invalidOption(flag: "--weight-decay", value: "\(optimizer.weightDecay)", rule: "must not be negative")
+        }
+        var s = schedule
+        s.epochs = epochs
+        try s.validate()
+    }
+}

@@ -1,0 +1,21 @@
+/// Why training stopped or could not start; each message says what to do about it.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    /// A flag's value is out of range.
+    case invalidOption(flag: String, value: String, rule: String)
+    /// The loss or the gradient became NaN or infinite.
+    case nonFinite(what: String, epoch: Int, step: Int)
+    /// The run directory cannot be created or written.
+    case runDirectory(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .invalidOption(let flag, let value, let rule):
+            return "\(flag) \(value): \(rule)"
+        case .nonFinite(let what, let epoch, let step):
+            return "the \(what) became NaN or infinite at epoch \(epoch + 1), step \(step); training stopped "
+                + "instead of continuing on NaN. Lower --lr, add --warmup-epochs or --clip-grad-norm, and check the data."
+        case .runDirectory(let path, let reason):
+            return "cannot use run directory \(path): \(reason)"
+        }
+    }
+}

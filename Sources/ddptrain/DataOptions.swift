@@ -1,0 +1,33 @@
+import ArgumentParser
+import Data
+
+/// Flags that say where CIFAR-10 is and how training samples are augmented.
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "Directory with data_batch_1.bin … data_batch_5.bin and test_batch.bin (see Scripts/get-cifar10.sh).")
+    var data: String
+
+    @Option(name: .long, help: "Augmentations of training samples: any of crop, flip, shift, comma-separated, or none.")
+    var augment: String = "crop,flip"
+
+    @Option(name: .long, help: "Zero padding around the image before the random 32×32 crop.")
+    var cropPadding: Int = 4
+
+    @Option(name: .long, help: "Largest random shift as a fraction of width and height (Keras width/height_shift_range).")
+    var shift: Double = 0.125
+
+    @Option(name: .long, help: "How shifted-in pixels are filled: nearest or zero.")
+    var shiftFill: ShiftFill = .nearest
+
+    /// The augmentation options, validated.
+    func augmentation() throws -> AugmentationOptions {
+        var a = try AugmentationOptions(parsing: augment)
+        guard cropPadding >= 0 && cropPadding <= 16 else {
+            throw ValidationError("--crop-padding \(cropPadding): must be between 0 and 16")
+        }
+        guard shift >= 0 && shift < 1 else { throw ValidationError("--shift \(shift): must be in [0, 1)") }
+        a.cropPadding = cropPadding
+        a.shiftFraction = shift
+        a.shiftFill = shiftFill
+        return a
+    }
+}

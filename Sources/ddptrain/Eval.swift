@@ -1,0 +1,46 @@
+import ArgumentParser
+import Data
+import Engine
+import Foundation
+import Models
+import Training
+
+/// `ddptrain eval`: test-set loss and accuracy of a model.
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model on the CIFAR-10 test set.",
+        discussion: "Until checkpoints land, this evaluates the freshly initialised model of the given seed.")
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(name: .long, help: "Directory with data_batch_1.bin … data_batch_5.bin and test_batch.bin.")
+    var data: String
+
+    @Option(name: .long, help: "Samples per evaluation batch.")
+    var batchSize: Int = 100
+
+    @Option(name: .long, help: "Seed of the initial weights.")
+    var seed: UInt64 = 0
+
+    @Option(name: .long, help: "Worker threads.")
+    var threads: Int = 2
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func run() throws {
+        let configuration = try model.configuration()
+        let training = try ImageSet.load(directory: data, split: .train)
+        let test = try ImageSet.load(directory: data, split: .test)
+        let normalization = Normalization.compute(from: training)
+        let network = Network(graph: try ModelBuilder.graph(for: configuration), maxBatch: batchSize,
+                              pool: ComputePool(threads: threads), seed: seed)
+        let augmenter = Augmenter(options: AugmentationOptions(), normalization: normalization, seed: 0)
+        let start = Date()
+        let result = Evaluation.run(network, on: test, augmenter: augmenter)
+        print(String(format: "%@ on %d test images: loss %.4f, top-1 accuracy %.2f%% (%.1f s)",
+                     configuration.name, result.samples, result.loss, 100 * result.accuracy, Date().timeIntervalSince(start)))
+    }
+}

@@ -1,0 +1,76 @@
+@testable import Training
+import XCTest
+
+final class LearningRateScheduleTests: XCTestCase {
+    func testConstantScheduleKeepsTheBaseRate() {
+        let s = LearningRateSchedule(kind: .constant, baseRate: 0.05, epochs: 10, stepsPerEpoch: 7)
+        for step in [0, 1, 35, 69] { XCTAssertEqual(s.rate(atStep: step), 0.05, accuracy: 1e-12) }
+    }
+
+    func testMultistepWithFractionsDecaysAtHalfAndThreeQuartersOfTheRun() {
+        // 300 epochs of 10 steps: milestones at epochs 150 and 225, i.e. steps 1500 and 2250.
+        let s = LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5, 0.75], gamma: 0.1,
+                                     epochs: 300, stepsPerEpoch: 10)
+        XCTAssertEqual(s.milestoneEpochs, [150, 225])
+        XCTAssertEqual(s.rate(atStep: 0), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 1499), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 1500), 0.01, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 2249), 0.01, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 2250), 0.001, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 2999), 0.001, accuracy: 1e-12)
+    }
+
+    func testMultistepWithEpochNumbers() {
+        let s = LearningRateSchedule(kind: .multistep, baseRate: 1, milestones: [2, 3], gamma: 0.5, epochs: 5, stepsPerEpoch: 4)
+        XCTAssertEqual((0..<20).map { s.rate(atStep: $0) },
+                       [1, 1, 1, 1, 1, 1, 1, 1, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25, 0.25])
+    }
+
+    func testCosineGoesFromBaseToMinimumThroughTheMidpoint() {
+        let s = LearningRateSchedule(kind: .cosine, baseRate: 0.1, minimumRate: 0.001, epochs: 10, stepsPerEpoch: 10)
+        XCTAssertEqual(s.rate(atStep: 0), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 50), (0.1 + 0.001) / 2, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 25), 0.001 + 0.099 * (1 + cos(Double.pi / 4)) / 2, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 100), 0.001, accuracy: 1e-12)
+        for step in 1..<100 { XCTAssertLessThan(s.rate(atStep: step), s.rate(atStep: step - 1)) }
+    }
+
+    func testLinearWarmupRampsUpInFrontOfTheSchedule() {
+        // Two warm-up epochs of 5 steps: rates base·1/10 … base·10/10, then the cosine over the other 90 steps.
+        let s = LearningRateSchedule(kind: .cosine, baseRate: 0.2, warmupEpochs: 2, epochs: 20, stepsPerEpoch: 5)
+        XCTAssertEqual(s.warmupSteps, 10)
+        XCTAssertEqual(s.rate(atStep: 0), 0.02, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 4), 0.1, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 9), 0.2, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 10), 0.2, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 55), 0.1, accuracy: 1e-12)
+        let m = LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5], warmupEpochs: 1, epochs: 4, stepsPerEpoch: 4)
+        XCTAssertEqual(m.rate(atStep: 1), 0.05, accuracy: 1e-12)
+        XCTAssertEqual(m.rate(atStep: 8), 0.01, accuracy: 1e-12)
+    }
+
+    func testStateAdvancesAndSurvivesEncoding() throws {
+        var s = LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5], warmupEpochs: 1, epochs: 4, stepsPerEpoch: 4)
+        for _ in 0..<9 { s.advance() }
+        XCTAssertEqual(s.step, 9)
+        XCTAssertEqual(s.epoch, 2)
+        XCTAssertEqual(s.warmupProgress, 1)
+        XCTAssertEqual(s.currentRate, 0.01, accuracy: 1e-12)
+        let restored = try JSONDecoder().decode(LearningRateSchedule.self, from: JSONEncoder().encode(s))
+        XCTAssertEqual(restored, s)
+        XCTAssertEqual(restored.currentRate, s.currentRate)
+    }
+
+    func testInvalidSpecificationsNameTheFlag() {
+        let bad: [(LearningRateSchedule, String)] = [
+            (LearningRateSchedule(kind: .constant, baseRate: 0, epochs: 1, stepsPerEpoch: 1), "--lr"),
+            (LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.75, 0.5], epochs: 1, stepsPerEpoch: 1), "--milestones"),
+            (LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5, 150], epochs: 300, stepsPerEpoch: 1), "--milestones"),
+            (LearningRateSchedule(kind: .constant, baseRate: 0.1, warmupEpochs: 5, epochs: 2, stepsPerEpoch: 1), "--warmup-epochs"),
+            (LearningRateSchedule(kind: .cosine, baseRate: 0.1, minimumRate: 0.5, epochs: 2, stepsPerEpoch: 1), "--min-lr"),
+        ]
+        for (schedule, flag) in bad {
+            XCTAssertThrowsError(try schedule.validate()) { XCTAssertTrue("\($0)".hasPrefix(flag), "\($0)") }
+        }
+    }
+}
