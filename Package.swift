@@ -27,6 +27,7 @@ let package = Package(
         .library(name: "Engine", targets: ["Engine"]),
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Data", targets: ["Data"]),
+        .library(name: "Distributed", targets: ["Distributed"]),
         .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
@@ -39,6 +40,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "CMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
 
         // The compute core: tensors, kernels (forward and backward), the layer graph, SGD.
         .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: fastMath),
@@ -46,13 +52,15 @@ let package = Package(
         .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
         // CIFAR-10 files, normalisation, augmentation and epoch order.
         .target(name: "Data", dependencies: ["Engine"], swiftSettings: fastMath),
+        // Ranks and collectives: OpenMPI, or a single process through the same interface.
+        .target(name: "Distributed", dependencies: ["CMPI", "Engine"], swiftSettings: fastMath),
         // The training loop: input pipeline, schedules, evaluation, metrics.
-        .target(name: "Training", dependencies: ["Engine", "Models", "Data"], swiftSettings: fastMath),
+        .target(name: "Training", dependencies: ["Engine", "Models", "Data", "Distributed"], swiftSettings: fastMath),
         // The command-line tool.
         .executableTarget(
             name: "ddptrain",
             dependencies: [
-                "Engine", "Models", "Data", "Training",
+                "Engine", "Models", "Data", "Distributed", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -61,6 +69,7 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine"]),
+        .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Engine"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Distributed"]),
     ]
 )

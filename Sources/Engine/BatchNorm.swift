@@ -175,22 +175,30 @@ public enum BatchNorm {
         }
     }
 
-    /// Adds `dβ = Σdz` and `dγ = Σdz·x̂` to the parameter gradients and writes or adds
-    /// `dx = γ/σ · (dz − Σdz/m − x̂ · Σdz·x̂/m)` into `inputGradient` (one view per segment).
+    /// Adds `dβ = Σdz` and `dγ = Σdz·x̂` (from `gradientSums`) to the parameter gradients.
+    ///
+    /// In a synchronised run this takes the rank's own sums, before they are added across ranks:
+    /// the parameter gradients are summed with the rest of the gradient afterwards.
+    public static func parameterGradients(sums: UnsafePointer<Double>, channels: Int,
+                                          gammaGradient: UnsafeMutablePointer<Float>,
+                                          betaGradient: UnsafeMutablePointer<Float>) {
+        for c in 0..<channels {
+            betaGradient[c] += Float(sums[2 * c])
+            gammaGradient[c] += Float(sums[2 * c + 1])
+        }
+    }
+
+    /// Writes or adds `dx = γ/σ · (dz − Σdz/m − x̂ · Σdz·x̂/m)` into `inputGradient` (one view per
+    /// segment), where the sums (over `count` values per channel) come from `gradientSums`.
     public static func inputGradient(
         input: [TensorView], inputGradient: [TensorView], accumulate: Bool,
         outputGradient dz: TensorView, batch: Int, count: Int,
         sums: UnsafePointer<Double>,
         mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
         scale: UnsafePointer<Float>, shift: UnsafePointer<Float>, relu: Bool,
-        gammaGradient: UnsafeMutablePointer<Float>, betaGradient: UnsafeMutablePointer<Float>,
         pool: ComputePool
     ) {
         let channels = channelCount(input)
-        for c in 0..<channels {
-            betaGradient[c] += Float(sums[2 * c])
-            gammaGradient[c] += Float(sums[2 * c + 1])
-        }
         pool.chunks(channels) { range, _ in
             var targetStart = 0
             var targetIndex = 0

@@ -9,6 +9,12 @@ public final class ExecutionContext: @unchecked Sendable {
     public internal(set) var step: UInt64 = 0
     /// The network's seed.
     public let seed: UInt64
+    /// Set in a distributed run with synchronised batch norm: adds batch-norm statistics across
+    /// ranks. Nil normalises with this process's samples only.
+    public var statisticsReducer: StatisticsReducer?
+    /// Position of this process's first sample within the global batch, so that per-sample
+    /// randomness (dropout) is the same whichever rank holds a sample.
+    public var sampleOffset = 0
     /// The thread pool all layers share.
     public let pool: ComputePool
     /// Per value: its shape, activations and gradient.

@@ -15,6 +15,13 @@ public final class Network {
     public let context: ExecutionContext
     /// When set, every layer's forward and backward time is added to it.
     public var profile: LayerProfile?
+    /// Called after each layer's backward pass with the length of the gradient-arena prefix that
+    /// is now complete (gradients are laid out in backward order), so that a distributed run can
+    /// start reducing finished buckets while backward goes on.
+    public var onGradientsReady: ((Int) -> Void)?
+    /// Per layer, the end of its parameters in the arena: once it has run backward, the arena
+    /// prefix up to here is final.
+    let gradientPrefixEnd: [Int]
 
     /// Allocates `graph` for batches of up to `maxBatch` and initialises its parameters from `seed`.
     public init(graph: Graph, maxBatch: Int, pool: ComputePool, seed: UInt64 = 0) {
@@ -31,13 +38,16 @@ public final class Network {
         context = ExecutionContext(shapes: graph.shapes, maxBatch: maxBatch, workspace: workspace, pool: pool, seed: seed)
         var parameterOffset = parameters.count
         var bufferOffset = 0
+        var prefixEnd: [Int] = []
         let g = parameters.gradients!.pointer
         for layer in graph.layers {
+            prefixEnd.append(parameterOffset)
             parameterOffset -= layer.parameterCount
             layer.bind(parameters: parameters.values.pointer + parameterOffset, gradients: g + parameterOffset,
                        buffers: buffers.values.pointer + bufferOffset, maxBatch: maxBatch)
             bufferOffset += layer.buffers.reduce(0) { $0 + $1.count }
         }
+        gradientPrefixEnd = prefixEnd
     }
 
     /// The input batch, `maxBatch × C × H × W`, to be filled before `forward`.
@@ -82,14 +92,11 @@ public final class Network {
         for (i, shape) in context.shapes.enumerated() where i != out {
             context.gradients[i].pointer.update(repeating: 0, count: batch * shape.elementCount)
         }
-        guard let profile else {
-            for layer in graph.layers.reversed() { layer.backward(context) }
-            return
-        }
         for (i, layer) in graph.layers.enumerated().reversed() {
-            let start = DispatchTime.now().uptimeNanoseconds
+            let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
             layer.backward(context)
-            profile.backward[i] += DispatchTime.now().uptimeNanoseconds - start
+            if let profile { profile.backward[i] += DispatchTime.now().uptimeNanoseconds - start }
+            onGradientsReady?(gradientPrefixEnd[i])
         }
     }
 }

@@ -130,6 +130,15 @@ extension ParameterArena {
         return sum.squareRoot()
     }
 
+    /// FNV-1a over the bytes of every value: equal on two ranks exactly when their parameters are
+    /// bitwise identical (up to hash collisions).
+    public func checksum() -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        let p = values.pointer
+        for i in 0..<count { h = (h ^ UInt64(p[i].bitPattern)) &* 0x100_0000_01b3 }
+        return h
+    }
+
     /// Multiplies every gradient by `factor` (gradient-norm clipping).
     public func scaleGradients(by factor: Float) {
         guard let g = gradients?.pointer else { return }

@@ -14,12 +14,15 @@ public struct EvaluationResult: Codable, Hashable, Sendable {
 /// Runs a network in evaluation mode (running batch-norm statistics, no dropout) over a whole
 /// data set, every sample exactly once, the last batch possibly short.
 public enum Evaluation {
-    /// Evaluates `network` on every sample of `set`, in order, `network.maxBatch` at a time.
-    public static func run(_ network: Network, on set: ImageSet, augmenter: Augmenter) -> EvaluationResult {
+    /// Evaluates `network` on the samples `indices` of `set` (all of them by default), in order,
+    /// `network.maxBatch` at a time.
+    public static func run(_ network: Network, on set: ImageSet, indices: Range<Int>? = nil,
+                           augmenter: Augmenter) -> EvaluationResult {
         let batchSize = network.maxBatch
-        let order = (0..<set.count).map { Int32($0) }
-        let batches = stride(from: 0, to: set.count, by: batchSize).map {
-            order[$0..<min(set.count, $0 + batchSize)]
+        let range = indices ?? 0..<set.count
+        let order = range.map { Int32($0) }
+        let batches = stride(from: 0, to: order.count, by: batchSize).map {
+            order[$0..<min(order.count, $0 + batchSize)]
         }
         let pipeline = BatchPipeline(set: set, batches: batches, augmenter: augmenter, epoch: nil, capacity: batchSize)
         defer { pipeline.finish() }
@@ -35,7 +38,7 @@ public enum Evaluation {
             lossSum += result.lossSum
             correct += result.correct
         }
-        let n = max(1, set.count)
-        return EvaluationResult(loss: lossSum / Double(n), accuracy: Double(correct) / Double(n), samples: set.count)
+        let n = max(1, order.count)
+        return EvaluationResult(loss: lossSum / Double(n), accuracy: Double(correct) / Double(n), samples: order.count)
     }
 }

@@ -22,6 +22,8 @@ public struct EpochMetrics: Codable, Hashable, Sendable {
     public var epochSeconds: Double
     /// Of those, seconds the training loop waited for the input pipeline (data time not hidden).
     public var dataWaitSeconds: Double
+    /// Of those, seconds spent waiting for gradient all-reduces after backward (communication not hidden).
+    public var communicationWaitSeconds: Double
     /// Seconds of the evaluation.
     public var evalSeconds: Double
     /// Seconds since the run started.
@@ -32,7 +34,7 @@ public struct EpochMetrics: Codable, Hashable, Sendable {
         case trainLoss = "train_loss", trainAccuracy = "train_accuracy"
         case testLoss = "test_loss", testAccuracy = "test_accuracy"
         case imagesPerSecond = "images_per_second", epochSeconds = "epoch_seconds"
-        case dataWaitSeconds = "data_wait_seconds", evalSeconds = "eval_seconds", wallSeconds = "wall_seconds"
+        case dataWaitSeconds = "data_wait_seconds", communicationWaitSeconds = "allreduce_wait_seconds", evalSeconds = "eval_seconds", wallSeconds = "wall_seconds"
     }
 }
 

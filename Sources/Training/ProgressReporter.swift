@@ -8,9 +8,13 @@ public final class ProgressReporter {
     private var lastPrint = 0.0
     private let output: (String) -> Void
 
-    /// Chooses the mode from whether standard output is a terminal.
+    /// Chooses the mode from whether standard output is a terminal. Under `mpirun` it is a
+    /// pseudo-terminal even when mpirun's own output is a file, so ranks print plain lines unless
+    /// `DDPTRAIN_LIVE_PROGRESS=1` says otherwise.
     public init(interval: Double = 30, output: @escaping (String) -> Void = { FileHandle.standardOutput.write(Data($0.utf8)) }) {
-        live = isatty(STDOUT_FILENO) == 1
+        let env = ProcessInfo.processInfo.environment
+        let underMPI = env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil
+        live = isatty(STDOUT_FILENO) == 1 && (!underMPI || env["DDPTRAIN_LIVE_PROGRESS"] == "1")
         self.interval = interval
         self.output = output
     }

@@ -1,11 +1,14 @@
 import Data
+import Distributed
 import Engine
 import Foundation
 import Models
 
-/// Trains a model on CIFAR-10 in one process. The data path reads top to bottom:
-/// files → `ImageSet` (loaded once) → `EpochPlan` (order of the epoch) → `BatchPipeline`
-/// (augment and normalise on a background thread) → `Network` forward, loss, backward → SGD.
+/// Trains a model on CIFAR-10 on one or more ranks. The data path reads top to bottom:
+/// files → `ImageSet` (loaded once per rank) → `EpochPlan` (the epoch's global order, the same on
+/// every rank) → this rank's slice of each global batch → `BatchPipeline` (augment and normalise
+/// on a background thread) → `Network` forward (batch norm synchronised across ranks), loss over
+/// the global batch, backward (gradient buckets all-reduced while it runs) → SGD.
 public final class Trainer {
     /// The resolved configuration (normalisation, sample counts and steps per epoch filled in).
     public private(set) var configuration: TrainingConfiguration
@@ -19,37 +22,55 @@ public final class Trainer {
     public let optimizer: SGD
     /// The learning-rate schedule and its state.
     public private(set) var schedule: LearningRateSchedule
-    /// Where progress goes.
+    /// Where progress goes (silent on ranks other than 0).
     public let reporter: ProgressReporter
+    /// The ranks of the run.
+    public let communicator: Communicator
+    let buckets: GradientBuckets
     let augmenter: Augmenter
     let pool: ComputePool
+    /// Optional per-step log (`--step-log`): one JSON line per optimizer step, rank 0 only.
+    var stepLog: MetricsLog?
 
-    /// Loads the data, builds the model and resolves the configuration.
-    public init(configuration: TrainingConfiguration, reporter: ProgressReporter = ProgressReporter()) throws {
-        try configuration.validate()
+    /// Loads the data, builds the model, checks that every rank has the same configuration, and
+    /// gives every rank rank 0's initial parameters.
+    public init(configuration: TrainingConfiguration, communicator: Communicator = SingleProcessCommunicator(),
+                reporter: ProgressReporter = ProgressReporter()) throws {
         var c = configuration
+        c.worldSize = communicator.size
+        try c.validate()
         trainingSet = try ImageSet.load(directory: c.dataDirectory, split: .train)
         testSet = try ImageSet.load(directory: c.dataDirectory, split: .test)
         let normalization = c.normalization ?? Normalization.compute(from: trainingSet)
         c.normalization = normalization
         c.trainingSamples = trainingSet.count
         c.testSamples = testSet.count
-        let plan = EpochPlan(sampleCount: trainingSet.count, batchSize: c.batchSize, dropLast: c.dropLast,
+        let plan = EpochPlan(sampleCount: trainingSet.count, batchSize: c.globalBatchSize, dropLast: c.dropLast,
                              seed: Self.orderSeed(c.seed), epoch: 0)
-        guard plan.batchCount > 0 else {
+        let steps = Self.trainedBatches(plan, ranks: communicator.size).count
+        guard steps > 0 else {
             throw TrainingError.invalidOption(flag: "--batch-size", value: "\(c.batchSize)",
-                                              rule: "is larger than the \(trainingSet.count) training samples with --drop-last")
+                                              rule: "leaves no batch of the \(trainingSet.count) training samples for \(communicator.size) rank(s)")
         }
         c.schedule.epochs = c.epochs
-        c.schedule.stepsPerEpoch = plan.batchCount
+        c.schedule.stepsPerEpoch = steps
         c.schedule.step = 0
         self.configuration = c
+        self.communicator = communicator
+        try Self.checkAgreement(c, communicator)
         schedule = c.schedule
         pool = ComputePool(threads: c.threads)
         network = Network(graph: try ModelBuilder.graph(for: c.model), maxBatch: c.batchSize, pool: pool, seed: c.seed)
+        communicator.broadcast(network.parameters.values.pointer, count: network.parameters.count)
+        communicator.broadcast(network.buffers.values.pointer, count: network.buffers.count)
+        if c.batchNormSync == .batch && communicator.size > 1 {
+            network.context.statisticsReducer = communicator
+        }
+        buckets = GradientBuckets(network: network, communicator: communicator,
+                                  bucketBytes: Int(c.bucketMegabytes * 1_048_576))
         optimizer = SGD(arena: network.parameters, configuration: c.optimizer)
         augmenter = Augmenter(options: c.augmentation, normalization: normalization, seed: Self.augmentationSeed(c.seed))
-        self.reporter = reporter
+        self.reporter = communicator.isLeader ? reporter : ProgressReporter(output: { _ in })
     }
 
     /// The seed of the epoch order, derived from the run's seed.
@@ -57,86 +78,179 @@ public final class Trainer {
     /// The seed of the augmentations, derived from the run's seed.
     public static func augmentationSeed(_ seed: UInt64) -> UInt64 { RandomStream.derive(seed, 0x6175_676d) }
 
-    /// Trains for the configured epochs, evaluating after each, writing `config.json` and
-    /// `metrics.jsonl` to the run directory. Returns the metrics of every epoch.
+    /// The global batches an epoch trains on: all of the plan's, except a final one too short to
+    /// give every rank at least one sample (dropped identically on every rank).
+    static func trainedBatches(_ plan: EpochPlan, ranks: Int) -> [ArraySlice<Int32>] {
+        (0..<plan.batchCount).map { plan.batch($0) }.filter { $0.count >= ranks }
+    }
+
+    /// Rank `rank`'s contiguous share of a global batch of `count` samples: sizes differ by at most one.
+    public static func share(of count: Int, rank: Int, ranks: Int) -> Range<Int> {
+        (count * rank / ranks)..<(count * (rank + 1) / ranks)
+    }
+
+    /// Stops with a message naming the differing fields when the ranks' configurations differ.
+    static func checkAgreement(_ c: TrainingConfiguration, _ communicator: Communicator) throws {
+        guard communicator.size > 1 else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let mine = try encoder.encode(c.sharedFields)
+        let hash = mine.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        let (low, high) = communicator.range(of: hash)
+        guard low != high else { return }
+        var leader = [UInt8](mine)
+        communicator.broadcast(&leader)
+        let differing = ConfigurationDifference.fields(Data(leader), mine)
+        communicator.abort("configuration differs from rank 0 in: "
+                           + (differing.isEmpty ? "(some field)" : differing.joined(separator: ", "))
+                           + ". Start every rank with the same flags and the same data.")
+    }
+
+    /// Trains for the configured epochs, evaluating after each. Rank 0 writes `config.json` and
+    /// `metrics.jsonl`. Returns the metrics of every epoch (the same on every rank).
     @discardableResult
-    public func run() throws -> [EpochMetrics] {
+    public func run(stepLogPath: String? = nil) throws -> [EpochMetrics] {
         let c = configuration
-        let log = try prepareRunDirectory()
+        let log = communicator.isLeader ? try prepareRunDirectory() : nil
+        if communicator.isLeader, let stepLogPath { stepLog = try MetricsLog(path: stepLogPath) }
         let start = Date()
         reporter.line("training \(c.model.name) (\(ModelSummary(network.graph).parameterCount) parameters) on "
-                      + "\(trainingSet.count) images, testing on \(testSet.count); batch \(c.batchSize), "
-                      + "\(schedule.stepsPerEpoch) steps/epoch, \(c.epochs) epochs, \(c.threads) threads, "
+                      + "\(trainingSet.count) images, testing on \(testSet.count); \(communicator.size) rank(s) × batch "
+                      + "\(c.batchSize) = global batch \(c.globalBatchSize), \(schedule.stepsPerEpoch) steps/epoch, "
+                      + "\(c.epochs) epochs, \(c.threads) thread(s) per rank, batch norm \(c.batchNormSync.rawValue), "
                       + "augment \(c.augmentation.description)")
         var history: [EpochMetrics] = []
         for epoch in 0..<c.epochs {
             var m = try trainEpoch(epoch)
             let evalStart = Date()
-            let result = Evaluation.run(network, on: testSet, augmenter: augmenter)
+            let result = evaluate()
             m.evalSeconds = Date().timeIntervalSince(evalStart)
             m.testLoss = result.loss
             m.testAccuracy = result.accuracy
             m.wallSeconds = Date().timeIntervalSince(start)
-            try log.append(m)
+            try log?.append(m)
             history.append(m)
             reporter.line(String(format: "epoch %d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  "
-                                 + "%.1f img/s  data wait %.2f s of %.1f s  eval %.1f s",
+                                 + "%.1f img/s  data wait %.2f s, all-reduce wait %.2f s of %.1f s  eval %.1f s",
                                  m.epoch, c.epochs, m.lr, m.trainLoss, 100 * m.trainAccuracy, m.testLoss,
-                                 100 * m.testAccuracy, m.imagesPerSecond, m.dataWaitSeconds, m.epochSeconds, m.evalSeconds))
+                                 100 * m.testAccuracy, m.imagesPerSecond, m.dataWaitSeconds, m.communicationWaitSeconds,
+                                 m.epochSeconds, m.evalSeconds))
         }
         return history
     }
 
-    /// One pass over the training set in the epoch's order.
+    /// One pass over the training set in the epoch's global order, this rank taking its share of
+    /// every global batch.
     func trainEpoch(_ epoch: Int) throws -> EpochMetrics {
         let c = configuration
-        let plan = EpochPlan(sampleCount: trainingSet.count, batchSize: c.batchSize, dropLast: c.dropLast,
+        let plan = EpochPlan(sampleCount: trainingSet.count, batchSize: c.globalBatchSize, dropLast: c.dropLast,
                              seed: Self.orderSeed(c.seed), epoch: epoch)
-        let batches = (0..<plan.batchCount).map { plan.batch($0) }
-        let pipeline = BatchPipeline(set: trainingSet, batches: batches, augmenter: augmenter, epoch: epoch,
+        let global = Self.trainedBatches(plan, ranks: communicator.size)
+        let shares = global.map { batch -> ArraySlice<Int32> in
+            let r = Self.share(of: batch.count, rank: communicator.rank, ranks: communicator.size)
+            return batch[(batch.startIndex + r.lowerBound)..<(batch.startIndex + r.upperBound)]
+        }
+        let pipeline = BatchPipeline(set: trainingSet, batches: shares, augmenter: augmenter, epoch: epoch,
                                      capacity: c.batchSize)
         defer { pipeline.finish() }
+        buckets.resetTimer()
         let start = Date()
-        var lossSum = 0.0, correct = 0, seen = 0, lr = schedule.currentRate
+        var lossSum = 0.0, correct = 0.0, seen = 0.0, lr = schedule.currentRate
+        var b = 0
         while let batch = pipeline.next() {
             lr = schedule.currentRate
-            let result = try step(batch, learningRate: lr, epoch: epoch)
-            lossSum += result.lossSum
-            correct += result.correct
-            seen += batch.count
+            let totals = try step(batch, globalCount: global[b].count,
+                                  offset: Self.share(of: global[b].count, rank: communicator.rank, ranks: communicator.size).lowerBound,
+                                  learningRate: lr, epoch: epoch)
+            lossSum += totals.lossSum
+            correct += totals.correct
+            seen += totals.count
+            b += 1
             let elapsed = Date().timeIntervalSince(start)
-            reporter.update(epoch: epoch + 1, epochs: c.epochs, step: seen == 0 ? 0 : (seen + c.batchSize - 1) / c.batchSize,
-                            steps: batches.count, loss: lossSum / Double(seen), accuracy: Double(correct) / Double(seen),
-                            imagesPerSecond: Double(seen) / elapsed, elapsed: elapsed)
+            reporter.update(epoch: epoch + 1, epochs: c.epochs, step: b, steps: global.count, loss: lossSum / seen,
+                            accuracy: correct / seen, imagesPerSecond: seen / elapsed, elapsed: elapsed)
         }
         let seconds = Date().timeIntervalSince(start)
-        return EpochMetrics(epoch: epoch + 1, step: schedule.step, lr: lr, trainLoss: lossSum / Double(max(1, seen)),
-                            trainAccuracy: Double(correct) / Double(max(1, seen)), testLoss: 0, testAccuracy: 0,
-                            imagesPerSecond: Double(seen) / seconds, epochSeconds: seconds,
-                            dataWaitSeconds: pipeline.waitSeconds, evalSeconds: 0, wallSeconds: 0)
+        return EpochMetrics(epoch: epoch + 1, step: schedule.step, lr: lr, trainLoss: lossSum / max(1, seen),
+                            trainAccuracy: correct / max(1, seen), testLoss: 0, testAccuracy: 0,
+                            imagesPerSecond: seen / seconds, epochSeconds: seconds,
+                            dataWaitSeconds: pipeline.waitSeconds, communicationWaitSeconds: buckets.exposedSeconds,
+                            evalSeconds: 0, wallSeconds: 0)
     }
 
-    /// One optimizer step on a prepared batch: forward, loss, backward, (clip), SGD.
-    func step(_ batch: PreparedBatch, learningRate: Double, epoch: Int) throws -> SoftmaxCrossEntropy.Result {
+    /// One optimizer step on this rank's share of a global batch: forward, loss over the global
+    /// batch, backward with bucketed all-reduce, (clip), SGD. Returns the global loss sum,
+    /// correct count and sample count, identical on every rank.
+    func step(_ batch: PreparedBatch, globalCount: Int, offset: Int, learningRate: Double,
+              epoch: Int) throws -> (lossSum: Double, correct: Double, count: Double) {
         let c = configuration
         network.input.update(from: batch.images.pointer, count: batch.count * CIFAR10.imageBytes)
+        network.context.sampleOffset = offset
         network.forward(batch: batch.count, training: true)
         let result = batch.labels.withUnsafeBufferPointer {
-            network.loss(labels: $0.baseAddress!, smoothing: c.labelSmoothing)
+            network.loss(labels: $0.baseAddress!, smoothing: c.labelSmoothing, normalizer: globalCount)
         }
-        guard result.lossSum.isFinite else {
+        // One small all-reduce gives the global figures and a collective verdict on NaN.
+        var totals = [result.lossSum, Double(result.correct), Double(batch.count)]
+        communicator.sumAcrossRanks(&totals, count: 3)
+        guard totals[0].isFinite else {
             throw TrainingError.nonFinite(what: "training loss", epoch: epoch, step: schedule.step)
         }
         network.zeroParameterGradients()
         network.backward()
+        buckets.finish()
         if let limit = c.gradientClipNorm {
             let norm = network.parameters.gradientNorm()
             guard norm.isFinite else { throw TrainingError.nonFinite(what: "gradient norm", epoch: epoch, step: schedule.step) }
             if norm > limit { network.parameters.scaleGradients(by: Float(limit / norm)) }
         }
         optimizer.step(network.parameters, learningRate: Float(learningRate), pool: pool)
+        try stepLog?.append(StepRecord(step: schedule.step, lr: learningRate, loss: totals[0] / totals[2]))
         schedule.advance()
-        return result
+        if c.checkSyncEvery > 0 && schedule.step % c.checkSyncEvery == 0 { try checkParametersAgree() }
+        return (totals[0], totals[1], totals[2])
+    }
+
+    /// Aborts the job when the ranks' parameters are no longer bitwise identical.
+    func checkParametersAgree() throws {
+        let checksum = network.parameters.checksum()
+        let (low, high) = communicator.range(of: checksum)
+        if low != high {
+            communicator.abort("parameters diverged across ranks at step \(schedule.step) (checksum \(String(checksum, radix: 16)) "
+                               + "on this rank); the ranks no longer train the same model")
+        }
+    }
+
+    /// Test-set loss and accuracy, each rank evaluating a contiguous shard and the sums added, so
+    /// every image counts once and the figures equal a single process's.
+    public func evaluate() -> EvaluationResult {
+        if configuration.batchNormSync == .local && communicator.size > 1 {
+            averageRunningStatistics()
+        }
+        let shard = Self.share(of: testSet.count, rank: communicator.rank, ranks: communicator.size)
+        let local = Evaluation.run(network, on: testSet, indices: shard, augmenter: augmenter)
+        var sums = [local.loss * Double(local.samples), local.accuracy * Double(local.samples), Double(local.samples)]
+        communicator.sumAcrossRanks(&sums, count: 3)
+        let n = max(1, sums[2])
+        return EvaluationResult(loss: sums[0] / n, accuracy: sums[1] / n, samples: Int(sums[2]))
+    }
+
+    /// Replaces every rank's batch-norm running statistics by their mean over the ranks.
+    public func averageRunningStatistics() {
+        let buffers = network.buffers
+        communicator.sumAcrossRanks(buffers.values.pointer, count: buffers.count)
+        let scale = 1 / Float(communicator.size)
+        for i in 0..<buffers.count { buffers.values.pointer[i] *= scale }
+    }
+
+    /// Writes the parameters and then the batch-norm buffers as raw native-endian float32 to `path`
+    /// (for tests that compare ranks or runs bit for bit).
+    public func dumpState(to path: String) throws {
+        var data = Data(buffer: UnsafeBufferPointer(network.parameters.values.buffer))
+        data.append(Data(buffer: UnsafeBufferPointer(network.buffers.values.buffer)))
+        do { try data.write(to: URL(fileURLWithPath: path)) } catch {
+            throw TrainingError.runDirectory(path: path, reason: "writing the state dump failed: \(error.localizedDescription)")
+        }
     }
 
     /// Creates the run directory, writes `config.json`, and opens `metrics.jsonl`.
@@ -157,4 +271,11 @@ public final class Trainer {
         }
         return try MetricsLog(path: URL(fileURLWithPath: dir).appendingPathComponent("metrics.jsonl").path)
     }
+}
+
+/// One line of the optional per-step log.
+struct StepRecord: Codable {
+    var step: Int
+    var lr: Double
+    var loss: Double
 }

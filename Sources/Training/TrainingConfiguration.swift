@@ -14,7 +14,7 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var runDirectory: String
     /// Epochs to train.
     public var epochs = 300
-    /// Samples per optimizer step.
+    /// Samples per optimizer step on each rank; the global batch is `worldSize × batchSize`.
     public var batchSize = 64
     /// Whether a short last batch of an epoch is dropped (true) or trained on (false).
     public var dropLast = false
@@ -30,14 +30,34 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var augmentation = AugmentationOptions()
     /// Seed of the weights, the epoch order, the augmentations and dropout.
     public var seed: UInt64 = 0
-    /// Worker threads of the compute pool.
+    /// Worker threads of the compute pool (per rank).
     public var threads = 2
+    /// How batch norm computes its training statistics in a distributed run.
+    public var batchNormSync = BatchNormSync.batch
+    /// Size of a gradient all-reduce bucket, in MiB.
+    public var bucketMegabytes = 1.0
+    /// Compare a checksum of the parameters across ranks every this many steps (0: never).
+    public var checkSyncEvery = 0
+    /// Number of ranks (processes) of the run.
+    public var worldSize = 1
     /// Per-channel normalisation, computed from the training set at start-up.
     public var normalization: Normalization?
     /// Samples in the training and test sets, recorded at start-up.
     public var trainingSamples = 0, testSamples = 0
     /// The ddptrain version that wrote this configuration.
     public var softwareVersion = TrainingConfiguration.currentVersion
+
+    /// Samples per optimizer step over all ranks.
+    public var globalBatchSize: Int { batchSize * worldSize }
+
+    /// The configuration with its node-local fields (data and run directories) cleared: what
+    /// every rank of a run must agree on.
+    public var sharedFields: TrainingConfiguration {
+        var c = self
+        c.dataDirectory = ""
+        c.runDirectory = ""
+        return c
+    }
 
     /// The version string of this build.
     public static let currentVersion = "0.2.0"
@@ -60,6 +80,12 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         if !(labelSmoothing >= 0 && labelSmoothing < 1) {
             throw TrainingError.invalidOption(flag: "--label-smoothing", value: "\(labelSmoothing)", rule: "must be in [0, 1)")
         }
+        if !(bucketMegabytes > 0) {
+            throw TrainingError.invalidOption(flag: "--bucket-mb", value: "\(bucketMegabytes)", rule: "must be positive")
+        }
+        if checkSyncEvery < 0 {
+            throw TrainingError.invalidOption(flag: "--check-sync-every", value: "\(checkSyncEvery)", rule: "must not be negative")
+        }
         if let c = gradientClipNorm, !(c > 0) {
             throw TrainingError.invalidOption(flag: "--clip-grad-norm", value: "\(c)", rule: "must be positive")
         }
@@ -76,4 +102,14 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         s.epochs = epochs
         try s.validate()
     }
+}
+
+/// How batch norm computes training statistics when several ranks share a global batch.
+public enum BatchNormSync: String, Codable, Hashable, Sendable, CaseIterable {
+    /// Statistics of the global batch: per-channel sums are all-reduced in forward and backward,
+    /// so N ranks compute exactly what one process with the global batch would.
+    case batch
+    /// Statistics of each rank's own samples (no communication); running statistics are averaged
+    /// across ranks before every evaluation.
+    case local
 }

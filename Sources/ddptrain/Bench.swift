@@ -1,7 +1,9 @@
 import ArgumentParser
+import Distributed
 import Engine
 import Foundation
 import Models
+import Training
 
 /// `ddptrain bench`: full training steps on synthetic input, timed by phase.
 struct Bench: ParsableCommand {
@@ -25,6 +27,12 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Also print the time per layer kind (adds a little timing overhead).")
     var profile = false
 
+    @Option(name: .long, help: "Under mpirun: batch-norm statistics batch (all-reduced) or local.")
+    var bnSync: BatchNormSync = .batch
+
+    @Option(name: .long, help: "Under mpirun: gradient all-reduce bucket size in MiB.")
+    var bucketMb: Double = 1
+
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
@@ -33,42 +41,58 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        let communicator = Launch.communicator()
+        try Launch.run(communicator) { try bench(communicator) }
+    }
+
+    func bench(_ communicator: Communicator) throws {
         let configuration = try options.configuration()
+        let ranks = communicator.size
         let graph = try ModelBuilder.graph(for: configuration)
         let pool = ComputePool(threads: threads)
         let network = Network(graph: graph, maxBatch: batchSize, pool: pool, seed: 1)
+        if ranks > 1 && bnSync == .batch { network.context.statisticsReducer = communicator }
+        let buckets = GradientBuckets(network: network, communicator: communicator, bucketBytes: Int(bucketMb * 1_048_576))
         let optimizer = SGD(arena: network.parameters)
         let inputCount = batchSize * graph.shape(graph.input).elementCount
-        for i in 0..<inputCount { network.input[i] = RandomStream.normal(seed: 7, index: UInt64(i)) }
+        for i in 0..<inputCount {
+            network.input[i] = RandomStream.normal(seed: 7, index: UInt64(communicator.rank * inputCount + i))
+        }
         var labels = (0..<batchSize).map { Int32($0 % configuration.classes) }
 
         let profile = LayerProfile(layers: graph.layers.count)
-        print("bench \(configuration.name): batch \(batchSize), \(threads) thread(s), \(warmup) warm-up + \(steps) timed steps")
-        var phases: [[Double]] = [[], [], [], []]  // forward, backward, update, total
+        let say: (String) -> Void = communicator.isLeader ? { print($0) } : { _ in }
+        say("bench \(configuration.name): \(ranks) rank(s) × batch \(batchSize) = global batch \(ranks * batchSize), "
+            + "\(threads) thread(s) per rank\(ranks > 1 ? ", batch norm \(bnSync.rawValue), \(buckets.ranges.count) gradient bucket(s)" : ""), "
+            + "\(warmup) warm-up + \(steps) timed steps")
+        var phases: [[Double]] = [[], [], [], [], []]  // forward, backward, update, total, all-reduce wait
         for step in 0..<(warmup + steps) {
             if self.profile && step == warmup { network.profile = profile }
             let t0 = DispatchTime.now().uptimeNanoseconds
             network.forward(batch: batchSize, training: true)
-            _ = labels.withUnsafeBufferPointer { network.loss(labels: $0.baseAddress!) }
+            _ = labels.withUnsafeBufferPointer { network.loss(labels: $0.baseAddress!, normalizer: ranks * batchSize) }
             let t1 = DispatchTime.now().uptimeNanoseconds
             network.zeroParameterGradients()
+            buckets.resetTimer()
             network.backward()
+            buckets.finish()
             let t2 = DispatchTime.now().uptimeNanoseconds
             optimizer.step(network.parameters, learningRate: 0.01, pool: pool)
             let t3 = DispatchTime.now().uptimeNanoseconds
             if step >= warmup {
-                let times = [t1 - t0, t2 - t1, t3 - t2, t3 - t0].map { Double($0) / 1e9 }
+                let times = [t1 - t0, t2 - t1, t3 - t2, t3 - t0].map { Double($0) / 1e9 } + [buckets.exposedSeconds]
                 for (i, t) in times.enumerated() { phases[i].append(t) }
             }
             labels.shuffle()
         }
         let median = phases.map { $0.sorted()[$0.count / 2] }
-        let imagesPerSecond = Double(batchSize) / median[3]
-        let gflops = 3 * Double(graph.macsPerSample) * 2 * Double(batchSize) / median[3] / 1e9
-        print(String(format: "median step %.1f ms: forward %.1f ms, backward %.1f ms, update %.1f ms",
-                     median[3] * 1e3, median[0] * 1e3, median[1] * 1e3, median[2] * 1e3))
-        print(String(format: "images/s: %.1f   (%.1f GFLOP/s at 3 × forward MACs)", imagesPerSecond, gflops))
-        if self.profile {
+        let imagesPerSecond = Double(ranks * batchSize) / median[3]
+        let gflops = 3 * Double(graph.macsPerSample) * 2 * Double(ranks * batchSize) / median[3] / 1e9
+        say(String(format: "median step %.1f ms: forward %.1f ms, backward %.1f ms (of which all-reduce wait %.1f ms, %.1f%% of the step), update %.1f ms",
+                   median[3] * 1e3, median[0] * 1e3, median[1] * 1e3, median[4] * 1e3, 100 * median[4] / median[3], median[2] * 1e3))
+        say(String(format: "images/s: %.1f   (%.1f GFLOP/s at 3 × forward MACs)%@", imagesPerSecond, gflops,
+                   ranks > 1 ? " over all \(ranks) ranks" : ""))
+        if self.profile && communicator.isLeader {
             print("per layer kind, mean per step (forward / backward ms):")
             for row in profile.byKind(graph) {
                 let f = row.forward * 1e3 / Double(steps), b = row.backward * 1e3 / Double(steps)
@@ -76,6 +100,6 @@ struct Bench: ParsableCommand {
                       + String(format: "%8.1f %8.1f", f, b))
             }
         }
-        print("peak resident memory: \(ResourceUsage.peakResidentMegabytes) MiB")
+        say("peak resident memory: \(ResourceUsage.peakResidentMegabytes) MiB\(ranks > 1 ? " (rank 0)" : "")")
     }
 }

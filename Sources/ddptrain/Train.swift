@@ -1,5 +1,6 @@
 import ArgumentParser
 import Data
+import Distributed
 import Engine
 import Foundation
 import Models
@@ -69,10 +70,30 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Seed of weights, epoch order, augmentation and dropout.")
     var seed: UInt64 = 0
 
-    @Option(name: .long, help: "Worker threads (the engine's only source of parallelism).")
+    @Option(name: .long, help: "Worker threads per rank (the engine's only source of parallelism).")
     var threads: Int = 2
 
+    @Option(name: .long, help: "Batch-norm statistics across ranks: batch (global batch, all-reduced) or local (per rank).")
+    var bnSync: BatchNormSync = .batch
+
+    @Option(name: .long, help: "Size of a gradient all-reduce bucket in MiB.")
+    var bucketMb: Double = 1
+
+    @Option(name: .long, help: "Compare a parameter checksum across ranks every N steps and abort if they differ (0: never).")
+    var checkSyncEvery: Int = 0
+
+    @Option(name: .long, help: "Also write one JSON line per optimizer step (step, lr, global loss) to this file.")
+    var stepLog: String?
+
+    @Option(name: .long, help: ArgumentHelp("For tests and debugging: after training, write this rank's parameters and batch-norm buffers as raw float32 to PREFIX.rank<K>.", valueName: "prefix"))
+    var dumpState: String?
+
     func run() throws {
+        let communicator = Launch.communicator()
+        try Launch.run(communicator) { try train(communicator) }
+    }
+
+    func train(_ communicator: Communicator) throws {
         var c = TrainingConfiguration(model: try model.configuration(), dataDirectory: data.data, runDirectory: runDir)
         c.epochs = epochs
         c.batchSize = batchSize
@@ -89,9 +110,13 @@ struct Train: ParsableCommand {
         c.augmentation = try data.augmentation()
         c.seed = seed
         c.threads = threads
-        let trainer = try Trainer(configuration: c)
-        let history = try trainer.run()
-        if let last = history.last {
+        c.batchNormSync = bnSync
+        c.bucketMegabytes = bucketMb
+        c.checkSyncEvery = checkSyncEvery
+        let trainer = try Trainer(configuration: c, communicator: communicator)
+        let history = try trainer.run(stepLogPath: stepLog)
+        if let dumpState { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }
+        if communicator.isLeader, let last = history.last {
             print(String(format: "done: test accuracy %.2f%% after %d epochs; metrics in %@",
                          100 * last.testAccuracy, last.epoch, trainer.configuration.runDirectory + "/metrics.jsonl"))
         }
@@ -110,4 +135,5 @@ struct Train: ParsableCommand {
 }
 
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
+extension BatchNormSync: ExpressibleByArgument {}
 extension ShiftFill: ExpressibleByArgument {}

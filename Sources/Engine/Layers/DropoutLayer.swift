@@ -35,8 +35,12 @@ public final class DropoutLayer: Layer {
         }
         let seed = RandomStream.derive(context.seed, ParameterArena.hash(name), context.step)
         let rate = self.rate
+        // Elements are keyed by their position in the global batch, so a sample gets the same
+        // mask on whichever rank it is processed.
+        let offset = context.sampleOffset * outputShape.elementCount
         context.pool.chunks(count) { range, _ in
-            Dropout.makeMask(seed: seed, rate: rate, range: range, mask: mask)
+            Dropout.makeMask(seed: seed, rate: rate, range: (range.lowerBound + offset)..<(range.upperBound + offset),
+                             mask: mask - offset)
             Dropout.forward(x + range.lowerBound, mask: mask + range.lowerBound, y + range.lowerBound, count: range.count)
         }
     }

@@ -10,14 +10,16 @@ final class NormalizationState {
     var runningVariance: UnsafeMutablePointer<Float>!
     /// mean, 1/σ, scale, shift — four rows of `channels`.
     let transform: FloatBuffer
-    /// Σ and Σ² (forward) or Σdz and Σdz·x̂ (backward) per channel.
+    /// Σ and Σ² (forward) or Σdz and Σdz·x̂ (backward) per channel, then the value count.
     let sums: UnsafeMutablePointer<Double>
+    /// Values per channel behind the last training forward's statistics (global when synchronised).
+    var count = 0
 
     init(channels: Int) {
         self.channels = channels
         transform = FloatBuffer(count: 4 * channels)
-        sums = .allocate(capacity: 2 * channels)
-        sums.initialize(repeating: 0, count: 2 * channels)
+        sums = .allocate(capacity: 2 * channels + 1)
+        sums.initialize(repeating: 0, count: 2 * channels + 1)
     }
 
     deinit { sums.deallocate() }
@@ -53,7 +55,9 @@ final class NormalizationState {
     func prepare(_ input: [TensorView], _ context: ExecutionContext) {
         if context.training {
             BatchNorm.statisticSums(of: input, batch: context.batch, shift: runningMean, into: sums, pool: context.pool)
-            let count = context.batch * (input.first?.shape.planeSize ?? 0)
+            sums[2 * channels] = Double(context.batch * (input.first?.shape.planeSize ?? 0))
+            context.statisticsReducer?.sumAcrossRanks(sums, count: 2 * channels + 1)
+            count = Int(sums[2 * channels])
             BatchNorm.finalizeTraining(sums: sums, count: count, channels: channels, gamma: gamma, beta: beta,
                                        mean: mean, invStd: invStd, scale: scale, shift: shift,
                                        runningMean: runningMean, runningVariance: runningVariance)
@@ -69,10 +73,10 @@ final class NormalizationState {
                   _ context: ExecutionContext) {
         BatchNorm.gradientSums(input: input, outputGradient: dz, batch: context.batch, mean: mean, invStd: invStd,
                                scale: scale, shift: shift, relu: relu, into: sums, pool: context.pool)
-        let count = context.batch * (input.first?.shape.planeSize ?? 0)
+        BatchNorm.parameterGradients(sums: sums, channels: channels, gammaGradient: gammaGradient, betaGradient: betaGradient)
+        context.statisticsReducer?.sumAcrossRanks(sums, count: 2 * channels)
         BatchNorm.inputGradient(input: input, inputGradient: inputGradient, accumulate: true, outputGradient: dz,
                                 batch: context.batch, count: count, sums: sums, mean: mean, invStd: invStd,
-                                scale: scale, shift: shift, relu: relu, gammaGradient: gammaGradient,
-                                betaGradient: betaGradient, pool: context.pool)
+                                scale: scale, shift: shift, relu: relu, pool: context.pool)
     }
 }

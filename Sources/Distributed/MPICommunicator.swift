@@ -1,0 +1,114 @@
+import CMPI
+import Foundation
+
+/// A communicator over OpenMPI's `MPI_COMM_WORLD`.
+///
+/// MPI is initialised with `MPI_THREAD_FUNNELED`: only the main thread calls MPI (the compute
+/// pool's workers and the data thread never do). Errors make MPI calls return instead of
+/// aborting inside the library, so a failure becomes a `rank K: …` message and an `MPI_Abort`.
+public final class MPICommunicator: Communicator {
+    public let rank: Int
+    public let size: Int
+    private var pending: [MPI_Request?] = []
+
+    /// Whether this process was started by `mpirun` (Open MPI sets these variables).
+    public static var launchedByMPIRun: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return env["OMPI_COMM_WORLD_SIZE"] != nil || env["PMIX_RANK"] != nil
+    }
+
+    /// Initialises MPI and checks the thread level it grants.
+    public init() {
+        var provided: Int32 = 0
+        var argc = CommandLine.argc
+        var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+        let status = MPI_Init_thread(&argc, &argv, ddp_thread_funneled(), &provided)
+        guard status == ddp_success() else {
+            FileHandle.standardError.write(Data("error: MPI_Init_thread failed with code \(status)\n".utf8))
+            exit(1)
+        }
+        MPI_Comm_set_errhandler(ddp_comm_world(), ddp_errors_return())
+        var r: Int32 = 0, s: Int32 = 0
+        MPI_Comm_rank(ddp_comm_world(), &r)
+        MPI_Comm_size(ddp_comm_world(), &s)
+        rank = Int(r)
+        size = Int(s)
+        if provided < ddp_thread_funneled() {
+            abort("MPI granted thread level \(provided), below MPI_THREAD_FUNNELED (\(ddp_thread_funneled())) which ddptrain needs")
+        }
+    }
+
+    /// Ends MPI cleanly after a successful run.
+    public func finalize() {
+        waitAll()
+        MPI_Finalize()
+    }
+
+    private func check(_ status: Int32, _ what: String) {
+        guard status != ddp_success() else { return }
+        var length: Int32 = 0
+        var text = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
+        MPI_Error_string(status, &text, &length)
+        abort("\(what) failed: \(String(cString: text))")
+    }
+
+    public func sumAcrossRanks(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        guard size > 1, count > 0 else { return }
+        check(MPI_Allreduce(ddp_in_place(), values, Int32(count), ddp_float(), ddp_sum(), ddp_comm_world()), "MPI_Allreduce")
+    }
+
+    public func sumAcrossRanks(_ values: UnsafeMutablePointer<Double>, count: Int) {
+        guard size > 1, count > 0 else { return }
+        check(MPI_Allreduce(ddp_in_place(), values, Int32(count), ddp_double(), ddp_sum(), ddp_comm_world()), "MPI_Allreduce")
+    }
+
+    public func range(of value: UInt64) -> (min: UInt64, max: UInt64) {
+        var low = value, high = value
+        check(MPI_Allreduce(ddp_in_place(), &low, 1, ddp_uint64(), ddp_min(), ddp_comm_world()), "MPI_Allreduce")
+        check(MPI_Allreduce(ddp_in_place(), &high, 1, ddp_uint64(), ddp_max(), ddp_comm_world()), "MPI_Allreduce")
+        return (low, high)
+    }
+
+    public func broadcast(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        guard size > 1, count > 0 else { return }
+        check(MPI_Bcast(values, Int32(count), ddp_float(), 0, ddp_comm_world()), "MPI_Bcast")
+    }
+
+    public func broadcast(_ bytes: inout [UInt8]) {
+        guard size > 1 else { return }
+        var length = UInt64(bytes.count)
+        check(MPI_Bcast(&length, 1, ddp_uint64(), 0, ddp_comm_world()), "MPI_Bcast")
+        if rank != 0 { bytes = [UInt8](repeating: 0, count: Int(length)) }
+        guard length > 0 else { return }
+        bytes.withUnsafeMutableBytes { raw in
+            check(MPI_Bcast(raw.baseAddress, Int32(length), ddp_byte(), 0, ddp_comm_world()), "MPI_Bcast")
+        }
+    }
+
+    public func startSum(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        guard size > 1, count > 0 else { return }
+        var request: MPI_Request? = ddp_request_null()
+        check(MPI_Iallreduce(ddp_in_place(), values, Int32(count), ddp_float(), ddp_sum(), ddp_comm_world(), &request),
+              "MPI_Iallreduce")
+        pending.append(request)
+    }
+
+    public func progress() {
+        guard !pending.isEmpty else { return }
+        var flag: Int32 = 0
+        check(MPI_Testall(Int32(pending.count), &pending, &flag, ddp_statuses_ignore()), "MPI_Testall")
+        if flag != 0 { pending.removeAll(keepingCapacity: true) }
+    }
+
+    public func waitAll() {
+        guard !pending.isEmpty else { return }
+        check(MPI_Waitall(Int32(pending.count), &pending, ddp_statuses_ignore()), "MPI_Waitall")
+        pending.removeAll(keepingCapacity: true)
+    }
+
+    public func abort(_ message: String) -> Never {
+        FileHandle.standardError.write(Data("rank \(rank): \(message)\n".utf8))
+        MPI_Abort(ddp_comm_world(), 1)
+        exit(1)
+    }
+}
