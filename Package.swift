@@ -28,6 +28,7 @@ let package = Package(
         .library(name: "Models", targets: ["Models"]),
         .library(name: "Data", targets: ["Data"]),
         .library(name: "Distributed", targets: ["Distributed"]),
+        .library(name: "Checkpoint", targets: ["Checkpoint"]),
         .library(name: "Training", targets: ["Training"]),
     ],
     dependencies: [
@@ -39,6 +40,11 @@ let package = Package(
             name: "CBLAS",
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
         ),
         .systemLibrary(
             name: "CMPI",
@@ -54,13 +60,15 @@ let package = Package(
         .target(name: "Data", dependencies: ["Engine"], swiftSettings: fastMath),
         // Ranks and collectives: OpenMPI, or a single process through the same interface.
         .target(name: "Distributed", dependencies: ["CMPI", "Engine"], swiftSettings: fastMath),
+        // Self-checking zstd checkpoint files and their atomic writer.
+        .target(name: "Checkpoint", dependencies: ["CZstd", "Engine"], swiftSettings: fastMath),
         // The training loop: input pipeline, schedules, evaluation, metrics.
-        .target(name: "Training", dependencies: ["Engine", "Models", "Data", "Distributed"], swiftSettings: fastMath),
+        .target(name: "Training", dependencies: ["Engine", "Models", "Data", "Distributed", "Checkpoint"], swiftSettings: fastMath),
         // The command-line tool.
         .executableTarget(
             name: "ddptrain",
             dependencies: [
-                "Engine", "Models", "Data", "Distributed", "Training",
+                "Engine", "Models", "Data", "Distributed", "Checkpoint", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -70,6 +78,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Engine"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Distributed"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Distributed", "Checkpoint"]),
     ]
 )

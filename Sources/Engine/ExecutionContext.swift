@@ -5,8 +5,8 @@ public final class ExecutionContext: @unchecked Sendable {
     public internal(set) var batch: Int = 0
     /// Training (batch statistics, dropout) or evaluation mode.
     public internal(set) var training = true
-    /// Counts training forward passes; with `seed` it keys dropout masks.
-    public internal(set) var step: UInt64 = 0
+    /// Counts training forward passes; with `seed` it keys dropout masks (a checkpoint stores it).
+    public var step: UInt64 = 0
     /// The network's seed.
     public let seed: UInt64
     /// Set in a distributed run with synchronised batch norm: adds batch-norm statistics across

@@ -46,13 +46,15 @@ public final class MetricsLog {
     /// The file written.
     public let path: String
 
-    /// Creates (or truncates) `path`.
-    public init(path: String) throws {
+    /// Creates (or truncates) `path`, or with `append` continues it.
+    public init(path: String, append: Bool = false) throws {
         self.path = path
-        guard FileManager.default.createFile(atPath: path, contents: nil),
+        let exists = FileManager.default.fileExists(atPath: path)
+        guard (append && exists) || FileManager.default.createFile(atPath: path, contents: nil),
               let handle = FileHandle(forWritingAtPath: path) else {
             throw TrainingError.runDirectory(path: path, reason: "cannot create the metrics file")
         }
+        if append { _ = try? handle.seekToEnd() }
         self.handle = handle
         encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -2,7 +2,8 @@ import Foundation
 
 /// Shows training progress to a person: a live, rewritten line on a terminal; plain lines every
 /// `interval` seconds when the output is a file or a pipe (a batch job's log).
-public final class ProgressReporter {
+public final class ProgressReporter: @unchecked Sendable {
+    private let lock = NSLock()
     private let live: Bool
     private let interval: Double
     private var lastPrint = 0.0
@@ -26,17 +27,19 @@ public final class ProgressReporter {
         let remaining = imagesPerSecond > 0 && step > 0 ? elapsed / Double(step) * Double(steps - step) : 0
         let text = String(format: "epoch %d/%d  step %d/%d  loss %.4f  acc %.1f%%  %.0f img/s  ETA %@",
                           epoch, epochs, step, steps, loss, 100 * accuracy, imagesPerSecond, Self.clock(remaining))
-        if live {
-            output("\r\u{1B}[2K" + text)
-        } else if now - lastPrint >= interval || step == steps {
-            lastPrint = now
-            output(text + "\n")
+        lock.withLock {
+            if live {
+                output("\r\u{1B}[2K" + text)
+            } else if now - lastPrint >= interval || step == steps {
+                lastPrint = now
+                output(text + "\n")
+            }
         }
     }
 
     /// Ends the live line (if any) and prints `line`.
     public func line(_ line: String) {
-        output((live ? "\r\u{1B}[2K" : "") + line + "\n")
+        lock.withLock { output((live ? "\r\u{1B}[2K" : "") + line + "\n") }
     }
 
     /// `h:mm:ss` or `m:ss`.

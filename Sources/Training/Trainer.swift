@@ -1,3 +1,4 @@
+import Checkpoint
 import Data
 import Distributed
 import Engine
@@ -31,11 +32,25 @@ public final class Trainer {
     let pool: ComputePool
     /// Optional per-step log (`--step-log`): one JSON line per optimizer step, rank 0 only.
     var stepLog: MetricsLog?
+    /// Where the run continues: epoch and global batch within it (0, 0 for a fresh run).
+    var startEpoch = 0, startBatch = 0
+    /// Metrics of completed epochs (restored on resume).
+    public private(set) var history: [EpochMetrics] = []
+    /// Accumulators of the epoch in progress (restored on resume mid-epoch).
+    var partial = TrainingState.PartialEpoch()
+    /// Seconds of earlier sessions of this run.
+    var earlierWallSeconds = 0.0
+    /// Rank 0's checkpoint writer.
+    let writer: CheckpointWriter?
+    /// Set by a failed checkpoint write under `--on-checkpoint-failure stop` (rank 0's vote to stop).
+    let writeFailed = StopFlag()
+    /// Stall of each checkpoint on the training loop, in seconds (rank 0).
+    public private(set) var checkpointStalls: [Double] = []
 
     /// Loads the data, builds the model, checks that every rank has the same configuration, and
     /// gives every rank rank 0's initial parameters.
     public init(configuration: TrainingConfiguration, communicator: Communicator = SingleProcessCommunicator(),
-                reporter: ProgressReporter = ProgressReporter()) throws {
+                reporter: ProgressReporter = ProgressReporter(), resume: ResumePoint? = nil) throws {
         var c = configuration
         c.worldSize = communicator.size
         try c.validate()
@@ -54,7 +69,10 @@ public final class Trainer {
         }
         c.schedule.epochs = c.epochs
         c.schedule.stepsPerEpoch = steps
-        c.schedule.step = 0
+        c.schedule.step = resume?.state.schedule.step ?? 0
+        if let resume, resume.state.schedule != c.schedule {
+            throw ResumeError.contradictingFlags(path: resume.path, fields: ["the data set (steps per epoch \(steps), checkpoint \(resume.state.schedule.stepsPerEpoch))"])
+        }
         self.configuration = c
         self.communicator = communicator
         try Self.checkAgreement(c, communicator)
@@ -71,7 +89,27 @@ public final class Trainer {
         optimizer = SGD(arena: network.parameters, configuration: c.optimizer)
         augmenter = Augmenter(options: c.augmentation, normalization: normalization, seed: Self.augmentationSeed(c.seed))
         self.reporter = communicator.isLeader ? reporter : ProgressReporter(output: { _ in })
+        writer = communicator.isLeader && c.checkpoint.enabled
+            ? CheckpointWriter(directory: c.runDirectory, keep: c.checkpoint.keep) : nil
+        if let resume { try restore(resume) }
     }
+
+    /// Puts the network, optimizer, schedule and progress where the checkpoint left them.
+    func restore(_ resume: ResumePoint) throws {
+        try resume.restore(into: network)
+        try resume.load(network.parameters, into: optimizer.velocity.pointer, suffix: Self.momentumSuffix)
+        let state = resume.state
+        schedule = state.schedule
+        network.context.step = state.networkStep
+        startEpoch = state.epoch
+        startBatch = state.batchInEpoch
+        history = state.history
+        partial = state.partialEpoch ?? TrainingState.PartialEpoch()
+        earlierWallSeconds = state.wallSeconds
+    }
+
+    /// Suffix of the optimizer's momentum tensors in a checkpoint.
+    static let momentumSuffix = ".momentum_buffer"
 
     /// The seed of the epoch order, derived from the run's seed.
     public static func orderSeed(_ seed: UInt64) -> UInt64 { RandomStream.derive(seed, 0x6f72_6465_72) }
@@ -101,51 +139,77 @@ public final class Trainer {
         var leader = [UInt8](mine)
         communicator.broadcast(&leader)
         let differing = ConfigurationDifference.fields(Data(leader), mine)
-        communicator.abort("configuration differs from rank 0 in: "
-                           + (differing.isEmpty ? "(some field)" : differing.joined(separator: ", "))
+        if differing.isEmpty {
+            // This rank agrees with rank 0; a rank that differs names the fields and aborts the
+            // job. Give its message time to get out before ending the job from here.
+            Thread.sleep(forTimeInterval: 5)
+            communicator.abort("configuration differs between ranks (see the other ranks' messages)")
+        }
+        communicator.abort("configuration differs from rank 0 in: " + differing.joined(separator: ", ")
                            + ". Start every rank with the same flags and the same data.")
     }
 
-    /// Trains for the configured epochs, evaluating after each. Rank 0 writes `config.json` and
-    /// `metrics.jsonl`. Returns the metrics of every epoch (the same on every rank).
+    /// Trains for the configured epochs (from where a resumed checkpoint left off), evaluating
+    /// after each. Rank 0 writes `config.json`, `metrics.jsonl` and checkpoints. Stops early, after
+    /// a final checkpoint, when any rank receives SIGTERM or SIGINT. Returns the metrics of every
+    /// epoch (the same on every rank).
     @discardableResult
     public func run(stepLogPath: String? = nil) throws -> [EpochMetrics] {
         let c = configuration
         let log = communicator.isLeader ? try prepareRunDirectory() : nil
-        if communicator.isLeader, let stepLogPath { stepLog = try MetricsLog(path: stepLogPath) }
+        if communicator.isLeader, let stepLogPath { stepLog = try MetricsLog(path: stepLogPath, append: startEpoch + startBatch > 0) }
+        StopRequest.install()
         let start = Date()
         reporter.line("training \(c.model.name) (\(ModelSummary(network.graph).parameterCount) parameters) on "
                       + "\(trainingSet.count) images, testing on \(testSet.count); \(communicator.size) rank(s) × batch "
                       + "\(c.batchSize) = global batch \(c.globalBatchSize), \(schedule.stepsPerEpoch) steps/epoch, "
                       + "\(c.epochs) epochs, \(c.threads) thread(s) per rank, batch norm \(c.batchNormSync.rawValue), "
-                      + "augment \(c.augmentation.description)")
-        var history: [EpochMetrics] = []
-        for epoch in 0..<c.epochs {
-            var m = try trainEpoch(epoch)
+                      + "augment \(c.augmentation.description)"
+                      + (startEpoch + startBatch > 0 ? "; resuming at epoch \(startEpoch + 1), step \(schedule.step)" : ""))
+        var epoch = startEpoch
+        while epoch < c.epochs {
+            let finished = try trainEpoch(epoch, from: epoch == startEpoch ? startBatch : 0)
+            guard var m = finished else {
+                // Stopped by a signal or a failed checkpoint: save where we are and end cleanly.
+                try saveCheckpoint(epoch: epoch, batchInEpoch: schedule.step - epoch * schedule.stepsPerEpoch,
+                                   reason: "signal", wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: true)
+                reporter.line("stopped at epoch \(epoch + 1), step \(schedule.step) on request; "
+                              + (c.checkpoint.enabled ? "resume with --resume auto" : "checkpoints are disabled, so progress is lost"))
+                return history
+            }
             let evalStart = Date()
             let result = evaluate()
             m.evalSeconds = Date().timeIntervalSince(evalStart)
             m.testLoss = result.loss
             m.testAccuracy = result.accuracy
-            m.wallSeconds = Date().timeIntervalSince(start)
+            m.wallSeconds = earlierWallSeconds + Date().timeIntervalSince(start)
             try log?.append(m)
             history.append(m)
+            partial = TrainingState.PartialEpoch()
             reporter.line(String(format: "epoch %d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  "
                                  + "%.1f img/s  data wait %.2f s, all-reduce wait %.2f s of %.1f s  eval %.1f s",
                                  m.epoch, c.epochs, m.lr, m.trainLoss, 100 * m.trainAccuracy, m.testLoss,
                                  100 * m.testAccuracy, m.imagesPerSecond, m.dataWaitSeconds, m.communicationWaitSeconds,
                                  m.epochSeconds, m.evalSeconds))
+            epoch += 1
+            let last = epoch == c.epochs
+            if last || (c.checkpoint.everyEpochs > 0 && epoch % c.checkpoint.everyEpochs == 0) {
+                try saveCheckpoint(epoch: epoch, batchInEpoch: 0, reason: last ? "final" : "epoch",
+                                   wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: last)
+            }
         }
+        writer?.waitForPending()
         return history
     }
 
-    /// One pass over the training set in the epoch's global order, this rank taking its share of
-    /// every global batch.
-    func trainEpoch(_ epoch: Int) throws -> EpochMetrics {
+    /// One pass over the training set in the epoch's global order, starting at global batch
+    /// `first`, this rank taking its share of every global batch. Returns nil when the ranks
+    /// agreed to stop early (signal, or a failed checkpoint under `--on-checkpoint-failure stop`).
+    func trainEpoch(_ epoch: Int, from first: Int) throws -> EpochMetrics? {
         let c = configuration
         let plan = EpochPlan(sampleCount: trainingSet.count, batchSize: c.globalBatchSize, dropLast: c.dropLast,
                              seed: Self.orderSeed(c.seed), epoch: epoch)
-        let global = Self.trainedBatches(plan, ranks: communicator.size)
+        let global = Array(Self.trainedBatches(plan, ranks: communicator.size)[first...])
         let shares = global.map { batch -> ArraySlice<Int32> in
             let r = Self.share(of: batch.count, rank: communicator.rank, ranks: communicator.size)
             return batch[(batch.startIndex + r.lowerBound)..<(batch.startIndex + r.upperBound)]
@@ -155,26 +219,47 @@ public final class Trainer {
         defer { pipeline.finish() }
         buckets.resetTimer()
         let start = Date()
-        var lossSum = 0.0, correct = 0.0, seen = 0.0, lr = schedule.currentRate
+        let before = partial
+        var lr = schedule.currentRate
         var b = 0
+        func progress() -> TrainingState.PartialEpoch {
+            var p = before
+            p.seconds += Date().timeIntervalSince(start)
+            p.dataWaitSeconds += pipeline.waitSeconds
+            p.communicationWaitSeconds += buckets.exposedSeconds
+            p.lossSum = partial.lossSum; p.correct = partial.correct; p.seen = partial.seen
+            return p
+        }
         while let batch = pipeline.next() {
             lr = schedule.currentRate
             let totals = try step(batch, globalCount: global[b].count,
                                   offset: Self.share(of: global[b].count, rank: communicator.rank, ranks: communicator.size).lowerBound,
                                   learningRate: lr, epoch: epoch)
-            lossSum += totals.lossSum
-            correct += totals.correct
-            seen += totals.count
+            partial.lossSum += totals.lossSum
+            partial.correct += totals.correct
+            partial.seen += totals.count
             b += 1
             let elapsed = Date().timeIntervalSince(start)
-            reporter.update(epoch: epoch + 1, epochs: c.epochs, step: b, steps: global.count, loss: lossSum / seen,
-                            accuracy: correct / seen, imagesPerSecond: seen / elapsed, elapsed: elapsed)
+            reporter.update(epoch: epoch + 1, epochs: c.epochs, step: first + b, steps: first + global.count,
+                            loss: partial.lossSum / partial.seen, accuracy: partial.correct / partial.seen,
+                            imagesPerSecond: (partial.seen - before.seen) / elapsed, elapsed: elapsed)
+            if totals.stop {
+                partial = progress()
+                return nil
+            }
+            if c.checkpoint.everySteps > 0 && schedule.step % c.checkpoint.everySteps == 0 && first + b < first + global.count {
+                let snapshot = partial
+                partial = progress()
+                try saveCheckpoint(epoch: epoch, batchInEpoch: first + b, reason: "steps",
+                                   wallSeconds: earlierWallSeconds + (history.last?.wallSeconds ?? 0), wait: false)
+                partial = snapshot
+            }
         }
-        let seconds = Date().timeIntervalSince(start)
-        return EpochMetrics(epoch: epoch + 1, step: schedule.step, lr: lr, trainLoss: lossSum / max(1, seen),
-                            trainAccuracy: correct / max(1, seen), testLoss: 0, testAccuracy: 0,
-                            imagesPerSecond: seen / seconds, epochSeconds: seconds,
-                            dataWaitSeconds: pipeline.waitSeconds, communicationWaitSeconds: buckets.exposedSeconds,
+        let p = progress()
+        return EpochMetrics(epoch: epoch + 1, step: schedule.step, lr: lr, trainLoss: p.lossSum / max(1, p.seen),
+                            trainAccuracy: p.correct / max(1, p.seen), testLoss: 0, testAccuracy: 0,
+                            imagesPerSecond: (p.seen - 0) / max(1e-9, p.seconds), epochSeconds: p.seconds,
+                            dataWaitSeconds: p.dataWaitSeconds, communicationWaitSeconds: p.communicationWaitSeconds,
                             evalSeconds: 0, wallSeconds: 0)
     }
 
@@ -182,7 +267,7 @@ public final class Trainer {
     /// batch, backward with bucketed all-reduce, (clip), SGD. Returns the global loss sum,
     /// correct count and sample count, identical on every rank.
     func step(_ batch: PreparedBatch, globalCount: Int, offset: Int, learningRate: Double,
-              epoch: Int) throws -> (lossSum: Double, correct: Double, count: Double) {
+              epoch: Int) throws -> (lossSum: Double, correct: Double, count: Double, stop: Bool) {
         let c = configuration
         network.input.update(from: batch.images.pointer, count: batch.count * CIFAR10.imageBytes)
         network.context.sampleOffset = offset
@@ -190,9 +275,11 @@ public final class Trainer {
         let result = batch.labels.withUnsafeBufferPointer {
             network.loss(labels: $0.baseAddress!, smoothing: c.labelSmoothing, normalizer: globalCount)
         }
-        // One small all-reduce gives the global figures and a collective verdict on NaN.
-        var totals = [result.lossSum, Double(result.correct), Double(batch.count)]
-        communicator.sumAcrossRanks(&totals, count: 3)
+        // One small all-reduce gives the global figures and collective verdicts: NaN anywhere,
+        // and whether any rank was asked to stop (signal, or rank 0's failed checkpoint write).
+        let vote = StopRequest.isRequested || writeFailed.isSet ? 1.0 : 0.0
+        var totals = [result.lossSum, Double(result.correct), Double(batch.count), vote]
+        communicator.sumAcrossRanks(&totals, count: 4)
         guard totals[0].isFinite else {
             throw TrainingError.nonFinite(what: "training loss", epoch: epoch, step: schedule.step)
         }
@@ -208,7 +295,7 @@ public final class Trainer {
         try stepLog?.append(StepRecord(step: schedule.step, lr: learningRate, loss: totals[0] / totals[2]))
         schedule.advance()
         if c.checkSyncEvery > 0 && schedule.step % c.checkSyncEvery == 0 { try checkParametersAgree() }
-        return (totals[0], totals[1], totals[2])
+        return (totals[0], totals[1], totals[2], totals[3] > 0)
     }
 
     /// Aborts the job when the ranks' parameters are no longer bitwise identical.
@@ -243,6 +330,57 @@ public final class Trainer {
         for i in 0..<buffers.count { buffers.values.pointer[i] *= scale }
     }
 
+    /// Takes a checkpoint at the current position. Every rank calls this at the same point (with
+    /// local batch norm the running statistics are averaged first, a collective); rank 0
+    /// snapshots the state into memory and compresses and writes it on a background thread, so
+    /// training stalls only for the copy. `wait` blocks until the file is on disk.
+    func saveCheckpoint(epoch: Int, batchInEpoch: Int, reason: String, wallSeconds: Double, wait: Bool) throws {
+        guard configuration.checkpoint.enabled else { return }
+        if configuration.batchNormSync == .local && communicator.size > 1 { averageRunningStatistics() }
+        guard let writer else { return }
+        let stallStart = Date()
+        writer.waitForPending()
+        let c = configuration
+        let state = TrainingState(
+            configuration: c, schedule: schedule, epoch: epoch, batchInEpoch: batchInEpoch, globalStep: schedule.step,
+            samplesSeen: schedule.step * c.globalBatchSize, networkStep: network.context.step, worldSize: communicator.size,
+            globalBatchSize: c.globalBatchSize, history: history, partialEpoch: batchInEpoch > 0 ? partial : nil,
+            wallSeconds: wallSeconds, savedAt: ISO8601DateFormatter().string(from: Date()), reason: reason)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let metadata = try encoder.encode(state)
+        let tensors = snapshotTensors()
+        let name = CheckpointDirectory.fileName(epoch: epoch, globalStep: schedule.step)
+        let settings = c.checkpoint
+        let reporter = self.reporter, failed = writeFailed
+        writer.writeInBackground(name: name, make: {
+            try CheckpointFile.encode(metadata: metadata, tensors: tensors, softwareVersion: TrainingConfiguration.currentVersion,
+                                      level: settings.zstdLevel, shuffle: settings.shuffle)
+        }, completion: { result in
+            if case .failure(let error) = result {
+                reporter.line("warning: checkpoint \(name) could not be written: \(error). The previous checkpoint is kept; "
+                              + (settings.onFailure == .stop ? "stopping after this step (--on-checkpoint-failure stop)."
+                                                             : "training continues (--on-checkpoint-failure continue)."))
+                if settings.onFailure == .stop { failed.set() }
+            }
+        })
+        if wait { writer.waitForPending() }
+        checkpointStalls.append(Date().timeIntervalSince(stallStart))
+    }
+
+    /// Copies of every parameter, buffer and momentum tensor, by name.
+    func snapshotTensors() -> [NamedTensor] {
+        func tensors(_ arena: ParameterArena, _ values: UnsafeMutablePointer<Float>, section: String, suffix: String) -> [NamedTensor] {
+            arena.slots.map { slot in
+                NamedTensor(name: slot.declaration.name + suffix, shape: slot.declaration.shape, section: section,
+                            values: Array(UnsafeBufferPointer(start: values + slot.offset, count: slot.declaration.count)))
+            }
+        }
+        return tensors(network.parameters, network.parameters.values.pointer, section: "parameters", suffix: "")
+            + tensors(network.buffers, network.buffers.values.pointer, section: "buffers", suffix: "")
+            + tensors(network.parameters, optimizer.velocity.pointer, section: "optimizer", suffix: Self.momentumSuffix)
+    }
+
     /// Writes the parameters and then the batch-norm buffers as raw native-endian float32 to `path`
     /// (for tests that compare ranks or runs bit for bit).
     public func dumpState(to path: String) throws {
@@ -269,7 +407,9 @@ public final class Trainer {
         } catch {
             throw TrainingError.runDirectory(path: dir, reason: "writing config.json failed: \(error.localizedDescription)")
         }
-        return try MetricsLog(path: URL(fileURLWithPath: dir).appendingPathComponent("metrics.jsonl").path)
+        let metrics = try MetricsLog(path: URL(fileURLWithPath: dir).appendingPathComponent("metrics.jsonl").path)
+        for m in history { try metrics.append(m) }  // a resumed run rewrites the saved history first
+        return metrics
     }
 }
 

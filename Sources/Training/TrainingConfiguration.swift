@@ -40,6 +40,8 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var checkSyncEvery = 0
     /// Number of ranks (processes) of the run.
     public var worldSize = 1
+    /// When and how checkpoints are written.
+    public var checkpoint = CheckpointSettings()
     /// Per-channel normalisation, computed from the training set at start-up.
     public var normalization: Normalization?
     /// Samples in the training and test sets, recorded at start-up.
@@ -56,6 +58,7 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         var c = self
         c.dataDirectory = ""
         c.runDirectory = ""
+        c.threads = 0
         return c
     }
 

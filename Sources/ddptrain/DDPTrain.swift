@@ -7,6 +7,6 @@ struct DDPTrain: ParsableCommand {
         commandName: "ddptrain",
         abstract: "Data-parallel CPU training of SparseNet, DenseNet and ResNet on CIFAR-10.",
         version: "0.1.0",
-        subcommands: [Train.self, Eval.self, Summary.self, Bench.self]
+        subcommands: [Train.self, Eval.self, Inspect.self, Summary.self, Bench.self]
     )
 }

@@ -6,28 +6,32 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Directory with data_batch_1.bin … data_batch_5.bin and test_batch.bin (see Scripts/get-cifar10.sh).")
     var data: String
 
-    @Option(name: .long, help: "Augmentations of training samples: any of crop, flip, shift, comma-separated, or none.")
-    var augment: String = "crop,flip"
+    @Option(name: .long, help: "Augmentations of training samples: any of crop, flip, shift, comma-separated, or none (default: crop,flip).")
+    var augment: String?
 
-    @Option(name: .long, help: "Zero padding around the image before the random 32×32 crop.")
-    var cropPadding: Int = 4
+    @Option(name: .long, help: "Zero padding around the image before the random 32×32 crop (default: 4).")
+    var cropPadding: Int?
 
-    @Option(name: .long, help: "Largest random shift as a fraction of width and height (Keras width/height_shift_range).")
-    var shift: Double = 0.125
+    @Option(name: .long, help: "Largest random shift as a fraction of width and height, Keras width/height_shift_range (default: 0.125).")
+    var shift: Double?
 
-    @Option(name: .long, help: "How shifted-in pixels are filled: nearest or zero.")
-    var shiftFill: ShiftFill = .nearest
+    @Option(name: .long, help: "How shifted-in pixels are filled: nearest or zero (default: nearest).")
+    var shiftFill: ShiftFill?
+
+    /// Whether any augmentation flag was given.
+    var isGiven: Bool { augment != nil || cropPadding != nil || shift != nil || shiftFill != nil }
 
     /// The augmentation options, validated.
     func augmentation() throws -> AugmentationOptions {
-        var a = try AugmentationOptions(parsing: augment)
+        var a = try AugmentationOptions(parsing: augment ?? "crop,flip")
+        let cropPadding = self.cropPadding ?? 4, shift = self.shift ?? 0.125
         guard cropPadding >= 0 && cropPadding <= 16 else {
             throw ValidationError("--crop-padding \(cropPadding): must be between 0 and 16")
         }
         guard shift >= 0 && shift < 1 else { throw ValidationError("--shift \(shift): must be in [0, 1)") }
         a.cropPadding = cropPadding
         a.shiftFraction = shift
-        a.shiftFill = shiftFill
+        a.shiftFill = shiftFill ?? .nearest
         return a
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Checkpoint
 import Data
 import Engine
 import Foundation
@@ -9,7 +10,10 @@ import Training
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a model on the CIFAR-10 test set.",
-        discussion: "Until checkpoints land, this evaluates the freshly initialised model of the given seed.")
+        discussion: "With --checkpoint, evaluates the saved weights (and its model); otherwise the freshly initialised model of the seed.")
+
+    @Option(name: .long, help: "A checkpoint file (or run directory, for its newest checkpoint) whose weights to evaluate.")
+    var checkpoint: String?
 
     @OptionGroup var model: ModelOptions
 
@@ -31,12 +35,30 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        let configuration = try model.configuration()
-        let training = try ImageSet.load(directory: data, split: .train)
+        var configuration = try model.configuration()
+        var saved: ResumePoint?
+        if let checkpoint {
+            var file = checkpoint
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDirectory), isDirectory.boolValue {
+                guard let newest = CheckpointDirectory.candidates(in: checkpoint).first else {
+                    throw ValidationError("no checkpoint in \(checkpoint)")
+                }
+                file = newest
+            }
+            let point = try ResumePoint(bytes: try Data(contentsOf: URL(fileURLWithPath: file)), path: file)
+            if model.isGiven && configuration != point.state.configuration.model {
+                throw ValidationError("--model \(configuration.name) contradicts the checkpoint's model \(point.state.configuration.model.name)")
+            }
+            configuration = point.state.configuration.model
+            saved = point
+        }
         let test = try ImageSet.load(directory: data, split: .test)
-        let normalization = Normalization.compute(from: training)
+        let normalization = try saved?.state.configuration.normalization
+            ?? Normalization.compute(from: ImageSet.load(directory: data, split: .train))
         let network = Network(graph: try ModelBuilder.graph(for: configuration), maxBatch: batchSize,
                               pool: ComputePool(threads: threads), seed: seed)
+        if let saved { try saved.restore(into: network) }
         let augmenter = Augmenter(options: AugmentationOptions(), normalization: normalization, seed: 0)
         let start = Date()
         let result = Evaluation.run(network, on: test, augmenter: augmenter)

@@ -1,0 +1,177 @@
+import Checkpoint
+import Distributed
+import Engine
+import Foundation
+
+/// A checkpoint chosen to resume from, read and verified, with its state decoded.
+///
+/// Rank 0 finds and reads the file and broadcasts its bytes, so every rank resumes from the same
+/// checkpoint even when the run directory is not on a shared file system; every rank then
+/// verifies and decodes the bytes itself.
+public struct ResumePoint {
+    /// The file resumed from.
+    public let path: String
+    /// Where the run stood.
+    public let state: TrainingState
+    /// Parameters, buffers and optimizer momentum.
+    public let tensors: [NamedTensor]
+
+    /// Decodes a checkpoint's bytes.
+    public init(bytes: Data, path: String) throws {
+        let file = try CheckpointFile.decode(bytes, path: path)
+        do {
+            state = try JSONDecoder().decode(TrainingState.self, from: file.metadata)
+        } catch {
+            throw ResumeError.unreadableState(path: path, reason: "\(error)")
+        }
+        self.path = path
+        tensors = file.tensors
+    }
+
+    /// Copies the checkpoint's parameters and batch-norm buffers into `network` (for evaluation
+    /// or resuming), checking every name and shape.
+    public func restore(into network: Network) throws {
+        try load(network.parameters, into: network.parameters.values.pointer)
+        try load(network.buffers, into: network.buffers.values.pointer)
+    }
+
+    /// Copies the tensor named `<slot name><suffix>` of every slot of `arena` to `target` at the
+    /// slot's offset; a missing tensor or a different shape is an error naming the tensor.
+    public func load(_ arena: ParameterArena, into target: UnsafeMutablePointer<Float>, suffix: String = "") throws {
+        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for slot in arena.slots {
+            let name = slot.declaration.name + suffix
+            guard let t = byName[name] else { throw ResumeError.tensorMismatch(path: path, name: name, reason: "is missing") }
+            guard t.shape == slot.declaration.shape, t.values.count == slot.declaration.count else {
+                throw ResumeError.tensorMismatch(path: path, name: name,
+                                                 reason: "has shape \(t.shape) but the model needs \(slot.declaration.shape)")
+            }
+            t.values.withUnsafeBufferPointer { (target + slot.offset).update(from: $0.baseAddress!, count: t.values.count) }
+        }
+    }
+
+    /// Resolves `--resume`: nil (fresh start), `auto` (the newest valid checkpoint in
+    /// `runDirectory`, falling back past corrupt ones; fresh when there is none) or a path.
+    public static func find(_ spec: String?, runDirectory: String, communicator: Communicator,
+                            say: (String) -> Void = { print($0) }) throws -> ResumePoint? {
+        guard let spec else { return nil }
+        var bytes: [UInt8] = []
+        var chosen = ""
+        var failure: Error?
+        if communicator.isLeader {
+            do {
+                (bytes, chosen) = try leaderRead(spec, runDirectory: runDirectory, say: say)
+            } catch {
+                failure = error
+            }
+        }
+        // Agree on success before the broadcast, so no rank waits for bytes that never come.
+        var failed = [failure == nil ? 0.0 : 1.0]
+        communicator.sumAcrossRanks(&failed, count: 1)
+        if let failure { throw failure }
+        if failed[0] > 0 { communicator.abort("rank 0 could not read the checkpoint to resume from") }
+        var name = [UInt8](chosen.utf8)
+        communicator.broadcast(&name)
+        communicator.broadcast(&bytes)
+        guard !bytes.isEmpty else { return nil }
+        return try ResumePoint(bytes: Data(bytes), path: String(decoding: name, as: UTF8.self))
+    }
+
+    /// Rank 0's side of `find`: the chosen file's bytes and path, or empty for a fresh start.
+    static func leaderRead(_ spec: String, runDirectory: String, say: (String) -> Void) throws -> ([UInt8], String) {
+        if spec != "auto" {
+            guard FileManager.default.fileExists(atPath: spec) else { throw CheckpointError.notFound(path: spec) }
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: spec))
+            _ = try ResumePoint(bytes: bytes, path: spec)
+            say("resuming from \(spec)")
+            return ([UInt8](bytes), spec)
+        }
+        let candidates = CheckpointDirectory.candidates(in: runDirectory)
+        guard !candidates.isEmpty else {
+            say("--resume auto: no checkpoint in \(runDirectory); starting fresh")
+            return ([], "")
+        }
+        for (i, path) in candidates.enumerated() {
+            do {
+                let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+                _ = try ResumePoint(bytes: bytes, path: path)
+                say("resuming from \(path)")
+                return ([UInt8](bytes), path)
+            } catch {
+                let next = i + 1 < candidates.count ? "falling back to \(candidates[i + 1])" : "no older checkpoint left"
+                say("warning: checkpoint \(path) is unusable (\(error)); \(next)")
+            }
+        }
+        throw ResumeError.noValidCheckpoint(directory: runDirectory, tried: candidates.count)
+    }
+
+    /// The configuration to resume with: the checkpoint's, with the node-local and performance
+    /// settings of `requested`, and the per-rank batch re-derived for `worldSize` ranks so that
+    /// the global batch, and with it the sample order and schedule, stays the same.
+    public func reconcile(_ requested: TrainingConfiguration, worldSize: Int,
+                          explicitBatchSize: Int?) throws -> TrainingConfiguration {
+        let saved = state.configuration
+        var c = saved
+        c.dataDirectory = requested.dataDirectory
+        c.runDirectory = requested.runDirectory
+        c.threads = requested.threads
+        c.bucketMegabytes = requested.bucketMegabytes
+        c.checkSyncEvery = requested.checkSyncEvery
+        let global = state.globalBatchSize
+        guard global % worldSize == 0 else {
+            throw ResumeError.worldSizeMismatch(path: path, globalBatch: global, savedRanks: state.worldSize, ranks: worldSize)
+        }
+        c.batchSize = global / worldSize
+        c.worldSize = worldSize
+        if let explicitBatchSize, explicitBatchSize != c.batchSize {
+            throw ResumeError.contradictingFlags(path: path, fields: [
+                "--batch-size \(explicitBatchSize) (the checkpoint's global batch \(global) over \(worldSize) rank(s) needs \(c.batchSize))",
+            ])
+        }
+        // Anything else the flags set must agree with the checkpoint.
+        var mine = requested
+        mine.batchSize = c.batchSize
+        mine.worldSize = c.worldSize
+        mine.threads = c.threads
+        mine.bucketMegabytes = c.bucketMegabytes
+        mine.checkSyncEvery = c.checkSyncEvery
+        mine.checkpoint = c.checkpoint
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let differing = ConfigurationDifference.fields(try encoder.encode(c.sharedFields), try encoder.encode(mine.sharedFields))
+        guard differing.isEmpty else { throw ResumeError.contradictingFlags(path: path, fields: differing) }
+        return c
+    }
+}
+
+/// Why a run cannot resume from a checkpoint.
+public enum ResumeError: Error, CustomStringConvertible, Equatable {
+    /// The metadata does not decode as a training state.
+    case unreadableState(path: String, reason: String)
+    /// `--resume auto` found checkpoints but none was usable.
+    case noValidCheckpoint(directory: String, tried: Int)
+    /// The global batch cannot be split over the new number of ranks.
+    case worldSizeMismatch(path: String, globalBatch: Int, savedRanks: Int, ranks: Int)
+    /// Flags given on the command line contradict the checkpoint.
+    case contradictingFlags(path: String, fields: [String])
+    /// A tensor of the checkpoint does not fit the model.
+    case tensorMismatch(path: String, name: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadableState(let path, let reason):
+            return "\(path): the training state in the checkpoint cannot be read (\(reason)); was it written by another ddptrain version?"
+        case .noValidCheckpoint(let directory, let tried):
+            return "--resume auto: all \(tried) checkpoint(s) in \(directory) are unusable (see the warnings above); "
+                + "remove them or pass --resume PATH"
+        case .worldSizeMismatch(let path, let globalBatch, let savedRanks, let ranks):
+            return "\(path) was written by \(savedRanks) rank(s) with global batch \(globalBatch), which \(ranks) ranks cannot split "
+                + "evenly; resume with a number of ranks that divides \(globalBatch) so the sample order and schedule stay the same"
+        case .contradictingFlags(let path, let fields):
+            return "flags contradict the checkpoint \(path) in: \(fields.joined(separator: ", ")). "
+                + "Drop those flags to continue the saved run, or start a new run in another --run-dir"
+        case .tensorMismatch(let path, let name, let reason):
+            return "\(path): tensor \(name) \(reason); the checkpoint is of a different model"
+        }
+    }
+}

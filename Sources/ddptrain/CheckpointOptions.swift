@@ -1,0 +1,48 @@
+import ArgumentParser
+import Training
+
+/// Flags that control checkpoints and resuming.
+struct CheckpointOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Resume: 'auto' takes the newest valid checkpoint in --run-dir (fresh start if there is none), or a checkpoint path.", valueName: "auto|path"))
+    var resume: String?
+
+    @Option(name: .long, help: "Write a checkpoint every N epochs, 0 for none by epoch (default: 1).")
+    var checkpointEvery: Int?
+
+    @Option(name: .long, help: "Write a checkpoint every N optimizer steps, 0 for none by step (default: 0).")
+    var checkpointEverySteps: Int?
+
+    @Option(name: .long, help: "Checkpoints to keep in the run directory (default: 3).")
+    var keep: Int?
+
+    @Option(name: .long, help: "zstd compression level of checkpoints, 1–19 (default: 3).")
+    var zstdLevel: Int32?
+
+    @Flag(name: .long, inversion: .prefixedNo, help: "Byte-shuffle the float32 payload before compression (default: on).")
+    var shuffle: Bool?
+
+    @Option(name: .long, help: "When a checkpoint cannot be written: continue or stop (default: continue; the previous checkpoint is always kept).")
+    var onCheckpointFailure: CheckpointSettings.FailurePolicy?
+
+    @Flag(name: .long, help: "Write no checkpoints at all.")
+    var noCheckpoints = false
+
+    /// The settings: the saved run's (when resuming) or the defaults, with the given flags applied.
+    func settings(existing: CheckpointSettings?) throws -> CheckpointSettings {
+        var s = existing ?? CheckpointSettings()
+        if let checkpointEvery { s.everyEpochs = checkpointEvery }
+        if let checkpointEverySteps { s.everySteps = checkpointEverySteps }
+        if let keep { s.keep = keep }
+        if let zstdLevel { s.zstdLevel = zstdLevel }
+        if let shuffle { s.shuffle = shuffle }
+        if let onCheckpointFailure { s.onFailure = onCheckpointFailure }
+        if noCheckpoints { s.enabled = false }
+        guard s.everyEpochs >= 0 else { throw ValidationError("--checkpoint-every \(s.everyEpochs): must not be negative") }
+        guard s.everySteps >= 0 else { throw ValidationError("--checkpoint-every-steps \(s.everySteps): must not be negative") }
+        guard s.keep >= 1 else { throw ValidationError("--keep \(s.keep): must be at least 1") }
+        guard (1...19).contains(s.zstdLevel) else { throw ValidationError("--zstd-level \(s.zstdLevel): must be between 1 and 19") }
+        return s
+    }
+}
+
+extension CheckpointSettings.FailurePolicy: ExpressibleByArgument {}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import Checkpoint
+import Foundation
+import Training
+
+/// `ddptrain inspect CKPT`: what a checkpoint holds, verified.
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify a checkpoint and print its header, progress, schedule, metrics, tensors and value hash.")
+
+    @Argument(help: "The checkpoint file (or a run directory, for the newest checkpoint in it).")
+    var path: String
+
+    func run() throws {
+        var file = path
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            guard let newest = CheckpointDirectory.candidates(in: path).first else {
+                throw ValidationError("no checkpoint in \(path)")
+            }
+            file = newest
+        }
+        let (metadata, tensors, summary) = try CheckpointFile.read(path: file)
+        let state = try JSONDecoder().decode(TrainingState.self, from: metadata)
+        let c = state.configuration
+        func mib(_ bytes: Int) -> String { String(format: "%.2f MiB", Double(bytes) / 1_048_576) }
+        print("checkpoint \(file)")
+        print("  format \(summary.formatVersion), written by ddptrain \(summary.softwareVersion) at \(state.savedAt) (\(state.reason))")
+        print("  size \(mib(summary.fileBytes)): payload \(mib(summary.rawPayloadBytes)) raw → \(mib(summary.compressedPayloadBytes)) "
+              + String(format: "zstd level %d%@ (ratio %.3f)", summary.compressionLevel, summary.shuffled ? ", byte-shuffled" : "",
+                       Double(summary.rawPayloadBytes) / Double(max(1, summary.compressedPayloadBytes))))
+        print("  content checksum \(String(format: "%016llx", summary.contentChecksum)) (verified)")
+        print("  value hash \(String(format: "%016llx", CheckpointFile.valueHash(tensors))) (equal hash = bitwise-equal tensors)")
+        print("model \(c.model.name): \(tensors.filter { $0.section == "parameters" }.reduce(0) { $0 + $1.values.count }) parameters")
+        print("progress: epoch \(state.epoch) of \(c.epochs) complete" + (state.batchInEpoch > 0 ? " + \(state.batchInEpoch) batches" : "")
+              + ", global step \(state.globalStep), \(state.samplesSeen) samples seen, \(String(format: "%.0f", state.wallSeconds)) s of training")
+        print("run: \(state.worldSize) rank(s), global batch \(state.globalBatchSize), seed \(c.seed), batch norm \(c.batchNormSync.rawValue), "
+              + "augment \(c.augmentation.description)")
+        let s = state.schedule
+        print("schedule: \(s.kind.rawValue), base lr \(s.baseRate), step \(s.step) of \(s.totalSteps), current lr \(s.currentRate), "
+              + "warm-up \(s.warmupEpochs) epochs (\(Int(100 * s.warmupProgress))% done)"
+              + (s.kind == .multistep ? ", milestones \(s.milestoneEpochs) × \(s.gamma)" : ""))
+        if let last = state.history.last {
+            let best = state.history.max { $0.testAccuracy < $1.testAccuracy }!
+            print(String(format: "metrics: %d epochs; last test accuracy %.2f%% (loss %.4f), best %.2f%% at epoch %d",
+                         state.history.count, 100 * last.testAccuracy, last.testLoss, 100 * best.testAccuracy, best.epoch))
+        } else {
+            print("metrics: no completed epoch")
+        }
+        print("tensors:")
+        let width = min(60, tensors.map(\.name.count).max() ?? 0)
+        for t in tensors {
+            print("  " + t.name.padding(toLength: max(width, t.name.count), withPad: " ", startingAt: 0)
+                  + "  " + t.section.padding(toLength: 10, withPad: " ", startingAt: 0)
+                  + "  " + t.shape.map(String.init).joined(separator: "×").padding(toLength: 14, withPad: " ", startingAt: 0)
+                  + "  \(t.values.count * 4) B")
+        }
+    }
+}

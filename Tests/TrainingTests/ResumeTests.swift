@@ -1,0 +1,127 @@
+import Checkpoint
+import Data
+import Engine
+import Foundation
+import Models
+@testable import Training
+import XCTest
+
+/// Resuming from a checkpoint continues a run bit for bit (single process; the MPI case is in
+/// DistributedTrainingTests).
+final class ResumeTests: XCTestCase {
+    var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-resume-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var serial = 0
+        func records(_ n: Int) -> Data {
+            var d = Data()
+            for _ in 0..<n {
+                let label = UInt8(serial % 10)
+                d.append(label)
+                for p in 0..<CIFAR10.imageBytes {
+                    d.append(UInt8(truncatingIfNeeded: Int(label) * 20 + Int(RandomStream.bits(seed: 2, index: UInt64(serial * 4096 + p)) % 40)))
+                }
+                serial += 1
+            }
+            return d
+        }
+        for name in CIFAR10.trainingFiles { try records(4).write(to: directory.appendingPathComponent(name)) }
+        try records(6).write(to: directory.appendingPathComponent(CIFAR10.testFiles[0]))
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    func configuration(run: String, schedule: LearningRateSchedule) -> TrainingConfiguration {
+        var model = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 4)
+        model.dropout = 0
+        var c = TrainingConfiguration(model: model, dataDirectory: directory.path,
+                                      runDirectory: directory.appendingPathComponent(run).path)
+        c.epochs = 3
+        c.batchSize = 8      // 20 samples: 3 steps per epoch, the last one short
+        c.schedule = schedule
+        c.threads = 2
+        c.checkpoint.everySteps = 1
+        c.checkpoint.keep = 100
+        return c
+    }
+
+    func quiet() -> ProgressReporter { ProgressReporter(output: { _ in }) }
+
+    func steps(_ path: URL) throws -> [String] {
+        try String(contentsOf: path, encoding: .utf8).split(separator: "\n").map(String.init)
+    }
+
+    /// Runs straight through once, then resumes from its checkpoints at `stops` (global steps) and
+    /// checks that parameters, buffers, momentum and the per-step lr/loss sequence match.
+    func checkResume(schedule: LearningRateSchedule, stops: [Int]) throws {
+        let straight = try Trainer(configuration: configuration(run: "straight", schedule: schedule), reporter: quiet())
+        let straightLog = directory.appendingPathComponent("straight.steps")
+        try straight.run(stepLogPath: straightLog.path)
+        let expected = straight.snapshotTensors()
+        let expectedSteps = try steps(straightLog)
+        XCTAssertEqual(expectedSteps.count, 9)
+
+        let checkpoints = CheckpointDirectory.candidates(in: straight.configuration.runDirectory)
+        for stop in stops {
+            let path = try XCTUnwrap(checkpoints.first { $0.hasSuffix(String(format: "-s%09d.ddpt", stop)) },
+                                     "no checkpoint at step \(stop) among \(checkpoints)")
+            let point = try ResumePoint(bytes: Data(contentsOf: URL(fileURLWithPath: path)), path: path)
+            XCTAssertEqual(point.state.globalStep, stop)
+            var c = point.state.configuration
+            c.runDirectory = directory.appendingPathComponent("resumed-\(stop)").path
+            let resumed = try Trainer(configuration: c, reporter: quiet(), resume: point)
+            let log = directory.appendingPathComponent("resumed-\(stop).steps")
+            try resumed.run(stepLogPath: log.path)
+            XCTAssertEqual(resumed.snapshotTensors(), expected, "resumed at step \(stop): tensors differ from the straight run")
+            XCTAssertEqual(try steps(log), Array(expectedSteps[stop...]), "resumed at step \(stop): lr or loss sequence differs")
+            XCTAssertEqual(resumed.history.map(\.testAccuracy), straight.history.map(\.testAccuracy))
+        }
+    }
+
+    func testResumingMidEpochAndAtAnEpochBoundaryContinuesBitForBit() throws {
+        // Step 4 is inside epoch 2; step 3 ends epoch 1; step 8 is in the last epoch.
+        try checkResume(schedule: LearningRateSchedule(kind: .constant, baseRate: 0.05, epochs: 3, stepsPerEpoch: 1),
+                        stops: [3, 4, 8])
+    }
+
+    func testLearningRateSchedulesContinueAcrossAResume() throws {
+        try checkResume(schedule: LearningRateSchedule(kind: .multistep, baseRate: 0.05, milestones: [0.34, 0.67], gamma: 0.5,
+                                                       warmupEpochs: 1, epochs: 3, stepsPerEpoch: 1), stops: [2, 5])
+        try checkResume(schedule: LearningRateSchedule(kind: .cosine, baseRate: 0.05, warmupEpochs: 0.67, epochs: 3,
+                                                       stepsPerEpoch: 1), stops: [1, 7])
+    }
+
+    func testResumeRejectsAnotherModelAndContradictingFlags() throws {
+        let run = try Trainer(configuration: configuration(run: "a", schedule: .init(kind: .constant, baseRate: 0.05, epochs: 3, stepsPerEpoch: 1)),
+                              reporter: quiet())
+        try run.run()
+        let path = try XCTUnwrap(CheckpointDirectory.candidates(in: run.configuration.runDirectory).first)
+        let point = try ResumePoint(bytes: Data(contentsOf: URL(fileURLWithPath: path)), path: path)
+        var other = point.state.configuration
+        other.model = ModelConfiguration(family: .resnet, depth: 14, stemChannels: 4)
+        XCTAssertThrowsError(try point.reconcile(other, worldSize: 1, explicitBatchSize: nil)) { error in
+            XCTAssertTrue("\(error)".contains("model.depth"), "\(error)")
+        }
+        var faster = point.state.configuration
+        faster.schedule.baseRate = 0.5
+        XCTAssertThrowsError(try point.reconcile(faster, worldSize: 1, explicitBatchSize: nil)) { error in
+            XCTAssertTrue("\(error)".contains("schedule.baseRate"), "\(error)")
+        }
+        // The global batch of 8 cannot be split over 3 ranks; over 2 it can, 4 per rank.
+        XCTAssertThrowsError(try point.reconcile(point.state.configuration, worldSize: 3, explicitBatchSize: nil)) { error in
+            XCTAssertTrue("\(error)".contains("global batch 8"), "\(error)")
+        }
+        XCTAssertEqual(try point.reconcile(point.state.configuration, worldSize: 2, explicitBatchSize: nil).batchSize, 4)
+        // A checkpoint of another model does not load into this one.
+        var bigger = point.state.configuration
+        bigger.model = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 8)
+        let network = Network(graph: try ModelBuilder.graph(for: bigger.model), maxBatch: 2, pool: ComputePool(threads: 1))
+        XCTAssertThrowsError(try point.restore(into: network)) { error in
+            XCTAssertTrue("\(error)".contains("different model"), "\(error)")
+        }
+    }
+}
