@@ -53,7 +53,7 @@ public struct ResumePoint {
     /// Resolves `--resume`: nil (fresh start), `auto` (the newest valid checkpoint in
     /// `runDirectory`, falling back past corrupt ones; fresh when there is none) or a path.
     public static func find(_ spec: String?, runDirectory: String, communicator: Communicator,
-                            say: (String) -> Void = { print($0) }) throws -> ResumePoint? {
+                            say: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }) throws -> ResumePoint? {
         guard let spec else { return nil }
         var bytes: [UInt8] = []
         var chosen = ""

@@ -353,19 +353,30 @@ public final class Trainer {
         let name = CheckpointDirectory.fileName(epoch: epoch, globalStep: schedule.step)
         let settings = c.checkpoint
         let reporter = self.reporter, failed = writeFailed
+        let size = SizeBox()
+        let writeStart = Date()
         writer.writeInBackground(name: name, make: {
-            try CheckpointFile.encode(metadata: metadata, tensors: tensors, softwareVersion: TrainingConfiguration.currentVersion,
-                                      level: settings.zstdLevel, shuffle: settings.shuffle)
+            let bytes = try CheckpointFile.encode(metadata: metadata, tensors: tensors,
+                                                  softwareVersion: TrainingConfiguration.currentVersion,
+                                                  level: settings.zstdLevel, shuffle: settings.shuffle)
+            size.bytes = bytes.count
+            return bytes
         }, completion: { result in
-            if case .failure(let error) = result {
+            switch result {
+            case .success:
+                reporter.line(String(format: "checkpoint %@: %.2f MiB, compressed and written in %.0f ms in the background",
+                                     name, Double(size.bytes) / 1_048_576, 1000 * Date().timeIntervalSince(writeStart)))
+            case .failure(let error):
                 reporter.line("warning: checkpoint \(name) could not be written: \(error). The previous checkpoint is kept; "
                               + (settings.onFailure == .stop ? "stopping after this step (--on-checkpoint-failure stop)."
                                                              : "training continues (--on-checkpoint-failure continue)."))
                 if settings.onFailure == .stop { failed.set() }
             }
         })
+        let stall = Date().timeIntervalSince(stallStart)
+        checkpointStalls.append(stall)
+        reporter.line(String(format: "checkpoint %@ (%@): training stalled %.1f ms for the snapshot", name, reason, 1000 * stall))
         if wait { writer.waitForPending() }
-        checkpointStalls.append(Date().timeIntervalSince(stallStart))
     }
 
     /// Copies of every parameter, buffer and momentum tensor, by name.
@@ -411,6 +422,11 @@ public final class Trainer {
         for m in history { try metrics.append(m) }  // a resumed run rewrites the saved history first
         return metrics
     }
+}
+
+/// The size of a checkpoint, filled in by the background writer.
+final class SizeBox: @unchecked Sendable {
+    var bytes = 0
 }
 
 /// One line of the optional per-step log.

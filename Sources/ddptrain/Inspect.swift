@@ -11,6 +11,9 @@ struct Inspect: ParsableCommand {
     @Argument(help: "The checkpoint file (or a run directory, for the newest checkpoint in it).")
     var path: String
 
+    @Flag(name: .long, help: "Also re-encode the tensors at several zstd levels, plain and byte-shuffled, and print sizes and times.")
+    var compareCompression = false
+
     func run() throws {
         var file = path
         var isDirectory: ObjCBool = false
@@ -47,6 +50,7 @@ struct Inspect: ParsableCommand {
         } else {
             print("metrics: no completed epoch")
         }
+        if compareCompression { try compare(metadata: metadata, tensors: tensors, version: summary.softwareVersion) }
         print("tensors:")
         let width = min(60, tensors.map(\.name.count).max() ?? 0)
         for t in tensors {
@@ -54,6 +58,25 @@ struct Inspect: ParsableCommand {
                   + "  " + t.section.padding(toLength: 10, withPad: " ", startingAt: 0)
                   + "  " + t.shape.map(String.init).joined(separator: "×").padding(toLength: 14, withPad: " ", startingAt: 0)
                   + "  \(t.values.count * 4) B")
+        }
+    }
+
+    /// Re-encodes the checkpoint's content at several settings and prints size, ratio and times.
+    func compare(metadata: Data, tensors: [NamedTensor], version: String) throws {
+        let raw = tensors.reduce(0) { $0 + $1.values.count * 4 }
+        print("compression of the \(raw) payload bytes (sizes are whole files; times are encode / verify+decode):")
+        for level: Int32 in [1, 3, 9, 19] {
+            for shuffle in [false, true] {
+                let t0 = Date()
+                let bytes = try CheckpointFile.encode(metadata: metadata, tensors: tensors, softwareVersion: version,
+                                                      level: level, shuffle: shuffle)
+                let t1 = Date()
+                _ = try CheckpointFile.decode(bytes, path: "(re-encoded)")
+                let t2 = Date()
+                print(String(format: "  level %2d %@  %10d bytes  ratio %.3f  %7.1f ms / %6.1f ms", level,
+                             shuffle ? "shuffled" : "plain   ", bytes.count, Double(raw) / Double(bytes.count),
+                             1000 * t1.timeIntervalSince(t0), 1000 * t2.timeIntervalSince(t1)))
+            }
         }
     }
 }
