@@ -38,14 +38,7 @@ struct Eval: ParsableCommand {
         var configuration = try model.configuration()
         var saved: ResumePoint?
         if let checkpoint {
-            var file = checkpoint
-            var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: checkpoint, isDirectory: &isDirectory), isDirectory.boolValue {
-                guard let newest = CheckpointDirectory.candidates(in: checkpoint).first else {
-                    throw ValidationError("no checkpoint in \(checkpoint)")
-                }
-                file = newest
-            }
+            let file = try Launch.checkpointFile(checkpoint)
             let point = try ResumePoint(bytes: try Data(contentsOf: URL(fileURLWithPath: file)), path: file)
             if model.isGiven && configuration != point.state.configuration.model {
                 throw ValidationError("--model \(configuration.name) contradicts the checkpoint's model \(point.state.configuration.model.name)")

@@ -15,14 +15,7 @@ struct Inspect: ParsableCommand {
     var compareCompression = false
 
     func run() throws {
-        var file = path
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-            guard let newest = CheckpointDirectory.candidates(in: path).first else {
-                throw ValidationError("no checkpoint in \(path)")
-            }
-            file = newest
-        }
+        let file = try Launch.checkpointFile(path)
         let (metadata, tensors, summary) = try CheckpointFile.read(path: file)
         let state = try JSONDecoder().decode(TrainingState.self, from: metadata)
         let c = state.configuration

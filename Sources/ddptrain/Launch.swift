@@ -1,3 +1,5 @@
+import ArgumentParser
+import Checkpoint
 import Distributed
 import Foundation
 
@@ -19,5 +21,15 @@ enum Launch {
             throw error
         }
         (communicator as? MPICommunicator)?.finalize()
+    }
+
+    /// `path` itself, or the newest checkpoint in it when it is a directory.
+    static func checkpointFile(_ path: String) throws -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
+        guard let newest = CheckpointDirectory.candidates(in: path).first else {
+            throw ValidationError("no checkpoint in \(path)")
+        }
+        return newest
     }
 }

@@ -10,25 +10,7 @@ final class TrainerTests: XCTestCase {
     var directory: URL!
 
     override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-trainer-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        // Five training files of 4 records and a test file of 6: labels cycle, pixels are a
-        // class-dependent brightness plus noise, so the set is learnable but not trivial.
-        var serial = 0
-        func records(_ n: Int) -> Data {
-            var d = Data()
-            for _ in 0..<n {
-                let label = UInt8(serial % 10)
-                d.append(label)
-                for p in 0..<CIFAR10.imageBytes {
-                    d.append(UInt8(truncatingIfNeeded: Int(label) * 20 + Int(RandomStream.bits(seed: 1, index: UInt64(serial * 4096 + p)) % 40)))
-                }
-                serial += 1
-            }
-            return d
-        }
-        for name in CIFAR10.trainingFiles { try records(4).write(to: directory.appendingPathComponent(name)) }
-        try records(6).write(to: directory.appendingPathComponent(CIFAR10.testFiles[0]))
+        directory = try makeTinyDataSet(prefix: "ddptrain-trainer", seed: 1)
     }
 
     override func tearDownWithError() throws {
