@@ -17,7 +17,7 @@ public enum Evaluation {
     /// Evaluates `network` on the samples `indices` of `set` (all of them by default), in order,
     /// `network.maxBatch` at a time.
     public static func run(_ network: Network, on set: ImageSet, indices: Range<Int>? = nil,
-                           augmenter: Augmenter) -> EvaluationResult {
+                           augmenter: Augmenter, afterBatch: () -> Void = {}) -> EvaluationResult {
         let batchSize = network.maxBatch
         let range = indices ?? 0..<set.count
         let order = range.map { Int32($0) }
@@ -37,6 +37,7 @@ public enum Evaluation {
             }
             lossSum += result.lossSum
             correct += result.correct
+            afterBatch()
         }
         let n = max(1, order.count)
         return EvaluationResult(loss: lossSum / Double(n), accuracy: Double(correct) / Double(n), samples: order.count)

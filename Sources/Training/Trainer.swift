@@ -46,6 +46,8 @@ public final class Trainer {
     let writeFailed = StopFlag()
     /// Stall of each checkpoint on the training loop, in seconds (rank 0).
     public private(set) var checkpointStalls: [Double] = []
+    /// Ends the job when a step stops making progress (`--step-timeout`).
+    var watchdog: StepWatchdog?
 
     /// Loads the data, builds the model, checks that every rank has the same configuration, and
     /// gives every rank rank 0's initial parameters.
@@ -159,6 +161,8 @@ public final class Trainer {
         let log = communicator.isLeader ? try prepareRunDirectory() : nil
         if communicator.isLeader, let stepLogPath { stepLog = try MetricsLog(path: stepLogPath, append: startEpoch + startBatch > 0) }
         StopRequest.install()
+        if let timeout = c.stepTimeout { watchdog = StepWatchdog(timeout: timeout, rank: communicator.rank) }
+        defer { watchdog?.stop() }
         let start = Date()
         reporter.line("training \(c.model.name) (\(ModelSummary(network.graph).parameterCount) parameters) on "
                       + "\(trainingSet.count) images, testing on \(testSet.count); \(communicator.size) rank(s) × batch "
@@ -235,6 +239,7 @@ public final class Trainer {
             let totals = try step(batch, globalCount: global[b].count,
                                   offset: Self.share(of: global[b].count, rank: communicator.rank, ranks: communicator.size).lowerBound,
                                   learningRate: lr, epoch: epoch)
+            watchdog?.beat("the step after global step \(schedule.step) (epoch \(epoch + 1))")
             partial.lossSum += totals.lossSum
             partial.correct += totals.correct
             partial.seen += totals.count
@@ -315,7 +320,10 @@ public final class Trainer {
             averageRunningStatistics()
         }
         let shard = Self.share(of: testSet.count, rank: communicator.rank, ranks: communicator.size)
-        let local = Evaluation.run(network, on: testSet, indices: shard, augmenter: augmenter)
+        let watchdog = self.watchdog
+        watchdog?.beat("evaluation")
+        let local = Evaluation.run(network, on: testSet, indices: shard, augmenter: augmenter) { watchdog?.beat("evaluation") }
+        watchdog?.beat("the all-reduce of the evaluation results")
         var sums = [local.loss * Double(local.samples), local.accuracy * Double(local.samples), Double(local.samples)]
         communicator.sumAcrossRanks(&sums, count: 3)
         let n = max(1, sums[2])

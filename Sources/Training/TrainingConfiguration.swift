@@ -42,6 +42,9 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var worldSize = 1
     /// When and how checkpoints are written.
     public var checkpoint = CheckpointSettings()
+    /// Seconds a step (or an evaluation batch), collectives included, may take before the rank
+    /// ends the job (nil: wait forever).
+    public var stepTimeout: Double?
     /// Per-channel normalisation, computed from the training set at start-up.
     public var normalization: Normalization?
     /// Samples in the training and test sets, recorded at start-up.
@@ -59,6 +62,7 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         c.dataDirectory = ""
         c.runDirectory = ""
         c.threads = 0
+        c.stepTimeout = nil
         return c
     }
 
@@ -85,6 +89,9 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         }
         if !(bucketMegabytes > 0) {
             throw TrainingError.invalidOption(flag: "--bucket-mb", value: "\(bucketMegabytes)", rule: "must be positive")
+        }
+        if let t = stepTimeout, !(t > 0) {
+            throw TrainingError.invalidOption(flag: "--step-timeout", value: "\(t)", rule: "must be a positive number of seconds")
         }
         if checkSyncEvery < 0 {
             throw TrainingError.invalidOption(flag: "--check-sync-every", value: "\(checkSyncEvery)", rule: "must not be negative")

@@ -84,6 +84,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Compare a parameter checksum across ranks every N steps and abort if they differ (default: 0, never).")
     var checkSyncEvery: Int?
 
+    @Option(name: .long, help: "End the whole job when a step (collectives included) or an evaluation batch takes longer than this many seconds (default: no limit).")
+    var stepTimeout: Double?
+
     @OptionGroup var checkpoints: CheckpointOptions
 
     @Option(name: .long, help: "Also write one JSON line per optimizer step (step, lr, global loss) to this file.")
@@ -111,6 +114,7 @@ struct Train: ParsableCommand {
             c = try apply(to: c, model: nil)
         }
         c.checkpoint = try checkpoints.settings(existing: resume?.state.configuration.checkpoint)
+        if let stepTimeout { c.stepTimeout = stepTimeout }
         let trainer = try Trainer(configuration: c, communicator: communicator, resume: resume)
         let history = try trainer.run(stepLogPath: stepLog)
         if let dumpState { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Reruns a training command after a failure, resuming from its last checkpoint.
+#
+#   Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] -- mpirun -np 2 .build/release/ddptrain train … --run-dir DIR
+#
+# The command runs; if it exits non-zero (a rank died, the watchdog fired, a node was lost), the
+# supervisor waits (SECONDS, doubling each time, at most 5 minutes), logs the restart, and runs it
+# again with `--resume auto` added (if the command does not already say how to resume), so
+# training continues from the newest valid checkpoint in the run directory. After R restarts
+# (default 3) it gives up with a message and the command's last exit status. SIGTERM or SIGINT
+# to the supervisor is passed to the command, and no restart follows.
+set -uo pipefail
+
+max_restarts=3
+backoff=5
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --max-restarts) max_restarts="$2"; shift 2 ;;
+    --backoff) backoff="$2"; shift 2 ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+if [ $# -eq 0 ]; then
+  echo "usage: Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] -- COMMAND…" >&2
+  exit 2
+fi
+case "$max_restarts" in ''|*[!0-9]*) echo "supervise: --max-restarts must be a whole number, got '$max_restarts'" >&2; exit 2 ;; esac
+
+command=("$@")
+resume_given=false
+for arg in "${command[@]}"; do [ "$arg" = "--resume" ] && resume_given=true; done
+
+child=0
+stopping=false
+forward() { stopping=true; [ "$child" -ne 0 ] && kill -TERM "$child" 2>/dev/null; }
+trap forward TERM INT
+
+attempt=0
+delay="$backoff"
+while true; do
+  "${command[@]}" &
+  child=$!
+  wait "$child"
+  status=$?
+  # wait returns early when a trapped signal arrives; wait again for the real exit status.
+  while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+  child=0
+  if [ "$status" -eq 0 ]; then
+    [ "$attempt" -gt 0 ] && echo "supervise: the command succeeded after $attempt restart(s)"
+    exit 0
+  fi
+  if $stopping; then
+    echo "supervise: stopped by a signal (status $status); not restarting"
+    exit "$status"
+  fi
+  if [ "$attempt" -ge "$max_restarts" ]; then
+    echo "supervise: giving up after $attempt restart(s); the command's last exit status was $status" >&2
+    exit "$status"
+  fi
+  attempt=$((attempt + 1))
+  if ! $resume_given; then
+    command+=(--resume auto)
+    resume_given=true
+  fi
+  echo "supervise: the command failed with status $status; restart $attempt of $max_restarts in ${delay} s with --resume auto"
+  sleep "$delay" &
+  wait $! || true
+  $stopping && { echo "supervise: stopped by a signal while waiting; not restarting"; exit "$status"; }
+  delay=$((delay * 2)); [ "$delay" -gt 300 ] && delay=300
+done
