@@ -37,7 +37,10 @@ public final class BatchPipeline: @unchecked Sendable {
     /// - Parameter epoch: the epoch for augmentation, or nil for un-augmented evaluation views.
     public init(set: ImageSet, batches: [ArraySlice<Int32>], augmenter: Augmenter, epoch: Int?, capacity: Int) {
         slots = [PreparedBatch(capacity: capacity), PreparedBatch(capacity: capacity)]
-        free = DispatchSemaphore(value: slots.count)
+        // Created at zero and signalled up: libdispatch traps when a semaphore is released with a
+        // value below its initial one, which an epoch stopped early (signal) would leave.
+        free = DispatchSemaphore(value: 0)
+        for _ in slots { free.signal() }
         self.batches = batches
         let thread = Thread { [self] in
             for (b, indices) in batches.enumerated() {

@@ -48,6 +48,10 @@ public final class Trainer {
     public private(set) var checkpointStalls: [Double] = []
     /// Ends the job when a step stops making progress (`--step-timeout`).
     var watchdog: StepWatchdog?
+    /// When this session's `run` started (wall time of earlier sessions is `earlierWallSeconds`).
+    var sessionStart = Date()
+    /// True when the last `run` ended early on a stop request, after writing a checkpoint.
+    public private(set) var stoppedEarly = false
 
     /// Loads the data, builds the model, checks that every rank has the same configuration, and
     /// gives every rank rank 0's initial parameters.
@@ -163,7 +167,8 @@ public final class Trainer {
         StopRequest.install()
         if let timeout = c.stepTimeout { watchdog = StepWatchdog(timeout: timeout, rank: communicator.rank) }
         defer { watchdog?.stop() }
-        let start = Date()
+        sessionStart = Date()
+        let start = sessionStart
         reporter.line("training \(c.model.name) (\(ModelSummary(network.graph).parameterCount) parameters) on "
                       + "\(trainingSet.count) images, testing on \(testSet.count); \(communicator.size) rank(s) × batch "
                       + "\(c.batchSize) = global batch \(c.globalBatchSize), \(schedule.stepsPerEpoch) steps/epoch, "
@@ -177,6 +182,7 @@ public final class Trainer {
                 // Stopped by a signal or a failed checkpoint: save where we are and end cleanly.
                 try saveCheckpoint(epoch: epoch, batchInEpoch: schedule.step - epoch * schedule.stepsPerEpoch,
                                    reason: "signal", wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: true)
+                stoppedEarly = true
                 reporter.line("stopped at epoch \(epoch + 1), step \(schedule.step) on request; "
                               + (c.checkpoint.enabled ? "resume with --resume auto" : "checkpoints are disabled, so progress is lost"))
                 return history
@@ -256,7 +262,7 @@ public final class Trainer {
                 let snapshot = partial
                 partial = progress()
                 try saveCheckpoint(epoch: epoch, batchInEpoch: first + b, reason: "steps",
-                                   wallSeconds: earlierWallSeconds + (history.last?.wallSeconds ?? 0), wait: false)
+                                   wallSeconds: earlierWallSeconds + Date().timeIntervalSince(sessionStart), wait: false)
                 partial = snapshot
             }
         }

@@ -118,7 +118,7 @@ struct Train: ParsableCommand {
         let trainer = try Trainer(configuration: c, communicator: communicator, resume: resume)
         let history = try trainer.run(stepLogPath: stepLog)
         if let dumpState { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }
-        if communicator.isLeader, let last = history.last {
+        if communicator.isLeader, !trainer.stoppedEarly, let last = history.last {
             print(String(format: "done: test accuracy %.2f%% after %d epochs; metrics in %@",
                          100 * last.testAccuracy, last.epoch, trainer.configuration.runDirectory + "/metrics.jsonl"))
         }
