@@ -8,7 +8,9 @@
 # again with `--resume auto` added (if the command does not already say how to resume), so
 # training continues from the newest valid checkpoint in the run directory. After R restarts
 # (default 3) it gives up with a message and the command's last exit status. SIGTERM or SIGINT
-# to the supervisor is passed to the command, and no restart follows.
+# to the supervisor is passed to the command, and no restart follows. Note that mpirun (Open MPI
+# 4) answers SIGTERM by signalling the ranks and killing them a second later, which is usually too
+# short for a checkpoint: for a graceful stop, signal the rank processes themselves (as SLURM does).
 set -uo pipefail
 
 max_restarts=3
@@ -26,6 +28,7 @@ if [ $# -eq 0 ]; then
   exit 2
 fi
 case "$max_restarts" in ''|*[!0-9]*) echo "supervise: --max-restarts must be a whole number, got '$max_restarts'" >&2; exit 2 ;; esac
+case "$backoff" in ''|*[!0-9]*) echo "supervise: --backoff must be a whole number of seconds, got '$backoff'" >&2; exit 2 ;; esac
 
 command=("$@")
 resume_given=false
@@ -60,7 +63,13 @@ while true; do
   fi
   attempt=$((attempt + 1))
   if ! $resume_given; then
-    command+=(--resume auto)
+    # Every application of an MPMD command line (sections separated by ':') gets the flag.
+    resumed=()
+    for arg in "${command[@]}"; do
+      [ "$arg" = ":" ] && resumed+=(--resume auto)
+      resumed+=("$arg")
+    done
+    command=("${resumed[@]}" --resume auto)
     resume_given=true
   fi
   echo "supervise: the command failed with status $status; restart $attempt of $max_restarts in ${delay} s with --resume auto"

@@ -24,7 +24,7 @@ public enum DataError: Error, CustomStringConvertible, Equatable {
         let record = CIFAR10.recordBytes
         switch self {
         case .missingDirectory(let path):
-            return "CIFAR-10 directory '\(path)' does not exist: create it with "
+            return "CIFAR-10 directory '\(path)' does not exist: to create it, "
                 + DataError.obtainHint(directory: path)
                 + ", or point to the directory that holds "
                 + (CIFAR10.trainingFiles + CIFAR10.testFiles).joined(separator: ", ")

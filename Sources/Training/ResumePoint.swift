@@ -54,6 +54,16 @@ public struct ResumePoint {
     /// `runDirectory`, falling back past corrupt ones; fresh when there is none) or a path.
     public static func find(_ spec: String?, runDirectory: String, communicator: Communicator,
                             say: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }) throws -> ResumePoint? {
+        // Every rank takes part in the same collectives whatever its flag says, and ranks that
+        // disagree about --resume stop instead of waiting for each other forever.
+        var leaderSpec = [UInt8]((spec ?? "").utf8)
+        communicator.broadcast(&leaderSpec)
+        var disagree = [String(decoding: leaderSpec, as: UTF8.self) == (spec ?? "") ? 0.0 : 1.0]
+        communicator.sumAcrossRanks(&disagree, count: 1)
+        if disagree[0] > 0 {
+            communicator.abort("the ranks were given different --resume values (rank 0: '\(String(decoding: leaderSpec, as: UTF8.self))', "
+                               + "this rank: '\(spec ?? "")'); give every rank the same flags")
+        }
         guard let spec else { return nil }
         var bytes: [UInt8] = []
         var chosen = ""

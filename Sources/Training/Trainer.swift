@@ -46,8 +46,9 @@ public final class Trainer {
     let writeFailed = StopFlag()
     /// Stall of each checkpoint on the training loop, in seconds (rank 0).
     public private(set) var checkpointStalls: [Double] = []
-    /// Ends the job when a step stops making progress (`--step-timeout`).
-    var watchdog: StepWatchdog?
+    /// Ends the job when a step stops making progress (`--step-timeout`); created by `run` when
+    /// the caller has not already started one.
+    public var watchdog: StepWatchdog?
     /// When this session's `run` started (wall time of earlier sessions is `earlierWallSeconds`).
     var sessionStart = Date()
     /// True when the last `run` ended early on a stop request, after writing a checkpoint.
@@ -165,7 +166,8 @@ public final class Trainer {
         let log = communicator.isLeader ? try prepareRunDirectory() : nil
         if communicator.isLeader, let stepLogPath { stepLog = try MetricsLog(path: stepLogPath, append: startEpoch + startBatch > 0) }
         StopRequest.install()
-        if let timeout = c.stepTimeout { watchdog = StepWatchdog(timeout: timeout, rank: communicator.rank) }
+        if watchdog == nil, let timeout = c.stepTimeout { watchdog = StepWatchdog(timeout: timeout, rank: communicator.rank) }
+        watchdog?.beat("the first step")
         defer { watchdog?.stop() }
         sessionStart = Date()
         let start = sessionStart

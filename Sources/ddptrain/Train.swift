@@ -101,6 +101,10 @@ struct Train: ParsableCommand {
     }
 
     func train(_ communicator: Communicator) throws {
+        // Watch start-up too: a peer that never reaches the resume broadcast or the
+        // configuration check would otherwise hang this rank.
+        let watchdog = stepTimeout.map { StepWatchdog(timeout: $0, rank: communicator.rank) }
+        watchdog?.beat("start-up (reading the checkpoint, checking that all ranks agree)")
         let resume = try ResumePoint.find(checkpoints.resume, runDirectory: runDir, communicator: communicator)
         var c: TrainingConfiguration
         if let resume {
@@ -116,6 +120,7 @@ struct Train: ParsableCommand {
         c.checkpoint = try checkpoints.settings(existing: resume?.state.configuration.checkpoint)
         if let stepTimeout { c.stepTimeout = stepTimeout }
         let trainer = try Trainer(configuration: c, communicator: communicator, resume: resume)
+        trainer.watchdog = watchdog
         let history = try trainer.run(stepLogPath: stepLog)
         if let dumpState { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }
         if communicator.isLeader, !trainer.stoppedEarly, let last = history.last {
