@@ -49,7 +49,8 @@ public final class MPICommunicator: Communicator {
         var length: Int32 = 0
         var text = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
         MPI_Error_string(status, &text, &length)
-        abort("\(what) failed: \(String(cString: text))")
+        let bytes = text.prefix(Int(length)).map { UInt8(bitPattern: $0) }
+        abort("\(what) failed: \(String(decoding: bytes, as: UTF8.self))")
     }
 
     public func sumAcrossRanks(_ values: UnsafeMutablePointer<Float>, count: Int) {

@@ -114,7 +114,7 @@ public enum BatchNorm {
         pool.chunks(channelCount(input)) { range, _ in
             forEachChannel(input, range) { view, c, gc in
                 let a = scale[gc], b = shift[gc]
-                let a8 = Float8(repeating: a), b8 = Float8(repeating: b), zero = Float8()
+                let a8 = Float8(repeating: a), b8 = Float8(repeating: b)
                 let plane = view.shape.planeSize
                 for n in 0..<batch {
                     let x = view.plane(n, c), y = output.plane(n, gc)

@@ -140,7 +140,7 @@ public enum Convolution {
                     let src = segment.plane(n, c)
                     if let activation {
                         let a = activation.scale[channel], b = activation.shift[channel]
-                        let a8 = Float8(repeating: a), b8 = Float8(repeating: b), zero = Float8()
+                        let a8 = Float8(repeating: a), b8 = Float8(repeating: b)
                         for y in 0..<inH {
                             let from = src + y * inW, to = plane + (y + pad) * padW + pad
                             var x = 0

@@ -18,7 +18,6 @@ public enum Residual {
             }
             let sp = s.plane(n, sc)
             if stride == 1 {
-                let zero = Float8()
                 var i = 0
                 while i + 8 <= shape.planeSize {
                     let v = xp.load8(i) + sp.load8(i)
