@@ -1,0 +1,149 @@
+import Foundation
+import XCTest
+
+/// Multi-node training on the simulated cluster of `Cluster/local-cluster.sh`: two network
+/// namespaces (`ddpt-node1`, `ddpt-node2`) joined by veth links and a bridge, one rank in each,
+/// launched by `mpirun` through the `Cluster/netns-rsh` agent and talking over TCP only
+/// (`--mca btl tcp,self` on 10.77.0.0/24). The result must equal the same 2-rank job on one node
+/// under a plain `mpirun -np 2` (shared memory).
+///
+/// Needs root, network namespaces (`ip netns add`), the release binary and Open MPI. When the
+/// harness cannot create namespaces here (not root, no `ip`, a sandbox that forbids them:
+/// `local-cluster.sh up` exits with status 3) the test skips with the harness's message; any other
+/// failure of `up` fails the test. Every launch has the hard timeout of `MPIHarness.timeout`, and
+/// the cluster is always brought down in `tearDown`, after a failure too.
+final class MultiNodeTests: XCTestCase {
+    var harness: MPIHarness!
+    /// Set once `up` succeeded: only then does `tearDown` run `down` (so a cluster somebody else
+    /// brought up is never taken down by the test).
+    var clusterIsUp = false
+
+    static let script = MPIHarness.repository.appendingPathComponent("Cluster/local-cluster.sh").path
+    /// The exit status with which `local-cluster.sh` says "this machine cannot host the cluster".
+    static let unsupportedStatus: Int32 = 3
+
+    override func setUpWithError() throws {
+        harness = try MPIHarness()
+        guard FileManager.default.isExecutableFile(atPath: Self.script) else {
+            throw XCTSkip("\(Self.script) is missing or not executable")
+        }
+        let up = try cluster(["up", "2"])
+        if up.status == Self.unsupportedStatus {
+            throw XCTSkip("the simulated cluster cannot run here: "
+                          + up.output.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        guard up.status == 0 else {
+            throw ClusterError(description: "`local-cluster.sh up 2` failed (if a cluster was left up by an earlier run, "
+                               + "`Cluster/local-cluster.sh down` removes it):\n\(up.tail)")
+        }
+        clusterIsUp = true
+    }
+
+    override func tearDown() {
+        if clusterIsUp, let harness {
+            do {
+                let down = try cluster(["down"], harness: harness)
+                XCTAssertEqual(down.status, 0, "`local-cluster.sh down` failed:\n\(down.tail)")
+            } catch {
+                XCTFail("`local-cluster.sh down`: \(error)")
+            }
+            clusterIsUp = false
+        }
+        harness?.cleanUp()
+        harness = nil
+    }
+
+    struct ClusterError: Error, CustomStringConvertible { var description: String }
+
+    /// `Cluster/local-cluster.sh <arguments>` with the harness's hard timeout.
+    func cluster(_ arguments: [String], harness: MPIHarness? = nil) throws -> MPIHarness.Result {
+        let harness = harness ?? self.harness!
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys where key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") { environment[key] = nil }
+        return try harness.launch("/bin/bash", [Self.script] + arguments, environment: environment)
+    }
+
+    /// Bytes that passed through the root-namespace end of node `i`'s link so far (into and out of
+    /// the node), read from the kernel's interface counters.
+    func linkBytes(node i: Int) -> (intoNode: Int, outOfNode: Int)? {
+        func counter(_ name: String) -> Int? {
+            (try? String(contentsOfFile: "/sys/class/net/ddpt-v\(i)/statistics/\(name)", encoding: .utf8))
+                .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        }
+        guard let tx = counter("tx_bytes"), let rx = counter("rx_bytes") else { return nil }
+        return (tx, rx)
+    }
+
+    /// The test's training command (the brief's: resnet-8, 1 epoch, batch 8 per rank, 1 thread).
+    func trainArguments(data: String, name: String) -> [String] {
+        ["train", "--model", "resnet-8", "--stem-channels", "4", "--epochs", "1", "--batch-size", "8", "--threads", "1",
+         "--schedule", "constant", "--seed", "3", "--data", data, "--run-dir", harness.path(name),
+         "--dump-state", harness.path("\(name).state"), "--step-log", harness.path("\(name).steps"), "--no-checkpoints"]
+    }
+
+    /// One rank on each of two simulated nodes, over TCP through the veth links and the bridge,
+    /// ends with bit-for-bit the parameters, batch-norm buffers and per-step losses of the same
+    /// 2-rank job under a plain `mpirun -np 2` on one node (shared-memory transport).
+    ///
+    /// Bitwise, not merely within DistributedTrainingTests' tolerance: with two ranks every
+    /// all-reduced element is the sum of exactly two addends, and float addition is commutative, so
+    /// neither the transport nor the collective algorithm can change a bit (the order in which more
+    /// than two partial sums are combined could; that would need ≥ 3 ranks). Measured: identical.
+    func testTwoSimulatedNodesOverTCPMatchTwoRanksOnOneNodeBitForBit() throws {
+        // 48 images in global batches of 2 × 8: 3 optimizer steps.
+        let steps = 3
+        let data = try harness.writeDataSet("data", training: 48, test: 16)
+
+        let before = (linkBytes(node: 1), linkBytes(node: 2))
+        let nodes = try cluster(["run", "--display-map", "--", harness.binary.path] + trainArguments(data: data, name: "nodes"))
+        let after = (linkBytes(node: 1), linkBytes(node: 2))
+        XCTAssertEqual(nodes.status, 0, "training on 2 simulated nodes failed:\n\(nodes.tail)")
+
+        let plain = try harness.mpi(ranks: 2, trainArguments(data: data, name: "plain"))
+        XCTAssertEqual(plain.status, 0, "training under plain mpirun -np 2 failed:\n\(plain.tail)")
+        guard nodes.status == 0 && plain.status == 0 else { return }
+
+        // Placement: one rank on node1, one on node2 (mpirun --display-map).
+        for node in ["node1", "node2"] {
+            XCTAssertTrue(nodes.output.contains("Data for node: \(node)\tNum slots: 1\tMax slots: 0\tNum procs: 1"),
+                          "\(node) does not hold exactly one rank:\n\(nodes.tail)")
+        }
+
+        // The ranks really talked through the links: every step all-reduces the full gradient
+        // (5006 floats), which crosses each node's link in both directions. Launch and control
+        // messages alone are a few kB, so at least half the gradient bytes of every step must show.
+        let parameters = try XCTUnwrap(MPIHarness.parameterCount(in: nodes.output), "no parameter count in:\n\(nodes.tail)")
+        let minimum = steps * parameters * 4 / 2
+        for (i, (start, end)) in [(before.0, after.0), (before.1, after.1)].enumerated() {
+            guard let start, let end else { XCTFail("no interface counters for ddpt-v\(i + 1)"); continue }
+            let into = end.intoNode - start.intoNode, out = end.outOfNode - start.outOfNode
+            XCTAssertGreaterThanOrEqual(into, minimum, "node\(i + 1) received only \(into) bytes over its link")
+            XCTAssertGreaterThanOrEqual(out, minimum, "node\(i + 1) sent only \(out) bytes over its link")
+        }
+
+        // Same optimizer steps, same learning rates, same global losses, to the last digit.
+        let nodeSteps = try String(contentsOfFile: harness.path("nodes.steps"), encoding: .utf8)
+        let plainSteps = try String(contentsOfFile: harness.path("plain.steps"), encoding: .utf8)
+        XCTAssertEqual(nodeSteps.split(separator: "\n").count, steps, "steps logged on the simulated nodes:\n\(nodeSteps)")
+        XCTAssertEqual(nodeSteps, plainSteps, "per-step lr/loss differ between 2 nodes over TCP and 2 ranks on one node")
+
+        // Final parameters and buffers: both ranks identical, and identical to the one-node run.
+        for rank in 0..<2 {
+            let overTCP = try MPIHarness.floats(harness.path("nodes.state.rank\(rank)"))
+            let oneNode = try MPIHarness.floats(harness.path("plain.state.rank\(rank)"))
+            XCTAssertEqual(overTCP.count, oneNode.count, "rank \(rank): state sizes differ")
+            guard overTCP.count == oneNode.count else { continue }
+            let differing = zip(overTCP, oneNode).filter { $0.bitPattern != $1.bitPattern }.count
+            if differing > 0 {
+                // Say how far apart they are, in the units of the single-process equivalence tolerance.
+                let worst = DistributedTrainingTests.worstDeviation(oneNode[...], overTCP[...])
+                XCTFail("rank \(rank): \(differing) of \(oneNode.count) floats differ between 2 nodes over TCP and 2 ranks on one "
+                        + "node; worst element \(worst.index): \(oneNode[worst.index]) vs \(overTCP[worst.index]) "
+                        + "(\(worst.ratio)× DistributedTrainingTests' element tolerance)")
+            }
+        }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: harness.path("nodes.state.rank0"))),
+                       try Data(contentsOf: URL(fileURLWithPath: harness.path("nodes.state.rank1"))),
+                       "the two simulated nodes end with different parameters")
+    }
+}
