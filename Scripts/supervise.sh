@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns a training command after a failure, resuming from its last checkpoint.
 #
-#   Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] -- mpirun -np 2 .build/release/ddptrain train … --run-dir DIR
+#   Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] [--hang-grace SECONDS] -- mpirun -np 2 .build/release/ddptrain train … --run-dir DIR
 #
 # The command runs; if it exits non-zero (a rank died, the watchdog fired, a node was lost), the
 # supervisor waits (SECONDS, doubling each time, at most 5 minutes), logs the restart, and runs it
@@ -11,14 +11,21 @@
 # to the supervisor is passed to the command, and no restart follows. Note that mpirun (Open MPI
 # 4) answers SIGTERM by signalling the ranks and killing them a second later, which is usually too
 # short for a checkpoint: for a graceful stop, signal the rank processes themselves (as SLURM does).
+#
+# --hang-grace (default 30 s): when the command reports that the job was aborted (a rank's
+# `--step-timeout` watchdog, or mpirun's "the job has been aborted") but has not exited that many
+# seconds later, the supervisor kills it and treats it as a failure. Open MPI's mpirun can wait
+# forever for the daemon of a node that was cut off from the network even after the job aborted.
 set -uo pipefail
 
 max_restarts=3
 backoff=5
+hang_grace=30
 while [ $# -gt 0 ]; do
   case "$1" in
     --max-restarts) max_restarts="$2"; shift 2 ;;
     --backoff) backoff="$2"; shift 2 ;;
+    --hang-grace) hang_grace="$2"; shift 2 ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -29,6 +36,9 @@ if [ $# -eq 0 ]; then
 fi
 case "$max_restarts" in ''|*[!0-9]*) echo "supervise: --max-restarts must be a whole number, got '$max_restarts'" >&2; exit 2 ;; esac
 case "$backoff" in ''|*[!0-9]*) echo "supervise: --backoff must be a whole number of seconds, got '$backoff'" >&2; exit 2 ;; esac
+case "$hang_grace" in ''|*[!0-9]*) echo "supervise: --hang-grace must be a whole number of seconds, got '$hang_grace'" >&2; exit 2 ;; esac
+log=$(mktemp /tmp/supervise.XXXXXX)
+trap 'rm -f "$log"' EXIT
 
 command=("$@")
 resume_given=false
@@ -42,12 +52,23 @@ trap forward TERM INT
 attempt=0
 delay="$backoff"
 while true; do
-  "${command[@]}" &
+  : > "$log"
+  "${command[@]}" > >(tee -a "$log") 2> >(tee -a "$log" >&2) &
   child=$!
+  aborted_at=0
+  while kill -0 "$child" 2>/dev/null; do
+    sleep 1
+    if [ "$aborted_at" -eq 0 ] && grep -qE "has been aborted|no progress for [0-9]+ s" "$log" 2>/dev/null; then
+      aborted_at=$(date +%s)
+    fi
+    if [ "$aborted_at" -ne 0 ] && [ $(( $(date +%s) - aborted_at )) -ge "$hang_grace" ] && kill -0 "$child" 2>/dev/null; then
+      echo "supervise: the job was aborted but the command is still running after ${hang_grace} s (mpirun waiting for an unreachable node?); killing it" >&2
+      pkill -KILL -P "$child" 2>/dev/null
+      kill -KILL "$child" 2>/dev/null
+    fi
+  done
   wait "$child"
   status=$?
-  # wait returns early when a trapped signal arrives; wait again for the real exit status.
-  while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
   child=0
   if [ "$status" -eq 0 ]; then
     [ "$attempt" -gt 0 ] && echo "supervise: the command succeeded after $attempt restart(s)"

@@ -96,15 +96,16 @@ struct Train: ParsableCommand {
     var dumpState: String?
 
     func run() throws {
+        // Watch start-up too: MPI's wire-up with an unreachable node, or a peer that never
+        // reaches the resume broadcast or the configuration check, would otherwise hang this rank.
+        let launchRank = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "") ?? 0
+        let watchdog = stepTimeout.map { StepWatchdog(timeout: $0, rank: launchRank) }
+        watchdog?.beat("start-up (MPI initialisation, reading the checkpoint, checking that all ranks agree)")
         let communicator = Launch.communicator()
-        try Launch.run(communicator) { try train(communicator) }
+        try Launch.run(communicator) { try train(communicator, watchdog: watchdog) }
     }
 
-    func train(_ communicator: Communicator) throws {
-        // Watch start-up too: a peer that never reaches the resume broadcast or the
-        // configuration check would otherwise hang this rank.
-        let watchdog = stepTimeout.map { StepWatchdog(timeout: $0, rank: communicator.rank) }
-        watchdog?.beat("start-up (reading the checkpoint, checking that all ranks agree)")
+    func train(_ communicator: Communicator, watchdog: StepWatchdog?) throws {
         let resume = try ResumePoint.find(checkpoints.resume, runDirectory: runDir, communicator: communicator)
         var c: TrainingConfiguration
         if let resume {
