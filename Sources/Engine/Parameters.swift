@@ -115,9 +115,7 @@ public final class ParameterArena: @unchecked Sendable {
 
     /// FNV-1a of a name: a stable key that does not depend on Swift's per-process hash seed.
     static func hash(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
+        FNV1a.hash(s.utf8)
     }
 }
 
@@ -133,9 +131,9 @@ extension ParameterArena {
     /// FNV-1a over the bytes of every value: equal on two ranks exactly when their parameters are
     /// bitwise identical (up to hash collisions).
     public func checksum() -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = FNV1a.basis
         let p = values.pointer
-        for i in 0..<count { h = (h ^ UInt64(p[i].bitPattern)) &* 0x100_0000_01b3 }
+        for i in 0..<count { h = FNV1a.mix(h, UInt64(p[i].bitPattern)) }
         return h
     }
 

@@ -140,7 +140,7 @@ public final class Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let mine = try encoder.encode(c.sharedFields)
-        let hash = mine.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+        let hash = FNV1a.hash(mine)
         let (low, high) = communicator.range(of: hash)
         guard low != high else { return }
         var leader = [UInt8](mine)
@@ -222,9 +222,9 @@ public final class Trainer {
         let plan = EpochPlan(sampleCount: trainingSet.count, batchSize: c.globalBatchSize, dropLast: c.dropLast,
                              seed: Self.orderSeed(c.seed), epoch: epoch)
         let global = Array(Self.trainedBatches(plan, ranks: communicator.size)[first...])
-        let shares = global.map { batch -> ArraySlice<Int32> in
-            let r = Self.share(of: batch.count, rank: communicator.rank, ranks: communicator.size)
-            return batch[(batch.startIndex + r.lowerBound)..<(batch.startIndex + r.upperBound)]
+        let ranges = global.map { Self.share(of: $0.count, rank: communicator.rank, ranks: communicator.size) }
+        let shares = zip(global, ranges).map { batch, r in
+            batch[(batch.startIndex + r.lowerBound)..<(batch.startIndex + r.upperBound)]
         }
         let pipeline = BatchPipeline(set: trainingSet, batches: shares, augmenter: augmenter, epoch: epoch,
                                      capacity: c.batchSize)
@@ -245,7 +245,7 @@ public final class Trainer {
         while let batch = pipeline.next() {
             lr = schedule.currentRate
             let totals = try step(batch, globalCount: global[b].count,
-                                  offset: Self.share(of: global[b].count, rank: communicator.rank, ranks: communicator.size).lowerBound,
+                                  offset: ranges[b].lowerBound,
                                   learningRate: lr, epoch: epoch)
             watchdog?.beat("the step after global step \(schedule.step) (epoch \(epoch + 1))")
             partial.lossSum += totals.lossSum
