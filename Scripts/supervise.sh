@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reruns a training command after a failure, resuming from its last checkpoint.
 #
-#   Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] [--hang-grace SECONDS] -- mpirun -np 2 .build/release/ddptrain train … --run-dir DIR
+#   Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] [--hang-grace SECONDS] [--start-timeout SECONDS] \
+#       -- mpirun -np 2 .build/release/ddptrain train … --run-dir DIR
 #
 # The command runs; if it exits non-zero (a rank died, the watchdog fired, a node was lost), the
 # supervisor waits (SECONDS, doubling each time, at most 5 minutes), logs the restart, and runs it
@@ -16,33 +17,59 @@
 # `--step-timeout` watchdog, or mpirun's "the job has been aborted") but has not exited that many
 # seconds later, the supervisor kills it and treats it as a failure. Open MPI's mpirun can wait
 # forever for the daemon of a node that was cut off from the network even after the job aborted.
+#
+# --start-timeout (default 300 s, 0 = none): a launch that has not started training that many
+# seconds after it began (rank 0 prints "training MODEL (N parameters) on …" once every rank is up
+# and the data is loaded) is killed and treated as a failure. Open MPI's launch waits without end
+# or message for a node that does not answer, so without this a restart onto a dead node hangs.
+#
+# Killing a command kills its whole process tree (mpirun, a wrapper such as
+# Cluster/local-cluster.sh, and whatever they started on this machine).
 set -uo pipefail
 
 max_restarts=3
 backoff=5
 hang_grace=30
+start_timeout=300
 while [ $# -gt 0 ]; do
   case "$1" in
     --max-restarts) max_restarts="$2"; shift 2 ;;
     --backoff) backoff="$2"; shift 2 ;;
     --hang-grace) hang_grace="$2"; shift 2 ;;
+    --start-timeout) start_timeout="$2"; shift 2 ;;
     --) shift; break ;;
     *) break ;;
   esac
 done
 if [ $# -eq 0 ]; then
-  echo "usage: Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] -- COMMAND…" >&2
+  echo "usage: Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] [--hang-grace SECONDS] [--start-timeout SECONDS] -- COMMAND…" >&2
   exit 2
 fi
 case "$max_restarts" in ''|*[!0-9]*) echo "supervise: --max-restarts must be a whole number, got '$max_restarts'" >&2; exit 2 ;; esac
 case "$backoff" in ''|*[!0-9]*) echo "supervise: --backoff must be a whole number of seconds, got '$backoff'" >&2; exit 2 ;; esac
 case "$hang_grace" in ''|*[!0-9]*) echo "supervise: --hang-grace must be a whole number of seconds, got '$hang_grace'" >&2; exit 2 ;; esac
+case "$start_timeout" in ''|*[!0-9]*) echo "supervise: --start-timeout must be a whole number of seconds (0 for none), got '$start_timeout'" >&2; exit 2 ;; esac
 log=$(mktemp /tmp/supervise.XXXXXX)
 trap 'rm -f "$log"' EXIT
 
 command=("$@")
 resume_given=false
 for arg in "${command[@]}"; do [ "$arg" = "--resume" ] && resume_given=true; done
+
+# The process tree under $1, children before their parents are listed (all of it is killed at once).
+descendants() {
+  local kid
+  for kid in $(pgrep -P "$1" 2>/dev/null); do
+    descendants "$kid"
+    echo "$kid"
+  done
+}
+kill_tree() {
+  local pids
+  pids=$(descendants "$1")
+  # shellcheck disable=SC2086  # a list of pids
+  kill -KILL "$1" $pids 2>/dev/null
+}
 
 child=0
 stopping=false
@@ -55,16 +82,24 @@ while true; do
   : > "$log"
   "${command[@]}" > >(tee -a "$log") 2> >(tee -a "$log" >&2) &
   child=$!
+  launched_at=$(date +%s)
   aborted_at=0
+  started=false
   while kill -0 "$child" 2>/dev/null; do
     sleep 1
+    if ! $started && grep -qE "training [^ ]+ \([0-9]+ parameters\) on " "$log" 2>/dev/null; then
+      started=true
+    fi
+    if ! $started && [ "$start_timeout" -gt 0 ] && [ $(( $(date +%s) - launched_at )) -ge "$start_timeout" ] && kill -0 "$child" 2>/dev/null; then
+      echo "supervise: the command has not started training after ${start_timeout} s (--start-timeout; a launch waiting for an unreachable node?); killing it" >&2
+      kill_tree "$child"
+    fi
     if [ "$aborted_at" -eq 0 ] && grep -qE "has been aborted|no progress for [0-9]+ s" "$log" 2>/dev/null; then
       aborted_at=$(date +%s)
     fi
     if [ "$aborted_at" -ne 0 ] && [ $(( $(date +%s) - aborted_at )) -ge "$hang_grace" ] && kill -0 "$child" 2>/dev/null; then
       echo "supervise: the job was aborted but the command is still running after ${hang_grace} s (mpirun waiting for an unreachable node?); killing it" >&2
-      pkill -KILL -P "$child" 2>/dev/null
-      kill -KILL "$child" 2>/dev/null
+      kill_tree "$child"
     fi
   done
   wait "$child"

@@ -12,11 +12,17 @@ import XCTest
 /// `local-cluster.sh up` exits with status 3) the test skips with the harness's message; any other
 /// failure of `up` fails the test. Every launch has the hard timeout of `MPIHarness.timeout`, and
 /// the cluster is always brought down in `tearDown`, after a failure too.
+///
+/// A second test cuts one node off the network mid-run under `Scripts/supervise.sh`: the job must
+/// abort rather than hang, the supervisor's restarts must show, and once the link is back the run
+/// must finish bitwise equal to an uninterrupted one.
 final class MultiNodeTests: XCTestCase {
     var harness: MPIHarness!
     /// Set once `up` succeeded: only then does `tearDown` run `down` (so a cluster somebody else
     /// brought up is never taken down by the test).
     var clusterIsUp = false
+    /// Background jobs of the current test, killed in `tearDown` if still running.
+    var jobs: [BackgroundJob] = []
 
     static let script = MPIHarness.repository.appendingPathComponent("Cluster/local-cluster.sh").path
     /// The exit status with which `local-cluster.sh` says "this machine cannot host the cluster".
@@ -40,6 +46,8 @@ final class MultiNodeTests: XCTestCase {
     }
 
     override func tearDown() {
+        for job in jobs { job.killEverything() }
+        jobs = []
         if clusterIsUp, let harness {
             do {
                 let down = try cluster(["down"], harness: harness)
@@ -145,5 +153,123 @@ final class MultiNodeTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: harness.path("nodes.state.rank0"))),
                        try Data(contentsOf: URL(fileURLWithPath: harness.path("nodes.state.rank1"))),
                        "the two simulated nodes end with different parameters")
+    }
+
+    // MARK: A node cut off mid-run
+
+    /// resnet-8 (4 stem channels) on 120 images, 2 epochs of 8 steps, a checkpoint after every
+    /// step, each write slowed to ~0.5 s (so the job is still training when the link goes down),
+    /// `--step-timeout 3`, one rank on each of two simulated nodes, under
+    /// `supervise.sh --max-restarts 3 --backoff 1 --hang-grace 5 --start-timeout 15`.
+    ///
+    /// Once the first checkpoint exists, node2's link goes down (`local-cluster.sh cut node2`, a
+    /// partition: no packet crosses, nobody is told). Then:
+    /// 1. the job must abort rather than hang: rank 0's step watchdog ends it, and the supervisor
+    ///    logs the failure within 3 s + 5 s hang grace + 7 s of slack of the cut (Open MPI's mpirun
+    ///    keeps waiting for node2's daemon after the abort; the supervisor kills it after the grace);
+    /// 2. the supervisor's first restart, with node2 still unreachable, hangs in Open MPI's launch,
+    ///    and must be killed by `--start-timeout` and followed by a second logged restart;
+    /// 3. the test then restores the link; the second restart resumes from the newest checkpoint
+    ///    (`--resume auto`) and must finish with the supervisor reporting success after 2 restarts,
+    ///    with parameters, batch-norm buffers and the last step's lr/loss bit-for-bit equal to an
+    ///    uninterrupted 2-rank run's (plain `mpirun -np 2`: the first test shows the transport
+    ///    changes no bit), and no rank process of the run left anywhere.
+    func testACutOffNodeAbortsTheJobAndTheSupervisorRestartsUntilTheLinkIsBackThenTheRunEndsBitwiseEqual() throws {
+        let data = try harness.writeDataSet("data", training: 120, test: 20)
+        func arguments(_ name: String) -> [String] {
+            ["train", "--model", "resnet-8", "--stem-channels", "4", "--data", data, "--run-dir", harness.path(name),
+             "--epochs", "2", "--batch-size", "8", "--lr", "0.05", "--schedule", "cosine", "--warmup-epochs", "1",
+             "--seed", "5", "--threads", "1", "--checkpoint-every-steps", "1", "--step-timeout", "3",
+             "--dump-state", harness.path(name + ".state"), "--step-log", harness.path(name + ".steps")]
+        }
+        let straight = try harness.mpi(ranks: 2, arguments("straight"))
+        XCTAssertEqual(straight.status, 0, "the uninterrupted run failed:\n\(straight.tail)")
+
+        let bash = try XCTUnwrap(MPIHarness.findOnPath("bash"), "bash is not on PATH")
+        let supervisor = MPIHarness.repository.appendingPathComponent("Scripts/supervise.sh").path
+        var environment = ProcessInfo.processInfo.environment
+        for key in environment.keys where key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") { environment[key] = nil }
+        environment["DDPTRAIN_CHECKPOINT_WRITE_DELAY_MS"] = "30"
+        let run = harness.path("cut")
+        let job = try BackgroundJob(
+            bash.path,
+            [supervisor, "--max-restarts", "3", "--backoff", "1", "--hang-grace", "5", "--start-timeout", "15", "--",
+             bash.path, Self.script, "run", "--", harness.binary.path] + arguments("cut"),
+            environment: environment, directory: harness.scratch)
+        jobs.append(job)
+        func waitFor(_ what: String, timeout: TimeInterval, _ condition: () -> Bool) throws {
+            let deadline = Date().addingTimeInterval(timeout)
+            while !condition() {
+                if job.hasExited && !condition() {
+                    throw ClusterError(description: "the supervisor ended before \(what):\n\(FaultToleranceTests.report(job))")
+                }
+                if Date() > deadline {
+                    throw ClusterError(description: "waited \(Int(timeout)) s in vain until \(what):\n\(FaultToleranceTests.report(job))")
+                }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+        try waitFor("the first checkpoint exists", timeout: 60) { FaultToleranceTests.latestTarget(run) != nil }
+        guard !job.output.contains("supervise:") else {
+            return XCTFail("the job failed before the cut:\n\(FaultToleranceTests.report(job))")
+        }
+        let checkpointAtCut = FaultToleranceTests.latestTarget(run) ?? "?"
+        let cut = try cluster(["cut", "node2"])
+        let cutAt = Date()
+        XCTAssertEqual(cut.status, 0, "`local-cluster.sh cut node2` failed:\n\(cut.tail)")
+        guard cut.status == 0 else { return }
+        var linkRestored = false
+        defer { if !linkRestored { _ = try? cluster(["restore", "node2"]) } }
+
+        // 1. Abort, not hang.
+        try waitFor("the supervisor reports the first failure", timeout: 60) { job.output.contains("restart 1 of 3") }
+        let aborted = Date().timeIntervalSince(cutAt)
+        // 2. The first restart cannot reach node2 and is ended by --start-timeout.
+        try waitFor("the second restart is logged", timeout: 60) { job.output.contains("restart 2 of 3") }
+        let secondRestart = Date().timeIntervalSince(cutAt)
+        let restore = try cluster(["restore", "node2"])
+        linkRestored = restore.status == 0
+        XCTAssertEqual(restore.status, 0, "`local-cluster.sh restore node2` failed:\n\(restore.tail)")
+        // 3. The run finishes.
+        guard job.wait(timeout: 90) else {
+            return XCTFail("the run did not finish within 90 s of the link's return:\n\(FaultToleranceTests.report(job))")
+        }
+        let output = job.output, status = job.process.terminationStatus
+        print("node2 cut off after \(checkpointAtCut): the supervisor logged the failure \(FaultToleranceTests.seconds(aborted)) "
+              + "after the cut and its second restart \(FaultToleranceTests.seconds(secondRestart)) after it; link restored then; "
+              + "run finished \(FaultToleranceTests.seconds(Date().timeIntervalSince(cutAt))) after the cut (exit \(status))")
+        XCTAssertLessThan(aborted, 3 + 5 + 7, "the job was not ended promptly after node2 was cut off:\n\(FaultToleranceTests.report(job))")
+        XCTAssertTrue(output.contains("no progress for"), "no step-watchdog message:\n\(FaultToleranceTests.report(job))")
+        XCTAssertTrue(output.contains("supervise: the command has not started training after 15 s"),
+                      "the restart onto the cut-off node was not ended by --start-timeout:\n\(FaultToleranceTests.report(job))")
+        let failures = FaultToleranceTests.lines(of: output, containing: "supervise: the command failed")
+        XCTAssertEqual(failures.count, 2, "expected exactly two restarts:\n\(FaultToleranceTests.report(job))")
+        for (k, line) in failures.enumerated() {
+            XCTAssertTrue(line.contains("restart \(k + 1) of 3 in \(1 << k) s with --resume auto"), line)
+        }
+        XCTAssertEqual(status, 0, "the supervised run did not succeed:\n\(FaultToleranceTests.report(job))")
+        XCTAssertTrue(output.contains("supervise: the command succeeded after 2 restart(s)"), FaultToleranceTests.report(job))
+        XCTAssertTrue(output.contains("resuming from \(run)/ckpt-"), "the restart did not resume from a checkpoint:\n\(FaultToleranceTests.report(job))")
+        let deadline = Date().addingTimeInterval(5)
+        var left = FaultToleranceTests.liveTrainers(withArgument: run)
+        while !left.isEmpty && Date() < deadline {
+            Thread.sleep(forTimeInterval: 0.05)
+            left = FaultToleranceTests.liveTrainers(withArgument: run)
+        }
+        XCTAssertEqual(left, [], "ddptrain processes of the run are still alive")
+
+        guard status == 0, straight.status == 0 else { return }
+        for rank in 0..<2 {
+            let resumed = try Data(contentsOf: URL(fileURLWithPath: harness.path("cut.state.rank\(rank)")))
+            let uninterrupted = try Data(contentsOf: URL(fileURLWithPath: harness.path("straight.state.rank\(rank)")))
+            XCTAssertEqual(resumed, uninterrupted, "rank \(rank): the run that lost node2 and was restarted does not end "
+                           + "bitwise equal to the uninterrupted run")
+        }
+        let last = try XCTUnwrap(MPIHarness.jsonLines(harness.path("cut.steps")).last)
+        let straightLast = try XCTUnwrap(MPIHarness.jsonLines(harness.path("straight.steps")).last)
+        for key in ["step", "lr", "loss"] {
+            XCTAssertEqual((last[key] as? NSNumber)?.doubleValue, (straightLast[key] as? NSNumber)?.doubleValue,
+                           "the last step-log line's \(key)")
+        }
     }
 }
