@@ -19,9 +19,10 @@ final class ResumeTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    func configuration(run: String, schedule: LearningRateSchedule) -> TrainingConfiguration {
-        var model = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 4)
-        model.dropout = 0
+    /// resnet-8 with 4 stem channels: small, and without dropout.
+    static let resnet8 = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 4)
+
+    func configuration(run: String, schedule: LearningRateSchedule, model: ModelConfiguration = resnet8) -> TrainingConfiguration {
         var c = TrainingConfiguration(model: model, dataDirectory: directory.path,
                                       runDirectory: directory.appendingPathComponent(run).path)
         c.epochs = 3
@@ -41,8 +42,9 @@ final class ResumeTests: XCTestCase {
 
     /// Runs straight through once, then resumes from its checkpoints at `stops` (global steps) and
     /// checks that parameters, buffers, momentum and the per-step lr/loss sequence match.
-    func checkResume(schedule: LearningRateSchedule, stops: [Int]) throws {
-        let straight = try Trainer(configuration: configuration(run: "straight", schedule: schedule), reporter: quiet())
+    func checkResume(schedule: LearningRateSchedule, stops: [Int], model: ModelConfiguration = resnet8) throws {
+        let straight = try Trainer(configuration: configuration(run: "straight", schedule: schedule, model: model),
+                                   reporter: quiet())
         let straightLog = directory.appendingPathComponent("straight.steps")
         try straight.run(stepLogPath: straightLog.path)
         let expected = straight.snapshotTensors()
@@ -70,6 +72,14 @@ final class ResumeTests: XCTestCase {
         // Step 4 is inside epoch 2; step 3 ends epoch 1; step 8 is in the last epoch.
         try checkResume(schedule: LearningRateSchedule(kind: .constant, baseRate: 0.05, epochs: 3, stepsPerEpoch: 1),
                         stops: [3, 4, 8])
+    }
+
+    /// Dropout masks are a function of (seed, the layer's step counter, sample): a resumed run
+    /// whose counters were not restored would draw other masks and drift from the first step.
+    func testResumingAModelWithDropoutDrawsTheSameMasksAndContinuesBitForBit() throws {
+        let model = ModelConfiguration(family: .sparsenet, depth: 13, growthRate: 4, stemChannels: 8, dropout: 0.2)
+        try checkResume(schedule: LearningRateSchedule(kind: .constant, baseRate: 0.05, epochs: 3, stepsPerEpoch: 1),
+                        stops: [4], model: model)
     }
 
     func testLearningRateSchedulesContinueAcrossAResume() throws {
