@@ -1,19 +1,19 @@
 import Foundation
 import XCTest
 
-/// Multi-node training on the simulated cluster of `Cluster/local-cluster.sh`: two network
-/// namespaces (`ddpt-node1`, `ddpt-node2`) joined by veth links and a bridge, one rank in each,
+/// Multi-node training on the simulated cluster of `Cluster/local-cluster.sh`: two or three network
+/// namespaces (`ddpt-node1`, `ddpt-node2`, …) joined by veth links and a bridge, one rank in each,
 /// launched by `mpirun` through the `Cluster/netns-rsh` agent and talking over TCP only
-/// (`--mca btl tcp,self` on 10.77.0.0/24). The result must equal the same 2-rank job on one node
-/// under a plain `mpirun -np 2` (shared memory).
+/// (`--mca btl tcp,self` on 10.77.0.0/24). The result must equal the same job on one node under a
+/// plain `mpirun -np N` (shared memory).
 ///
 /// Needs root, network namespaces (`ip netns add`), the release binary and Open MPI. When the
 /// harness cannot create namespaces here (not root, no `ip`, a sandbox that forbids them:
 /// `local-cluster.sh up` exits with status 3) the test skips with the harness's message; any other
-/// failure of `up` fails the test. Every launch has the hard timeout of `MPIHarness.timeout`, and
+/// failure of `up` fails the test. Each test brings up the nodes it needs. Every launch has the hard timeout of `MPIHarness.timeout`, and
 /// the cluster is always brought down in `tearDown`, after a failure too.
 ///
-/// A second test cuts one node off the network mid-run under `Scripts/supervise.sh`: the job must
+/// Another test cuts one node off the network mid-run under `Scripts/supervise.sh`: the job must
 /// abort rather than hang, the supervisor's restarts must show, and once the link is back the run
 /// must finish bitwise equal to an uninterrupted one.
 final class MultiNodeTests: XCTestCase {
@@ -33,13 +33,17 @@ final class MultiNodeTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: Self.script) else {
             throw XCTSkip("\(Self.script) is missing or not executable")
         }
-        let up = try cluster(["up", "2"])
+    }
+
+    /// `local-cluster.sh up <nodes>`; skips the test when the machine cannot host the cluster.
+    func bringUp(_ nodes: Int) throws {
+        let up = try cluster(["up", String(nodes)])
         if up.status == Self.unsupportedStatus {
             throw XCTSkip("the simulated cluster cannot run here: "
                           + up.output.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         guard up.status == 0 else {
-            throw ClusterError(description: "`local-cluster.sh up 2` failed (if a cluster was left up by an earlier run, "
+            throw ClusterError(description: "`local-cluster.sh up \(nodes)` failed (if a cluster was left up by an earlier run, "
                                + "`Cluster/local-cluster.sh down` removes it):\n\(up.tail)")
         }
         clusterIsUp = true
@@ -82,7 +86,7 @@ final class MultiNodeTests: XCTestCase {
         return (tx, rx)
     }
 
-    /// The test's training command (the brief's: resnet-8, 1 epoch, batch 8 per rank, 1 thread).
+    /// The tests' training command: resnet-8 with 4 stem channels, 1 epoch, batch 8 per rank, 1 thread.
     func trainArguments(data: String, name: String) -> [String] {
         ["train", "--model", "resnet-8", "--stem-channels", "4", "--epochs", "1", "--batch-size", "8", "--threads", "1",
          "--schedule", "constant", "--seed", "3", "--data", data, "--run-dir", harness.path(name),
@@ -95,64 +99,85 @@ final class MultiNodeTests: XCTestCase {
     ///
     /// Bitwise, not merely within DistributedTrainingTests' tolerance: with two ranks every
     /// all-reduced element is the sum of exactly two addends, and float addition is commutative, so
-    /// neither the transport nor the collective algorithm can change a bit (the order in which more
-    /// than two partial sums are combined could; that would need ≥ 3 ranks). Measured: identical.
+    /// neither the transport nor the collective algorithm can change a bit. Measured: identical.
     func testTwoSimulatedNodesOverTCPMatchTwoRanksOnOneNodeBitForBit() throws {
-        // 48 images in global batches of 2 × 8: 3 optimizer steps.
+        try assertSimulatedNodesMatchOneNode(2)
+    }
+
+    /// The same with three nodes, one rank each. With three addends the order of the sums could
+    /// differ between collective algorithms, but Open MPI picks its all-reduce algorithm from the
+    /// communicator size and the message size, not the transport, so the two runs add in the same
+    /// order and must still agree bit for bit (measured: identical).
+    func testThreeSimulatedNodesOverTCPMatchThreeRanksOnOneNodeBitForBit() throws {
+        try assertSimulatedNodesMatchOneNode(3)
+    }
+
+    /// Trains the brief's recipe on `nodes` simulated nodes (one rank each, TCP only) and under a
+    /// plain `mpirun -np <nodes>` on one node, and requires the same placement, real traffic on every
+    /// link, and bit-for-bit equal step logs and final states.
+    func assertSimulatedNodesMatchOneNode(_ nodes: Int, file: StaticString = #filePath, line: UInt = #line) throws {
+        try bringUp(nodes)
+        // 24·nodes images in global batches of nodes × 8: 3 optimizer steps.
         let steps = 3
-        let data = try harness.writeDataSet("data", training: 48, test: 16)
+        let data = try harness.writeDataSet("data", training: 24 * nodes, test: 16)
 
-        let before = (linkBytes(node: 1), linkBytes(node: 2))
-        let nodes = try cluster(["run", "--display-map", "--", harness.binary.path] + trainArguments(data: data, name: "nodes"))
-        let after = (linkBytes(node: 1), linkBytes(node: 2))
-        XCTAssertEqual(nodes.status, 0, "training on 2 simulated nodes failed:\n\(nodes.tail)")
+        let before = (1...nodes).map { linkBytes(node: $0) }
+        let simulated = try cluster(["run", "--display-map", "--", harness.binary.path] + trainArguments(data: data, name: "nodes"))
+        let after = (1...nodes).map { linkBytes(node: $0) }
+        XCTAssertEqual(simulated.status, 0, "training on \(nodes) simulated nodes failed:\n\(simulated.tail)", file: file, line: line)
 
-        let plain = try harness.mpi(ranks: 2, trainArguments(data: data, name: "plain"))
-        XCTAssertEqual(plain.status, 0, "training under plain mpirun -np 2 failed:\n\(plain.tail)")
-        guard nodes.status == 0 && plain.status == 0 else { return }
+        let plain = try harness.mpi(ranks: nodes, trainArguments(data: data, name: "plain"))
+        XCTAssertEqual(plain.status, 0, "training under plain mpirun -np \(nodes) failed:\n\(plain.tail)", file: file, line: line)
+        guard simulated.status == 0 && plain.status == 0 else { return }
 
-        // Placement: one rank on node1, one on node2 (mpirun --display-map).
-        for node in ["node1", "node2"] {
-            XCTAssertTrue(nodes.output.contains("Data for node: \(node)\tNum slots: 1\tMax slots: 0\tNum procs: 1"),
-                          "\(node) does not hold exactly one rank:\n\(nodes.tail)")
+        // Placement: one rank on each node (mpirun --display-map).
+        for node in (1...nodes).map({ "node\($0)" }) {
+            XCTAssertTrue(simulated.output.contains("Data for node: \(node)\tNum slots: 1\tMax slots: 0\tNum procs: 1"),
+                          "\(node) does not hold exactly one rank:\n\(simulated.tail)", file: file, line: line)
         }
 
         // The ranks really talked through the links: every step all-reduces the full gradient
-        // (5006 floats), which crosses each node's link in both directions. Launch and control
-        // messages alone are a few kB, so at least half the gradient bytes of every step must show.
-        let parameters = try XCTUnwrap(MPIHarness.parameterCount(in: nodes.output), "no parameter count in:\n\(nodes.tail)")
-        let minimum = steps * parameters * 4 / 2
-        for (i, (start, end)) in [(before.0, after.0), (before.1, after.1)].enumerated() {
-            guard let start, let end else { XCTFail("no interface counters for ddpt-v\(i + 1)"); continue }
+        // (5006 floats), which crosses each node's link in both directions (a ring or
+        // recursive-doubling all-reduce moves at least (n-1)/n of it each way per node). Launch and
+        // control messages alone are a few kB, so at least a third of the gradient bytes of every
+        // step must show.
+        let parameters = try XCTUnwrap(MPIHarness.parameterCount(in: simulated.output), "no parameter count in:\n\(simulated.tail)")
+        let minimum = steps * parameters * 4 / 3
+        for i in 0..<nodes {
+            guard let start = before[i], let end = after[i] else {
+                XCTFail("no interface counters for ddpt-v\(i + 1)", file: file, line: line); continue
+            }
             let into = end.intoNode - start.intoNode, out = end.outOfNode - start.outOfNode
-            XCTAssertGreaterThanOrEqual(into, minimum, "node\(i + 1) received only \(into) bytes over its link")
-            XCTAssertGreaterThanOrEqual(out, minimum, "node\(i + 1) sent only \(out) bytes over its link")
+            XCTAssertGreaterThanOrEqual(into, minimum, "node\(i + 1) received only \(into) bytes over its link", file: file, line: line)
+            XCTAssertGreaterThanOrEqual(out, minimum, "node\(i + 1) sent only \(out) bytes over its link", file: file, line: line)
         }
 
         // Same optimizer steps, same learning rates, same global losses, to the last digit.
         let nodeSteps = try String(contentsOfFile: harness.path("nodes.steps"), encoding: .utf8)
         let plainSteps = try String(contentsOfFile: harness.path("plain.steps"), encoding: .utf8)
-        XCTAssertEqual(nodeSteps.split(separator: "\n").count, steps, "steps logged on the simulated nodes:\n\(nodeSteps)")
-        XCTAssertEqual(nodeSteps, plainSteps, "per-step lr/loss differ between 2 nodes over TCP and 2 ranks on one node")
+        XCTAssertEqual(nodeSteps.split(separator: "\n").count, steps, "steps logged on the simulated nodes:\n\(nodeSteps)",
+                       file: file, line: line)
+        XCTAssertEqual(nodeSteps, plainSteps, "per-step lr/loss differ between \(nodes) nodes over TCP and \(nodes) ranks on one node",
+                       file: file, line: line)
 
-        // Final parameters and buffers: both ranks identical, and identical to the one-node run.
-        for rank in 0..<2 {
+        // Final parameters and buffers: every rank identical, and identical to the one-node run.
+        let first = try Data(contentsOf: URL(fileURLWithPath: harness.path("nodes.state.rank0")))
+        for rank in 0..<nodes {
             let overTCP = try MPIHarness.floats(harness.path("nodes.state.rank\(rank)"))
             let oneNode = try MPIHarness.floats(harness.path("plain.state.rank\(rank)"))
-            XCTAssertEqual(overTCP.count, oneNode.count, "rank \(rank): state sizes differ")
+            XCTAssertEqual(overTCP.count, oneNode.count, "rank \(rank): state sizes differ", file: file, line: line)
             guard overTCP.count == oneNode.count else { continue }
             let differing = zip(overTCP, oneNode).filter { $0.bitPattern != $1.bitPattern }.count
             if differing > 0 {
                 // Say how far apart they are, in the units of the single-process equivalence tolerance.
                 let worst = DistributedTrainingTests.worstDeviation(oneNode[...], overTCP[...])
-                XCTFail("rank \(rank): \(differing) of \(oneNode.count) floats differ between 2 nodes over TCP and 2 ranks on one "
-                        + "node; worst element \(worst.index): \(oneNode[worst.index]) vs \(overTCP[worst.index]) "
-                        + "(\(worst.ratio)× DistributedTrainingTests' element tolerance)")
+                XCTFail("rank \(rank): \(differing) of \(oneNode.count) floats differ between \(nodes) nodes over TCP and \(nodes) ranks "
+                        + "on one node; worst element \(worst.index): \(oneNode[worst.index]) vs \(overTCP[worst.index]) "
+                        + "(\(worst.ratio)× DistributedTrainingTests' element tolerance)", file: file, line: line)
             }
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: harness.path("nodes.state.rank\(rank)"))), first,
+                           "simulated node \(rank + 1) ends with other parameters than node 1", file: file, line: line)
         }
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: harness.path("nodes.state.rank0"))),
-                       try Data(contentsOf: URL(fileURLWithPath: harness.path("nodes.state.rank1"))),
-                       "the two simulated nodes end with different parameters")
     }
 
     // MARK: A node cut off mid-run
@@ -175,6 +200,7 @@ final class MultiNodeTests: XCTestCase {
     ///    uninterrupted 2-rank run's (plain `mpirun -np 2`: the first test shows the transport
     ///    changes no bit), and no rank process of the run left anywhere.
     func testACutOffNodeAbortsTheJobAndTheSupervisorRestartsUntilTheLinkIsBackThenTheRunEndsBitwiseEqual() throws {
+        try bringUp(2)
         let data = try harness.writeDataSet("data", training: 120, test: 20)
         func arguments(_ name: String) -> [String] {
             ["train", "--model", "resnet-8", "--stem-channels", "4", "--data", data, "--run-dir", harness.path(name),
