@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
+# What only the tests use: network namespaces and links for the simulated cluster (iproute2), and
+# a private SLURM cluster for the batch script (SLURM's controller, node daemon, clients, MUNGE).
+install_packages iproute2 slurmctld slurmd slurm-client munge
 
 echo "== release build (the end-to-end tests train with it)"
 swift build -c release --product ddptrain
