@@ -8,19 +8,13 @@
 #   MODELS="resnet-56" ROUNDS=5 Scripts/compare-pytorch.sh
 #
 # PyTorch (the CPU build, from PyPI) goes into a virtual environment of its own,
-# $TORCH_VENV (default ~/.cache/ddptrain/torch-venv), created on first use.
+# $TORCH_VENV (default ~/.cache/ddptrain/torch-venv), created on first use (Scripts/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
 swift build -c release --product ddptrain >/dev/null
 
-venv=${TORCH_VENV:-$HOME/.cache/ddptrain/torch-venv}
-torch_version=${TORCH_VERSION:-2.13.0+cpu}
-if ! "$venv/bin/python" -c "import torch" 2>/dev/null; then
-  echo "compare-pytorch: installing torch==$torch_version into $venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "torch==$torch_version" numpy
-fi
+python=$(torch_python)
 
 batch=${BATCH:-64}
 threads=${THREADS:-2}
@@ -35,7 +29,7 @@ for model in ${MODELS:-resnet-20 densenet-40-12 sparsenet-40-24}; do
     line=$(.build/release/ddptrain bench --model "$model" --batch-size "$batch" --threads "$threads" --steps 10 | tee /dev/stderr | rate)
     echo "$model ddptrain $line" >>"$summary"
     for layout in "" --channels-last; do
-      line=$("$venv/bin/python" Scripts/pytorch_bench.py --model "$model" --batch-size "$batch" --threads "$threads" --steps 10 $layout \
+      line=$("$python" Scripts/pytorch_bench.py --model "$model" --batch-size "$batch" --threads "$threads" --steps 10 $layout \
                | tee /dev/stderr | rate)
       echo "$model pytorch${layout:+-channels-last} $line" >>"$summary"
     done

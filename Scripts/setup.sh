@@ -18,6 +18,18 @@ install_packages() {
   fi
 }
 
+# torch_python: prints the Python of a virtual environment with PyTorch (the CPU build, from PyPI),
+# NumPy and zstandard, which the PyTorch comparisons use; creates it on first use in $TORCH_VENV
+# (default ~/.cache/ddptrain/torch-venv). Prints nothing and fails if it cannot be made.
+torch_python() {
+  local venv=${TORCH_VENV:-$HOME/.cache/ddptrain/torch-venv} version=${TORCH_VERSION:-2.13.0+cpu}
+  if ! "$venv/bin/python" -c "import torch, numpy, zstandard" 2>/dev/null; then
+    echo "setup: installing PyTorch $version (CPU build), NumPy and zstandard into $venv" >&2
+    python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q "torch==$version" numpy zstandard >&2 || return 1
+  fi
+  echo "$venv/bin/python"
+}
+
 install_packages pkg-config libopenblas-dev libopenmpi-dev openmpi-bin libzstd-dev
 
 if ! command -v swift >/dev/null 2>&1; then

@@ -8,6 +8,12 @@ source Scripts/setup.sh
 # What only the tests use: network namespaces and links for the simulated cluster (iproute2), and
 # a private SLURM cluster for the batch script (SLURM's controller, node daemon, clients, MUNGE).
 install_packages iproute2 slurmctld slurmd slurm-client munge
+# PyTorch, the independent reference of PyTorchCrossCheckTests (they skip, saying so, without it).
+if torch=$(torch_python); then
+  export DDPTRAIN_TORCH_PYTHON="$torch"
+else
+  echo "test: PyTorch could not be installed; the PyTorch cross-checks will be skipped" >&2
+fi
 
 echo "== release build (the end-to-end tests train with it)"
 swift build -c release --product ddptrain

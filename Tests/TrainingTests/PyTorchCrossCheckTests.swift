@@ -1,0 +1,183 @@
+import Foundation
+import XCTest
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One ddptrain SGD step equals the same step in PyTorch, for a small member of every model family.
+///
+/// Each test runs `Scripts/pytorch_crosscheck.py`: it writes a CIFAR-format data set whose whole
+/// training split is one batch, trains two steps with the release binary (augmentation off, one
+/// thread, a checkpoint after every step), loads the step-1 checkpoint (weights, batch-norm running
+/// statistics, momentum buffers) into an independent float64 PyTorch model through an explicit name
+/// map, takes one step there with `torch.optim.SGD`, and compares the loss, every parameter, every
+/// momentum buffer and every running mean and variance with the step-2 checkpoint. It exits 0 when
+/// all are within tolerance, 1 naming the worst tensor when not, 2 when it could not compare; the
+/// tolerances and their reasons are in the script. Two more tests inject a bug into the reference
+/// and check that the comparison catches it, so a passing cross-check means something.
+///
+/// Needs a release build (`swift build -c release --product ddptrain` or `DDPTRAIN_BINARY`) and a
+/// Python that can import torch and numpy: `DDPTRAIN_TORCH_PYTHON` (a path or a command name), else
+/// `python3`; plus Python's `zstandard` or the `zstd` command to read checkpoints. Without them
+/// every test skips and says what is missing.
+final class PyTorchCrossCheckTests: XCTestCase {
+    /// Longest one cross-check may take before it is killed and reported as hung. A healthy run
+    /// takes about 5 s here (most of it importing torch); generous because CI may share the CPU.
+    static let timeout: TimeInterval = 120
+    static let script = MPIHarness.repository.appendingPathComponent("Scripts/pytorch_crosscheck.py")
+
+    /// The Python to use, or why there is none (probed once per test run: importing torch is slow).
+    static let torchPython: (command: [String]?, reason: String) = findTorchPython()
+
+    var scratch: URL!
+
+    override func setUpWithError() throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-xcheck-\(UUID().uuidString)",
+                                                                                   isDirectory: true)
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
+        scratch = nil
+    }
+
+    // MARK: One test per family
+
+    func testResNetStepMatchesFloat64PyTorchIncludingOptionAShortcut() throws {
+        try expectMatch(["--model", "resnet-8", "--stem-channels", "4"])
+    }
+
+    func testDenseNetStepMatchesFloat64PyTorch() throws {
+        try expectMatch(["--model", "densenet-10-4"])
+    }
+
+    func testDenseNetBCStepWithBottleneckAndCompressionMatchesFloat64PyTorch() throws {
+        try expectMatch(["--model", "densenet-bc-10-4"])
+    }
+
+    /// Three layers per block, so the exponential aggregation (nearest first, offsets 1, 2, 4)
+    /// drops the block input at layer 3 and the concatenation order matters.
+    func testSparseNetStepWithExponentialAggregationMatchesFloat64PyTorch() throws {
+        try expectMatch(["--model", "sparsenet-13-4"])
+    }
+
+    func testSparseNetBCStepMatchesFloat64PyTorch() throws {
+        try expectMatch(["--model", "sparsenet-bc-16-4"])
+    }
+
+    // MARK: The comparison has teeth
+
+    /// A reference whose SparseNet layers concatenate their inputs oldest first is told apart.
+    func testCrossCheckCatchesReversedSparseNetAggregationOrder() throws {
+        try expectCaught(["--model", "sparsenet-13-4", "--inject-bug", "sparse-aggregation-order"], model: "sparsenet-13-4")
+    }
+
+    /// A reference without weight decay is told apart: λ = 1e-4 changes the momentum buffers by
+    /// about 8e-3 of their size here, some 400 times the tolerance.
+    func testCrossCheckCatchesMissingWeightDecay() throws {
+        try expectCaught(["--model", "resnet-8", "--stem-channels", "4", "--inject-bug", "weight-decay"], model: "resnet-8")
+    }
+
+    // MARK: Helpers
+
+    func expectMatch(_ arguments: [String], file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try crossCheck(arguments)
+        XCTAssertEqual(result.status, 0, "the ddptrain step differs from PyTorch's:\n\(result.tail)", file: file, line: line)
+        XCTAssertTrue(result.output.contains("PASS "), "no PASS line:\n\(result.tail)", file: file, line: line)
+    }
+
+    func expectCaught(_ arguments: [String], model: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try crossCheck(arguments)
+        XCTAssertEqual(result.status, 1, "the injected bug was not reported as a numerical mismatch:\n\(result.tail)",
+                       file: file, line: line)
+        XCTAssertTrue(result.output.contains("FAIL \(model) with injected bug"), "no FAIL line:\n\(result.tail)",
+                      file: file, line: line)
+    }
+
+    /// Runs the cross-check script with `arguments` (plus the binary and a scratch directory).
+    func crossCheck(_ arguments: [String]) throws -> (status: Int32, output: String, tail: String) {
+        let binary = try Self.releaseBinary()
+        guard let python = Self.torchPython.command else { throw XCTSkip(Self.torchPython.reason) }
+        guard FileManager.default.fileExists(atPath: Self.script.path) else {
+            throw XCTSkip("\(Self.script.path) is not present")
+        }
+        let command = python + [Self.script.path, "--binary", binary, "--work", scratch.appendingPathComponent("work").path,
+                                "--timeout", "60"] + arguments
+        let result = try Self.launch(command, timeout: Self.timeout, log: scratch.appendingPathComponent("output.log"))
+        let text = result.output.count > 6000 ? "…" + result.output.suffix(6000) : result.output
+        let tail = "$ \(command.joined(separator: " "))\n(exit \(result.status) after \(String(format: "%.1f", result.seconds)) s)\n\(text)"
+        return (result.status, result.output, tail)
+    }
+
+    /// The release binary (`DDPTRAIN_BINARY` or `.build/release/ddptrain`), or a skip saying how to build it.
+    static func releaseBinary() throws -> String {
+        let path = ProcessInfo.processInfo.environment["DDPTRAIN_BINARY"]
+            ?? MPIHarness.repository.appendingPathComponent(".build/release/ddptrain").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw XCTSkip("no release build at \(path): run `swift build -c release --product ddptrain` or set DDPTRAIN_BINARY")
+        }
+        return path
+    }
+
+    /// `DDPTRAIN_TORCH_PYTHON` if it can import torch and numpy, else `python3` if it can; and a
+    /// checkpoint decoder (Python's zstandard or the zstd command).
+    static func findTorchPython() -> (command: [String]?, reason: String) {
+        let explicit = ProcessInfo.processInfo.environment["DDPTRAIN_TORCH_PYTHON"].flatMap { $0.isEmpty ? nil : $0 }
+        let name = explicit ?? "python3"
+        // A path runs as is; a bare command name goes through env, which searches PATH.
+        let command = name.contains("/") ? [name] : ["/usr/bin/env", name]
+        let probeLog = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-torch-probe-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: probeLog) }
+        guard let probe = try? launch(command + ["-c", "import torch, numpy; print(torch.__version__)"], timeout: 120, log: probeLog),
+              probe.status == 0 else {
+            let how = explicit == nil
+                ? "python3 cannot import torch and numpy; set DDPTRAIN_TORCH_PYTHON to a Python that can "
+                  + "(e.g. a venv with `pip install torch numpy --index-url https://download.pytorch.org/whl/cpu`)"
+                : "DDPTRAIN_TORCH_PYTHON=\(name) cannot import torch and numpy"
+            return (nil, "no Python with PyTorch for the cross-check: \(how)")
+        }
+        let zstandard = (try? launch(command + ["-c", "import zstandard"], timeout: 60, log: probeLog))?.status == 0
+        guard zstandard || MPIHarness.findOnPath("zstd") != nil else {
+            return (nil, "reading checkpoints in Python needs the zstandard package (in \(name)) or the zstd command")
+        }
+        return (command, "")
+    }
+
+    struct Hung: Error, CustomStringConvertible {
+        var command: String
+        var output: String
+        var description: String { "hung: no exit within the timeout, killed. Command: \(command)\nOutput so far:\n\(output.suffix(4000))" }
+    }
+
+    /// Runs `command` (executable first) with its output in `log` (so a child that outlives it cannot
+    /// block a pipe); SIGTERM, then SIGKILL, after `timeout` seconds, reported as `Hung`.
+    static func launch(_ command: [String], timeout: TimeInterval, log: URL) throws -> (status: Int32, output: String, seconds: Double) {
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        defer { try? handle.close() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: command[0])
+        process.arguments = Array(command.dropFirst())
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        let start = Date()
+        try process.run()
+        if exited.wait(timeout: .now() + timeout) == .timedOut {
+            kill(process.processIdentifier, SIGTERM)
+            if exited.wait(timeout: .now() + 5) == .timedOut {
+                kill(process.processIdentifier, SIGKILL)
+                _ = exited.wait(timeout: .now() + 5)
+            }
+            let output = String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self)
+            throw Hung(command: command.joined(separator: " "), output: output)
+        }
+        let output = String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self)
+        return (process.terminationStatus, output, Date().timeIntervalSince(start))
+    }
+}
