@@ -9,14 +9,24 @@
 #   Cluster/local-cluster.sh session K [MPIRUN-OPTS… --] CMD…
 #                                    up K, run, down (down also on failure, Ctrl-C or SIGTERM)
 #   Cluster/local-cluster.sh shape NODE [rate R] [delay D] [loss P] [burst B]
-#                                    shape node NODE's link, both directions (netem; tbf if no netem)
+#                                    shape node NODE's link, each direction (replaces earlier shaping):
+#                                    rate 1gbit, delay 0.1ms (us/ms/s), loss 1% (dropped each way)
 #   Cluster/local-cluster.sh unshape NODE          remove that shaping
 #   Cluster/local-cluster.sh cut NODE | restore NODE
 #                                    take node NODE's link down (a network partition) or back up
-#   Cluster/local-cluster.sh status                what exists, addresses, qdiscs, reachability
+#   Cluster/local-cluster.sh status                what exists, addresses, shaping, reachability
 #   Cluster/local-cluster.sh down                  remove exactly what `up`/`shape` created
 #
-# Addresses: bridge 10.77.0.1/24, node i 10.77.0.(10+i)/24 (private, only inside this
+#   Environment: DDPT_CLUSTER_PREFIX (default ddpt), DDPT_CLUSTER_NET (default 10.77.0) and
+#   DDPT_CLUSTER_STATE_DIR (default /tmp/PREFIX-cluster) select an independent cluster instance.
+#
+# Shaping: with the kernel's netem qdisc, `netem delay D loss P rate R` on both ends of the link.
+# Without netem: `tbf rate R burst B` on both ends for the rate, and inside the node's namespace
+# iptables rules (chain CLUSTER-SHAPE, from OUTPUT and INPUT on eth0) that drop with probability
+# P (`statistic`) and pass packets through NFQUEUE to Cluster/nfq-delay.c (built with gcc into the
+# state directory, one process per node, SCHED_FIFO), which accepts each one D later, in order.
+#
+# Addresses (defaults): bridge 10.77.0.1/24, node i 10.77.0.(10+i)/24 (private, only inside this
 # machine's own namespaces; no default route, no forwarding, no NAT: nothing leaves the
 # machine). The namespaces share the host's file system, PIDs and users, so the same binary,
 # data and run-directory paths work on every "node". Host names node1…nodeK are mapped to the
@@ -32,16 +42,18 @@
 # tests treat 3 as "skip" and print the message.
 set -euo pipefail
 
-readonly PREFIX=ddpt
+# Several independent clusters can coexist: DDPT_CLUSTER_PREFIX names the namespaces, bridge and
+# links, DDPT_CLUSTER_NET the /24 (its first three octets), DDPT_CLUSTER_STATE_DIR the state.
+readonly PREFIX=${DDPT_CLUSTER_PREFIX:-ddpt}
+readonly NET3=${DDPT_CLUSTER_NET:-10.77.0}
 readonly BRIDGE=${PREFIX}-br0
-readonly SUBNET=10.77.0.0/24
-readonly NET3=10.77.0
+readonly SUBNET=${NET3}.0/24
 readonly BRIDGE_ADDRESS=${NET3}.1
 readonly MAX_NODES=200
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 readonly SCRIPT_DIR
 readonly AGENT=${SCRIPT_DIR}/netns-rsh
-readonly STATE_DIR=${DDPT_CLUSTER_STATE_DIR:-/tmp/ddpt-cluster}
+readonly STATE_DIR=${DDPT_CLUSTER_STATE_DIR:-/tmp/${PREFIX}-cluster}
 readonly STATE=${STATE_DIR}/state
 readonly HOSTFILE=${STATE_DIR}/hostfile
 # /etc/hosts plus the node names. mpirun and the processes on the nodes see it in place of
@@ -51,8 +63,16 @@ readonly HOSTS=${STATE_DIR}/hosts
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
 unsupported() { echo "local-cluster: cannot simulate a cluster here: $*" >&2; exit 3; }
-usage() { sed -n '6,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '6,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 note() { echo "local-cluster: $*" >&2; }
+
+# Interface names have at most 15 characters: PREFIX-v200, PREFIX-p<pid> (pids up to 7 digits).
+[[ $PREFIX =~ ^[a-z][a-z0-9]{0,5}$ ]] \
+    || { echo "local-cluster: DDPT_CLUSTER_PREFIX='$PREFIX': use 1–6 lower-case letters or digits, starting with a letter" >&2; exit 2; }
+[[ $NET3 =~ ^(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])){2}$ ]] \
+    || { echo "local-cluster: DDPT_CLUSTER_NET='$NET3': give the first three octets of a private /24, e.g. 10.77.0" >&2; exit 2; }
+[[ $NET3 =~ ^10\. || $NET3 =~ ^192\.168\. || $NET3 =~ ^172\.(1[6-9]|2[0-9]|3[01])\. ]] \
+    || { echo "local-cluster: DDPT_CLUSTER_NET='$NET3' is not a private (RFC 1918) network" >&2; exit 2; }
 
 ns_of() { echo "${PREFIX}-node$1"; }      # namespace of node i
 veth_of() { echo "${PREFIX}-v$1"; }       # root-namespace end of node i's link (its peer is eth0 inside)
@@ -220,7 +240,11 @@ teardown() {
                 else
                     if netns_exists "$a"; then ip netns exec "$a" tc qdisc del dev "$b" root 2>/dev/null || true; fi
                 fi ;;
-            netns) netns_exists "$a" && { ip netns delete "$a" || note "could not delete namespace $a"; } ;;
+            filter) remove_filter "$a" ;;
+            helper) stop_helper "$b" ;;
+            netns)
+                stop_helpers_in "$a"
+                netns_exists "$a" && { ip netns delete "$a" || note "could not delete namespace $a"; } ;;
             link) link_exists "$a" && { ip link delete "$a" || note "could not delete interface $a"; } ;;
             file) rm -f -- "$a" ;;
             dir) dir=$a ;;
@@ -291,8 +315,10 @@ build_mpirun() {
 cmd_run() {
     build_mpirun "$@"
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-    # netns-rsh passes this environment on to orted in each namespace (ssh would not).
+    # netns-rsh passes this environment on to orted in each namespace (ssh would not), and reads
+    # the cluster's names from it.
     export PATH LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
+    export DDPT_CLUSTER_PREFIX=$PREFIX DDPT_CLUSTER_NET=$NET3 DDPT_CLUSTER_STATE_DIR=$STATE_DIR
     exec "${MPIRUN_ARGV[@]}"
 }
 
@@ -320,6 +346,7 @@ cmd_session() {
     build_mpirun "$@"
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
     export PATH LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}
+    export DDPT_CLUSTER_PREFIX=$PREFIX DDPT_CLUSTER_NET=$NET3 DDPT_CLUSTER_STATE_DIR=$STATE_DIR
     local status=0
     "${MPIRUN_ARGV[@]}" &
     SESSION_CHILD=$!
@@ -357,9 +384,142 @@ node_index() {
     echo "$i"
 }
 
+# Without netem, delay and loss are made with netfilter inside the node's namespace: the chain
+# SHAPE_CHAIN of the filter table gets every IPv4 packet leaving (OUTPUT -o eth0) and entering
+# (INPUT -i eth0) the node; it drops a random fraction (the `statistic` match) and hands the rest
+# to NFQUEUE QUEUE_NUM, where the helper Cluster/nfq-delay.c (built into the state directory)
+# accepts each packet DELAY later, in order. `--queue-bypass`: with no helper listening, packets
+# pass undelayed instead of being dropped.
+readonly SHAPE_CHAIN=CLUSTER-SHAPE
+readonly QUEUE_NUM=0
+readonly HELPER_SOURCE=${SCRIPT_DIR}/nfq-delay.c
+HELPER=$(realpath -m -- "${STATE_DIR}/nfq-delay")   # absolute, as /proc/PID/exe shows it
+readonly HELPER
+
+# "0.1ms", "100us", "1ms", "0.002s", "500ns" → integer nanoseconds.
+to_ns() {
+    [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)(s|ms|us|ns)$ ]] || return 1
+    awk -v v="${BASH_REMATCH[1]}" -v u="${BASH_REMATCH[2]}" \
+        'BEGIN { m = (u == "s") ? 1e9 : (u == "ms") ? 1e6 : (u == "us") ? 1e3 : 1; printf "%.0f\n", v * m }'
+}
+# "1%", "0.5%" or "1" (percent) → a probability with 6 decimals.
+to_probability() {
+    [[ $1 =~ ^([0-9]+\.?[0-9]*|\.[0-9]+)%?$ ]] || return 1
+    awk -v v="${BASH_REMATCH[1]}" 'BEGIN { if (v > 100) exit 1; printf "%.6f\n", v / 100 }'
+}
+
+ipt() { local ns=$1; shift; ip netns exec "$ns" iptables -w "$@" </dev/null; }
+
+# Whether PID is a delay helper of this cluster (not a recycled process id).
+is_helper() {
+    local exe
+    exe=$(readlink "/proc/$1/exe" 2>/dev/null) || return 1
+    [[ $exe == "$HELPER" || $exe == "$HELPER (deleted)" ]]
+}
+
+# SIGTERM makes the helper accept the packets it holds and exit; SIGKILL if it takes over 2 s.
+stop_helper() {
+    local pid=$1 tries
+    is_helper "$pid" || return 0
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((tries = 0; tries < 40; tries++)); do
+        is_helper "$pid" || return 0
+        sleep 0.05
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+# Stops any helper of ours still running in namespace NS, recorded or not (one started by a
+# `shape` interrupted before it could record the pid).
+stop_helpers_in() {
+    local pid
+    netns_exists "$1" || return 0
+    for pid in $(ip netns pids "$1" 2>/dev/null); do
+        if is_helper "$pid"; then stop_helper "$pid"; fi
+    done
+}
+
+remove_filter() {
+    local ns=$1
+    netns_exists "$ns" || return 0
+    while ipt "$ns" -D OUTPUT -o eth0 -j "$SHAPE_CHAIN" 2>/dev/null; do :; done
+    while ipt "$ns" -D INPUT -i eth0 -j "$SHAPE_CHAIN" 2>/dev/null; do :; done
+    ipt "$ns" -F "$SHAPE_CHAIN" 2>/dev/null || true
+    ipt "$ns" -X "$SHAPE_CHAIN" 2>/dev/null || true
+}
+
+# add_filter NS PROBABILITY QUEUE: drop with PROBABILITY (empty: none), then queue (QUEUE=1).
+# All or nothing: on failure whatever was added is removed again.
+add_filter() {
+    local ns=$1 probability=$2 queue=$3
+    if ipt "$ns" -N "$SHAPE_CHAIN" \
+        && { [[ -z $probability ]] || ipt "$ns" -A "$SHAPE_CHAIN" -m statistic --mode random --probability "$probability" -j DROP; } \
+        && { [[ $queue -eq 0 ]] || ipt "$ns" -A "$SHAPE_CHAIN" -j NFQUEUE --queue-num "$QUEUE_NUM" --queue-bypass; } \
+        && ipt "$ns" -A OUTPUT -o eth0 -j "$SHAPE_CHAIN" \
+        && ipt "$ns" -A INPUT -i eth0 -j "$SHAPE_CHAIN"; then
+        return 0
+    fi
+    remove_filter "$ns"
+    return 1
+}
+
+# Builds the helper into the state directory unless an up-to-date build is there.
+build_helper() {
+    [[ -f $HELPER_SOURCE ]] || die "the delay helper's source $HELPER_SOURCE is missing"
+    if [[ -x $HELPER && $HELPER -nt $HELPER_SOURCE ]] && recorded "file $HELPER"; then return 0; fi
+    command -v gcc >/dev/null \
+        || die "delay needs gcc to build $HELPER_SOURCE: apt-get install -y gcc libc6-dev linux-libc-dev"
+    if ! echo '#include <linux/netfilter/nfnetlink_queue.h>' | gcc -E -x c - >/dev/null 2>&1; then
+        die "delay needs the kernel's netfilter headers to build $HELPER_SOURCE: apt-get install -y linux-libc-dev libc6-dev"
+    fi
+    recorded "file $HELPER" || record "file $HELPER"
+    local out
+    out=$(gcc -O2 -Wall -o "$HELPER" "$HELPER_SOURCE" 2>&1) || die "building $HELPER_SOURCE failed: $out"
+}
+
+# Starts the helper in namespace NS (its own session, so no terminal signal reaches it) and waits
+# until it has bound the queue. Recorded as "helper NS PID"; its messages go to a log file.
+start_helper() {
+    local ns=$1 delay_ns=$2 log=${STATE_DIR}/nfq-delay.$1.log pid tries
+    recorded "file $log" || record "file $log"
+    : >"$log"
+    (
+        # Close every descriptor inherited from our caller: a helper holding one open would keep a
+        # caller that waits for EOF on it (a pipe, or the socket Foundation's Process watches)
+        # waiting until `unshape`.
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd=${fd##*/}
+            [[ $fd -gt 2 ]] && eval "exec $fd>&-" 2>/dev/null
+        done
+        exec setsid ip netns exec "$ns" "$HELPER" "$QUEUE_NUM" "$delay_ns"
+    ) </dev/null >>"$log" 2>&1 &
+    pid=$!
+    record "helper $ns $pid"
+    for ((tries = 0; tries < 100; tries++)); do
+        if grep -q '^nfq-delay: queue ' "$log"; then return 0; fi
+        sleep 0.02
+    done
+    stop_helper "$pid"
+    unrecord "helper $ns $pid"
+    die "the delay helper did not start in $ns: $(cat "$log")"
+}
+
+# Removes node i's shaping (netfilter rules first, then the helper, then the qdiscs).
 remove_shaping() {
-    local i=$1 ns veth
+    local i=$1 ns veth kind a b
     ns=$(ns_of "$i"); veth=$(veth_of "$i")
+    [[ -f $STATE ]] || return 0
+    if recorded "filter $ns"; then
+        remove_filter "$ns"
+        unrecord "filter $ns"
+    fi
+    while read -r kind a b; do
+        if [[ $kind == helper && $a == "$ns" ]]; then
+            stop_helper "$b"
+            unrecord "helper $ns $b"
+        fi
+    done < <(grep "^helper $ns " "$STATE" || true)
+    stop_helpers_in "$ns"
     if recorded "qdisc - $veth"; then
         tc qdisc del dev "$veth" root 2>/dev/null || true
         unrecord "qdisc - $veth"
@@ -378,39 +538,76 @@ cmd_shape() {
         case $1 in
             rate) rate=${2:?rate needs a value, e.g. 1gbit}; shift 2 ;;
             delay) delay=${2:?delay needs a value, e.g. 0.1ms}; shift 2 ;;
-            loss) loss=${2:?loss needs a value, e.g. 0%}; shift 2 ;;
+            loss) loss=${2:?loss needs a value, e.g. 1%}; shift 2 ;;
             burst) burst=${2:?burst needs a value, e.g. 256kb}; shift 2 ;;
             *) die "shape: unknown setting '$1' (rate R, delay D, loss P, burst B)" ;;
         esac
     done
     [[ -n $rate || -n $delay || -n $loss ]] || die "shape: give at least one of rate, delay, loss"
     command -v tc >/dev/null || die "tc is missing: apt-get install -y iproute2"
-    local zero_delay=1 zero_loss=1
-    [[ -z $delay || $delay =~ ^0+(\.0+)?(s|ms|us)?$ ]] || zero_delay=0
-    [[ -z $loss || $loss =~ ^0+(\.0+)?%?$ ]] || zero_loss=0
-
-    local qdisc=()
-    if netem_available; then
-        qdisc=(netem)
-        [[ -n $delay ]] && qdisc+=(delay "$delay")
-        [[ -n $loss ]] && qdisc+=(loss "$loss")
-        [[ -n $rate ]] && qdisc+=(rate "$rate")
-    elif [[ $zero_delay -eq 1 && $zero_loss -eq 1 && -n $rate ]]; then
-        # No netem in this kernel: a token bucket shapes the rate alone.
-        qdisc=(tbf rate "$rate" burst "$burst" latency 50ms)
-    elif [[ $zero_delay -eq 1 && $zero_loss -eq 1 ]]; then
-        note "nothing to shape (delay and loss are zero and no rate given)"
-        return 0
-    else
-        die "this kernel has no netem qdisc (sch_netem), so delay and loss cannot be simulated; only \`rate\` works (with tbf)"
+    local delay_ns=0 probability=""
+    if [[ -n $delay ]]; then
+        delay_ns=$(to_ns "$delay") || die "shape: delay '$delay' needs a unit: e.g. 100us, 0.1ms, 1ms"
+        [[ $delay_ns -le 10000000000 ]] || die "shape: delay $delay is over 10 s"
+    fi
+    if [[ -n $loss ]]; then
+        probability=$(to_probability "$loss") || die "shape: loss '$loss' must be a percentage 0…100, e.g. 1%"
     fi
     local ns veth
     ns=$(ns_of "$i"); veth=$(veth_of "$i")
+
+    if netem_available; then
+        local qdisc=(netem)
+        [[ -n $delay ]] && qdisc+=(delay "$delay")
+        [[ -n $loss ]] && qdisc+=(loss "$loss")
+        [[ -n $rate ]] && qdisc+=(rate "$rate")
+        remove_shaping "$i"
+        # Both directions of node i's link: into the node (root end of the veth) and out of it (eth0).
+        create "qdisc - $veth" tc qdisc add dev "$veth" root "${qdisc[@]}"
+        create "qdisc $ns eth0" ip netns exec "$ns" tc qdisc add dev eth0 root "${qdisc[@]}"
+        echo "local-cluster: node$i link shaped both ways: ${qdisc[*]}"
+        return 0
+    fi
+
+    # No netem in this kernel: tbf for the rate, netfilter in the node's namespace for loss and delay.
+    local queue=0 lossy=0 done=()
+    [[ $delay_ns -gt 0 ]] && queue=1
+    [[ -n $probability && $probability != 0.000000 ]] && lossy=1
+    if [[ -z $rate && $queue -eq 0 && $lossy -eq 0 ]]; then
+        remove_shaping "$i"
+        note "nothing to shape (delay and loss are zero and no rate given)"
+        return 0
+    fi
+    if [[ $queue -eq 1 || $lossy -eq 1 ]]; then
+        command -v iptables >/dev/null || die "delay and loss need iptables (this kernel has no netem): apt-get install -y iptables"
+    fi
+    [[ $queue -eq 1 ]] && build_helper
     remove_shaping "$i"
-    # Both directions of node i's link: into the node (root end of the veth) and out of it (eth0).
-    create "qdisc - $veth" tc qdisc add dev "$veth" root "${qdisc[@]}"
-    create "qdisc $ns eth0" ip netns exec "$ns" tc qdisc add dev eth0 root "${qdisc[@]}"
-    echo "local-cluster: node$i link shaped both ways: ${qdisc[*]}"
+    # From here on an error, Ctrl-C or SIGTERM removes this node's shaping again.
+    SHAPE_NODE=$i
+    trap 'remove_shaping "$SHAPE_NODE"; note "shape failed or was interrupted: node$SHAPE_NODE left unshaped"' EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    if [[ -n $rate ]]; then
+        local tbf=(tbf rate "$rate" burst "$burst" latency 50ms)
+        # Both directions of node i's link: into the node (root end of the veth) and out of it (eth0).
+        create "qdisc - $veth" tc qdisc add dev "$veth" root "${tbf[@]}"
+        create "qdisc $ns eth0" ip netns exec "$ns" tc qdisc add dev eth0 root "${tbf[@]}"
+        done+=("${tbf[*]}")
+    fi
+    if [[ $queue -eq 1 ]]; then
+        start_helper "$ns" "$delay_ns"
+        done+=("delay $delay (nfq-delay, pid $(awk -v ns="$ns" '$1 == "helper" && $2 == ns { print $3 }' "$STATE" | tail -n 1))")
+    fi
+    if [[ $queue -eq 1 || $lossy -eq 1 ]]; then
+        local p=""
+        [[ $lossy -eq 1 ]] && p=$probability
+        create "filter $ns" add_filter "$ns" "$p" "$queue"
+        if [[ $lossy -eq 1 ]]; then done+=("loss $loss (iptables statistic)"); fi
+    fi
+    trap - EXIT INT TERM
+    local IFS=';'
+    echo "local-cluster: node$i link shaped both ways: ${done[*]}"
 }
 
 cmd_unshape() {
@@ -462,6 +659,18 @@ cmd_status() {
         [[ -z $q ]] || echo "  shaped out of the node: $q"
         q=$(tc qdisc show dev "$(veth_of "$i")" root 2>/dev/null | grep -v noqueue | head -n 1 || true)
         [[ -z $q ]] || echo "  shaped into the node:   $q"
+        local pid
+        # shellcheck disable=SC2013  # one pid per line
+        for pid in $(awk -v ns="$ns" '$1 == "helper" && $2 == ns { print $3 }' "$STATE"); do
+            if is_helper "$pid"; then
+                echo "  delay helper: pid $pid, $(tr '\0' ' ' <"/proc/$pid/cmdline" | awk '{ printf "queue %s, %s ns each way", $2, $3 }')"
+            else
+                echo "  delay helper: pid $pid NOT RUNNING (packets pass undelayed; see ${STATE_DIR}/nfq-delay.$ns.log)"
+            fi
+        done
+        if recorded "filter $ns"; then
+            ipt "$ns" -L "$SHAPE_CHAIN" -v -n -x 2>/dev/null | awk 'NR > 2 { print "  netfilter: " $0 }' || true
+        fi
         # Reachability of the bridge address, with bash's /dev/tcp (no ping needed): a refused
         # connection proves the packet got there and back.
         local reply

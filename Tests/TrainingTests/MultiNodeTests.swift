@@ -298,4 +298,64 @@ final class MultiNodeTests: XCTestCase {
                            "the last step-log line's \(key)")
         }
     }
+
+    // MARK: Link shaping
+
+    /// Round trips and losses of `count` pings from node1 to node2, sent every `interval` seconds.
+    func ping(count: Int, interval: String) throws -> (sent: Int, received: Int, minimum: Double?, average: Double?) {
+        guard let ping = MPIHarness.findOnPath("ping"), let ip = MPIHarness.findOnPath("ip") else {
+            throw XCTSkip("ping or ip is not on PATH (apt-get install -y iputils-ping iproute2)")
+        }
+        let result = try harness.launch(ip.path, ["netns", "exec", "ddpt-node1", ping.path, "-q", "-n", "-c", String(count),
+                                                  "-i", interval, "-W", "1", "10.77.0.12"],
+                                        environment: ProcessInfo.processInfo.environment)
+        guard let sent = FaultToleranceTests.capture(#"(\d+) packets transmitted"#, in: result.output).flatMap({ Int($0) }),
+              let received = FaultToleranceTests.capture(#"(\d+) received"#, in: result.output).flatMap({ Int($0) }) else {
+            throw ClusterError(description: "no ping summary:\n\(result.tail)")
+        }
+        let minimum = FaultToleranceTests.capture(#"= ([0-9.]+)/"#, in: result.output).flatMap { Double($0) }
+        let average = FaultToleranceTests.capture(#"= [0-9.]+/([0-9.]+)/"#, in: result.output).flatMap { Double($0) }
+        return (sent, received, minimum, average)
+    }
+
+    /// `shape node2 delay 1ms` must add 2 ms to a round trip from node1 (1 ms on the way into node2
+    /// and 1 ms on the way out: the delay helper holds every packet crossing node2's link), never
+    /// less (the helper may release a packet up to ~50 µs early, hence 1.9 ms), and not much more
+    /// (4 ms on average). `shape node2 loss 20%` drops each direction independently, so a ping
+    /// and its reply both survive with probability 0.8² and 36 % of 400 pings are lost on average
+    /// (binomial standard deviation 2.4 points; the test accepts 24–48 %). `unshape` must restore
+    /// an unshaped link: no loss and sub-millisecond round trips.
+    func testShapingAddsTheRequestedDelayAndLossToANodesLinkAndUnshapeRemovesThem() throws {
+        try bringUp(2)
+        let plain = try ping(count: 20, interval: "0.01")
+        XCTAssertEqual(plain.received, plain.sent, "pings lost on an unshaped link")
+        let plainAverage = try XCTUnwrap(plain.average)
+
+        let delay = try cluster(["shape", "node2", "delay", "1ms"])
+        XCTAssertEqual(delay.status, 0, "`shape node2 delay 1ms` failed:\n\(delay.tail)")
+        guard delay.status == 0 else { return }
+        let delayed = try ping(count: 30, interval: "0.01")
+        XCTAssertEqual(delayed.received, delayed.sent, "pings lost on a delayed link")
+        let delayedMinimum = try XCTUnwrap(delayed.minimum), delayedAverage = try XCTUnwrap(delayed.average)
+        XCTAssertGreaterThanOrEqual(delayedMinimum, 1.9, "a round trip through node2's link with 1 ms delay each way")
+        XCTAssertLessThanOrEqual(delayedAverage, 4, "the delayed round trips are much slower than 2 ms")
+
+        let loss = try cluster(["shape", "node2", "loss", "20%"])
+        XCTAssertEqual(loss.status, 0, "`shape node2 loss 20%` failed:\n\(loss.tail)")
+        guard loss.status == 0 else { return }
+        let lossy = try ping(count: 400, interval: "0.005")
+        let lost = 100 * Double(lossy.sent - lossy.received) / Double(max(lossy.sent, 1))
+        XCTAssertEqual(lossy.sent, 400)
+        XCTAssertTrue((24...48).contains(lost), "\(lost) % of pings lost with 20 % loss each way (expected about 36 %)")
+        XCTAssertLessThan(try XCTUnwrap(lossy.average), 1, "`shape … loss` alone (replacing the delay) still delays")
+
+        let unshape = try cluster(["unshape", "node2"])
+        XCTAssertEqual(unshape.status, 0, "`unshape node2` failed:\n\(unshape.tail)")
+        let restored = try ping(count: 20, interval: "0.01")
+        XCTAssertEqual(restored.received, restored.sent, "pings lost after unshape")
+        XCTAssertLessThan(try XCTUnwrap(restored.average), 1, "round trips after unshape")
+        print(String(format: "ping node1 → node2: unshaped %.3f ms; delay 1ms on node2: min %.3f / avg %.3f ms; "
+                     + "loss 20%% on node2: %.1f %% of 400 lost; after unshape %.3f ms",
+                     plainAverage, delayedMinimum, delayedAverage, lost, restored.average ?? -1))
+    }
 }
