@@ -26,12 +26,13 @@ trap 'rm -f "$summary"' EXIT
 for model in ${MODELS:-resnet-20 densenet-40-12 sparsenet-40-24}; do
   for ((round = 1; round <= rounds; round++)); do
     echo "== $model, round $round of $rounds"
-    line=$(.build/release/ddptrain bench --model "$model" --batch-size "$batch" --threads "$threads" --steps 10 | tee /dev/stderr | rate)
-    echo "$model ddptrain $line" >>"$summary"
+    out=$(.build/release/ddptrain bench --model "$model" --batch-size "$batch" --threads "$threads" --steps 10)
+    echo "$out"
+    echo "$model ddptrain $(rate <<<"$out")" >>"$summary"
     for layout in "" --channels-last; do
-      line=$("$python" Scripts/pytorch_bench.py --model "$model" --batch-size "$batch" --threads "$threads" --steps 10 $layout \
-               | tee /dev/stderr | rate)
-      echo "$model pytorch${layout:+-channels-last} $line" >>"$summary"
+      out=$("$python" Scripts/pytorch_bench.py --model "$model" --batch-size "$batch" --threads "$threads" --steps 10 $layout)
+      echo "$out"
+      echo "$model pytorch${layout:+-channels-last} $(rate <<<"$out")" >>"$summary"
     done
   done
 done

@@ -1,4 +1,7 @@
 import CBLAS
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Which OpenBLAS kernels run the engine's `sgemm` calls.
 ///
@@ -11,5 +14,11 @@ public enum BLASKernels {
     public static var coreName: String {
         guard let name = openblas_get_corename() else { return "unknown" }
         return String(cString: name)
+    }
+
+    /// `coreName`, followed by "(set by OPENBLAS_CORETYPE)" when the environment chose it rather
+    /// than OpenBLAS's CPU detection: such a setting can hold back a CPU with wider vectors.
+    public static var summary: String {
+        getenv("OPENBLAS_CORETYPE") == nil ? coreName : "\(coreName) (set by OPENBLAS_CORETYPE)"
     }
 }
