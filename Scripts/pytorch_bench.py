@@ -3,9 +3,10 @@
 
     python3 Scripts/pytorch_bench.py --model resnet-20 --batch-size 64 --threads 2 --steps 10 [--channels-last]
 
-The models are written here from the architecture notes in ../shared/reference/models.md (and
-Sources/Models/ModelBuilder.swift) and must have exactly ddptrain's parameter counts, which the
-script checks before timing. One step is what `ddptrain bench` times: forward, softmax
+The models are the cross-check's (Scripts/pytorch_crosscheck.py, written from
+Sources/Models/ModelBuilder.swift and the architecture notes in ../shared/reference/models.md, and
+checked there against ddptrain step by step); they must have exactly ddptrain's parameter counts,
+which this script checks before timing. One step is what `ddptrain bench` times: forward, softmax
 cross-entropy, backward, and SGD with momentum 0.9, Nesterov, weight decay 1e-4 (ddptrain's
 defaults), on synthetic 3x32x32 input in training mode (batch statistics in every BN). The figure
 is the median of the timed steps after the warm-up steps, as in `ddptrain bench`.
@@ -18,114 +19,16 @@ import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-class BNReLUConv(nn.Sequential):
-    """Pre-activation convolution: BN, ReLU, conv without bias (ddptrain's fused preactivation)."""
-
-    def __init__(self, cin, cout, kernel):
-        super().__init__(nn.BatchNorm2d(cin), nn.ReLU(inplace=False),
-                         nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False))
-
-
-class AggregatedNet(nn.Module):
-    """DenseNet (every earlier output) and SparseNet (outputs at offsets 1, 2, 4, ... back)."""
-
-    def __init__(self, family, depth, growth, bottleneck, compression, stem, classes=10):
-        super().__init__()
-        self.family = family
-        units = (depth - 4) // (6 if bottleneck else 3)
-        self.stem = nn.Conv2d(3, stem, 3, padding=1, bias=False)
-        self.blocks = nn.ModuleList()
-        self.transitions = nn.ModuleList()
-        channels = [stem]            # channels of [block input, y1, y2, ...]
-        for block in range(3):
-            layers = nn.ModuleList()
-            for _ in range(units):
-                cin = sum(self.pick(channels))
-                if bottleneck:
-                    layers.append(nn.Sequential(BNReLUConv(cin, 4 * growth, 1), BNReLUConv(4 * growth, growth, 3)))
-                else:
-                    layers.append(BNReLUConv(cin, growth, 3))
-                channels.append(growth)
-            self.blocks.append(layers)
-            out = sum(self.pick(channels))
-            if block < 2:
-                kept = int(out * compression)
-                self.transitions.append(nn.Sequential(BNReLUConv(out, kept, 1), nn.AvgPool2d(2)))
-                channels = [kept]
-        self.head = nn.Sequential(nn.BatchNorm2d(out), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                  nn.Linear(out, classes))
-
-    def pick(self, outputs):
-        if self.family == "densenet":
-            return list(outputs)
-        picked, offset = [], 1
-        while offset <= len(outputs):
-            picked.append(outputs[len(outputs) - offset])
-            offset *= 2
-        return picked
-
-    def forward(self, x):
-        x = self.stem(x)
-        for block, layers in enumerate(self.blocks):
-            outputs = [x]
-            for layer in layers:
-                outputs.append(layer(torch.cat(self.pick(outputs), 1)))
-            x = torch.cat(self.pick(outputs), 1)
-            if block < 2:
-                x = self.transitions[block](x)
-        return self.head(x)
-
-
-class BasicBlock(nn.Module):
-    """CIFAR ResNet block with the parameter-free shortcut ("option A": subsample, zero-pad)."""
-
-    def __init__(self, cin, cout, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.stride, self.pad = stride, cout - cin
-
-    def forward(self, x):
-        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        shortcut = x
-        if self.stride != 1 or self.pad:
-            shortcut = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, self.pad // 2, self.pad - self.pad // 2))
-        return F.relu(y + shortcut)
-
-
-class ResNet(nn.Module):
-    def __init__(self, depth, classes=10):
-        super().__init__()
-        units = (depth - 2) // 6
-        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU())
-        layers, cin = [], 16
-        for stage, cout in enumerate([16, 32, 64]):
-            for block in range(units):
-                layers.append(BasicBlock(cin, cout, 2 if stage > 0 and block == 0 else 1))
-                cin = cout
-        self.layers = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, classes))
-
-    def forward(self, x):
-        return self.head(self.layers(self.stem(x)))
+from pytorch_crosscheck import build_model, model_config
 
 
 def build(name):
-    """A model from its name (family[-bc]-depth[-growth]) with the papers' defaults, as ddptrain."""
-    parts = name.lower().split("-")
-    family, bc = parts[0], parts[1] == "bc"
-    numbers = [int(p) for p in parts[(2 if bc else 1):]]
-    if family == "resnet":
-        return ResNet(numbers[0])
-    depth, growth = numbers
-    stem = 2 * growth if (bc or family == "sparsenet") else 16
-    return AggregatedNet(family, depth, growth, bc, 0.5 if bc else 1.0, stem)
+    """A model from its name (family[-bc]-depth[-growth]) with the papers' defaults, as ddptrain:
+    the cross-check's models (Scripts/pytorch_crosscheck.py), the single PyTorch definition of
+    ddptrain's architectures, whose ReLUs are plain ones unless the cross-check records them."""
+    return build_model(model_config(name))
 
 
 # ddptrain's parameter counts (../shared/reference/models.md); the script refuses to time a model

@@ -169,23 +169,24 @@ def read_checkpoint(path):
 # MARK: - Model configuration, parsed independently of ddptrain
 
 
-def resolve_model(args):
-    """family, depth, growth, bottleneck, compression, stem, as ddptrain documents its names
-    (Docs/cli.md): DenseNet's stem 16, DenseNet-BC's and SparseNet's 2k, -bc = bottleneck + 0.5."""
-    parts = args.model.lower().split("-")
+def model_config(name, depth=None, growth=None, bottleneck=None, compression=None, stem=None):
+    """family, depth, growth, bottleneck, compression, stem and units of a model name, as ddptrain
+    documents its names (Docs/cli.md): DenseNet's stem 16, DenseNet-BC's and SparseNet's 2k, -bc =
+    bottleneck + compression 0.5; the keyword arguments override (ddptrain's model flags)."""
+    parts = name.lower().split("-")
     family = parts[0]
     bc = len(parts) > 1 and parts[1] == "bc"
     numbers = [int(p) for p in parts[(2 if bc else 1):]]
     if family == "resnet":
         config = dict(family="resnet", depth=numbers[0], growth=12, bottleneck=False, compression=1.0, stem=16)
     elif family in ("densenet", "sparsenet"):
-        depth, growth = numbers
-        config = dict(family=family, depth=depth, growth=growth, bottleneck=bc, compression=0.5 if bc else 1.0,
-                      stem=16 if (family == "densenet" and not bc) else 2 * growth)
+        d, k = numbers
+        config = dict(family=family, depth=d, growth=k, bottleneck=bc, compression=0.5 if bc else 1.0,
+                      stem=16 if (family == "densenet" and not bc) else 2 * k)
     else:
-        raise SetupError(f"unknown model name {args.model}")
-    for key, value in (("depth", args.depth), ("growth", args.growth_rate), ("bottleneck", args.bottleneck),
-                       ("compression", args.compression), ("stem", args.stem_channels)):
+        raise SetupError(f"unknown model name {name}")
+    for key, value in (("depth", depth), ("growth", growth), ("bottleneck", bottleneck),
+                       ("compression", compression), ("stem", stem)):
         if value is not None:
             config[key] = value
     if config["family"] == "resnet":
@@ -195,7 +196,17 @@ def resolve_model(args):
     return config
 
 
-# MARK: - PyTorch models (written from Sources/Models/ModelBuilder.swift; cf. Scripts/pytorch_bench.py)
+def resolve_model(args):
+    """`model_config` of the command line's model and model flags."""
+    return model_config(args.model, args.depth, args.growth_rate, args.bottleneck, args.compression, args.stem_channels)
+
+
+def build_model(config, bug=None):
+    """The PyTorch model of `config` (from `model_config`), with an injected `bug` if given."""
+    return ResNet(config, bug) if config["family"] == "resnet" else AggregatedNet(config, bug)
+
+
+# MARK: - PyTorch models (written from Sources/Models/ModelBuilder.swift; Scripts/pytorch_bench.py times them too)
 
 
 class Rectifier:
@@ -204,6 +215,7 @@ class Rectifier:
     and can put given elements on the other side of the kink (see `ambiguous_kinks`)."""
 
     def __init__(self):
+        self.recording = False      # off: a plain ReLU (Scripts/pytorch_bench.py times these models)
         self.reset({})
 
     def reset(self, flips):
@@ -211,6 +223,8 @@ class Rectifier:
         self.sites = []             # [(name, x, y)]
 
     def __call__(self, x, name):
+        if not self.recording:
+            return F.relu(x)
         mask = x > 0
         flips = self.flips.get(len(self.sites))
         if flips is not None:
@@ -601,7 +615,7 @@ def run(args):
 
     # 3. The PyTorch model at step 1, in float64, and one training step (batch statistics in
     # every BN, mean cross-entropy, torch.optim.SGD).
-    probe = (ResNet(config) if family == "resnet" else AggregatedNet(config)).double()
+    probe = build_model(config).double()
     weights1, momentum1 = split_checkpoint(family, tensors1, probe)
     weights2, momentum2 = split_checkpoint(family, tensors2, probe)
     # The step-1 momentum must be non-zero, or the step would not test the momentum term.
@@ -678,7 +692,7 @@ def reference_step(s, flips):
     """One float64 PyTorch training step from the step-1 state, with the ReLU elements of `flips`
     ({site: flat indices}) on the other side of the kink. Returns the model, optimizer, loss,
     gradients and the recorded ReLU sites (their graph kept for `flip_effects`)."""
-    model = (ResNet(s["config"], s["bug"]) if s["family"] == "resnet" else AggregatedNet(s["config"], s["bug"])).double()
+    model = build_model(s["config"], s["bug"]).double()
     for name, module in model.named_modules():
         if isinstance(module, (ReLU, BasicBlock)):
             module.site = name
@@ -709,12 +723,14 @@ def reference_step(s, flips):
         optimizer.state[p]["momentum_buffer"] = torch.from_numpy(s["momentum1"][key][1].astype(np.float64)).clone()
 
     model.train()
+    RECTIFIER.recording = True
     RECTIFIER.reset(flips)
     optimizer.zero_grad(set_to_none=True)
     loss = F.cross_entropy(model(s["x"]), s["y"], label_smoothing=s["label_smoothing"])
     loss.backward(retain_graph=True)
     sites = RECTIFIER.sites
     RECTIFIER.reset({})
+    RECTIFIER.recording = False
     grads = {k: p.grad.detach().clone() for k, p in params.items()}
     result = dict(model=model, params=params, loss=loss.item(), grads=grads, sites=sites, optimizer=optimizer,
                   bug=s["bug"], counts=counts, start_state=state)

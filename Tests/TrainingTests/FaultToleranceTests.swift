@@ -144,7 +144,7 @@ final class FaultToleranceTests: XCTestCase {
 
     /// Waits (up to 5 s, they may be exiting) until no rank of `run` is alive; fails naming the
     /// ones that are, which `tearDown` then kills.
-    func assertNoTrainerLeft(_ run: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+    static func assertNoTrainerLeft(_ run: String, _ what: String, file: StaticString = #filePath, line: UInt = #line) {
         let deadline = Date().addingTimeInterval(5)
         var left = Self.liveTrainers(withArgument: run)
         while !left.isEmpty && Date() < deadline {
@@ -157,7 +157,7 @@ final class FaultToleranceTests: XCTestCase {
     /// The rank processes of `run` under `job`, by MPI rank (waits until both have started).
     func rankProcesses(of job: BackgroundJob, run: String) throws -> [Int: Int32] {
         var byRank: [Int: Int32] = [:]
-        try waitUntil("both rank processes are found", job: job, timeout: 30) {
+        try Self.waitUntil("both rank processes are found", job: job, timeout: 30) {
             byRank = [:]
             for pid in job.ranks(commandContaining: run) {
                 if let rank = Self.worldRank(of: pid) { byRank[rank] = pid }
@@ -168,7 +168,7 @@ final class FaultToleranceTests: XCTestCase {
     }
 
     /// Polls `condition` every 20 ms; throws when the job ends first or `timeout` passes.
-    func waitUntil(_ what: String, job: BackgroundJob, timeout: TimeInterval, _ condition: () -> Bool) throws {
+    static func waitUntil(_ what: String, job: BackgroundJob, timeout: TimeInterval, _ condition: () -> Bool) throws {
         let deadline = Date().addingTimeInterval(timeout)
         while !condition() {
             if job.hasExited {
@@ -232,7 +232,7 @@ final class FaultToleranceTests: XCTestCase {
 
         let run = harness.path("killed")
         let job = try startSupervised(["--max-restarts", "3", "--backoff", "1"], arguments("killed"), writeDelayMilliseconds: 30)
-        try waitUntil("the first checkpoint exists", job: job, timeout: 60) { Self.latestTarget(run) != nil }
+        try Self.waitUntil("the first checkpoint exists", job: job, timeout: 60) { Self.latestTarget(run) != nil }
         let ranks = try rankProcesses(of: job, run: run)
         guard let victim = ranks[1] else { return XCTFail("no rank 1 among \(ranks)") }
         guard !job.hasExited, !job.output.contains("supervise:") else {
@@ -241,7 +241,7 @@ final class FaultToleranceTests: XCTestCase {
         let checkpointAtKill = Self.latestTarget(run) ?? "?"
         let killed = Date()
         job.kill([victim], signal: SIGKILL)
-        try waitUntil("the supervisor reports the job's failure", job: job, timeout: 30) {
+        try Self.waitUntil("the supervisor reports the job's failure", job: job, timeout: 30) {
             job.output.contains("supervise: the command failed")
         }
         let jobEnded = Date().timeIntervalSince(killed)
@@ -267,7 +267,7 @@ final class FaultToleranceTests: XCTestCase {
         XCTAssertTrue(output.contains("resuming from \(run)/ckpt-"), "the restart did not resume from a checkpoint:\n\(Self.report(job))")
         let resumedAt = Self.capture(#"resuming at epoch \d+, step (\d+)"#, in: output).flatMap { Int($0) }
         XCTAssertGreaterThanOrEqual(resumedAt ?? 0, 1, "the restart did not continue mid-run:\n\(Self.report(job))")
-        assertNoTrainerLeft(run, "after the supervised run")
+        Self.assertNoTrainerLeft(run, "after the supervised run")
 
         guard status == 0, straight.status == 0 else { return }
         for rank in 0..<2 {
@@ -300,7 +300,7 @@ final class FaultToleranceTests: XCTestCase {
         let run = harness.path("stalled")
         let job = try startMPI(train(data: data, run: "stalled", epochs: 40, extra: ["--step-timeout", "3"]),
                                writeDelayMilliseconds: 30)
-        try waitUntil("the first checkpoint exists", job: job, timeout: 60) { Self.latestTarget(run) != nil }
+        try Self.waitUntil("the first checkpoint exists", job: job, timeout: 60) { Self.latestTarget(run) != nil }
         let ranks = try rankProcesses(of: job, run: run)
         guard let victim = ranks[1] else { return XCTFail("no rank 1 among \(ranks)") }
         guard !job.hasExited else { return XCTFail("the job ended before the stop:\n\(Self.report(job))") }
@@ -323,7 +323,7 @@ final class FaultToleranceTests: XCTestCase {
         XCTAssertTrue(output.contains("no progress for"), "no watchdog message:\n\(Self.report(job))")
         XCTAssertTrue(output.contains("--step-timeout 3"), "the message does not name --step-timeout:\n\(Self.report(job))")
         XCTAssertTrue(output.contains("rank 0: no progress for"), "rank 0 (the running one) did not report:\n\(Self.report(job))")
-        assertNoTrainerLeft(run, "after the watchdog ended the job")
+        Self.assertNoTrainerLeft(run, "after the watchdog ended the job")
         XCTAssertNotNil(Self.latestTarget(run), "the checkpoint before the stop is gone")
     }
 
@@ -381,7 +381,7 @@ final class FaultToleranceTests: XCTestCase {
         let run = harness.path("run")
         let job = try startSupervised(["--max-restarts", "3", "--backoff", "1"], train(data: data, run: "run", epochs: epochs),
                                       writeDelayMilliseconds: 10)
-        try waitUntil("the first checkpoint exists", job: job, timeout: 60) { Self.latestTarget(run) != nil }
+        try Self.waitUntil("the first checkpoint exists", job: job, timeout: 60) { Self.latestTarget(run) != nil }
         _ = try rankProcesses(of: job, run: run)
         Thread.sleep(forTimeInterval: 0.3)
         guard !job.hasExited, !job.output.contains("supervise:") else {
@@ -414,7 +414,7 @@ final class FaultToleranceTests: XCTestCase {
             // The command itself exited 0 (an mpirun that waits for its ranks' clean stop).
             XCTAssertTrue(output.contains("stopped at epoch"), Self.report(job))
         }
-        assertNoTrainerLeft(run, "after SIGTERM to the supervisor")
+        Self.assertNoTrainerLeft(run, "after SIGTERM to the supervisor")
 
         XCTAssertEqual(inspected.status, 0, "the newest checkpoint after the stop does not verify:\n\(inspected.tail)")
         let resumed = try harness.mpi(ranks: 2, train(data: data, run: "run", epochs: epochs, extra: ["--resume", "auto"]))

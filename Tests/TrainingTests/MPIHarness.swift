@@ -26,13 +26,7 @@ final class MPIHarness {
     /// Finds the release binary (`DDPTRAIN_BINARY` or `.build/release/ddptrain`) and `mpirun` on
     /// `PATH`, or throws `XCTSkip` saying which is missing.
     init() throws {
-        let path = ProcessInfo.processInfo.environment["DDPTRAIN_BINARY"]
-            ?? Self.repository.appendingPathComponent(".build/release/ddptrain").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw XCTSkip("no release build at \(path): run `swift build -c release --product ddptrain` or set DDPTRAIN_BINARY "
-                          + "(debug builds are too slow to train)")
-        }
-        binary = URL(fileURLWithPath: path)
+        binary = try Self.releaseBinary()
         guard let found = Self.findOnPath("mpirun") else {
             throw XCTSkip("mpirun is not on PATH: install Open MPI (apt-get install openmpi-bin libopenmpi-dev) "
                           + "to run the distributed tests")
@@ -43,6 +37,18 @@ final class MPIHarness {
     }
 
     func cleanUp() { try? FileManager.default.removeItem(at: scratch) }
+
+    /// The release binary (`DDPTRAIN_BINARY` or `.build/release/ddptrain`), or `XCTSkip` saying how
+    /// to build it.
+    static func releaseBinary() throws -> URL {
+        let path = ProcessInfo.processInfo.environment["DDPTRAIN_BINARY"]
+            ?? repository.appendingPathComponent(".build/release/ddptrain").path
+        guard FileManager.default.isExecutableFile(atPath: path) else {
+            throw XCTSkip("no release build at \(path): run `swift build -c release --product ddptrain` or set DDPTRAIN_BINARY "
+                          + "(debug builds are too slow to train)")
+        }
+        return URL(fileURLWithPath: path)
+    }
 
     static func findOnPath(_ name: String) -> URL? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
@@ -163,8 +169,14 @@ final class MPIHarness {
     /// Runs a process with its output in a file (so ranks that outlive a killed mpirun cannot
     /// block a pipe), killing it and everything it started after `timeout`.
     func launch(_ executable: String, _ arguments: [String], environment: [String: String]) throws -> Result {
+        try Self.run(executable, arguments, environment: environment, directory: scratch,
+                     log: scratch.appendingPathComponent("output-\(UUID().uuidString).log"))
+    }
+
+    /// `launch` without a harness: runs in `directory` with the output in `log`.
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String], directory: URL,
+                    log: URL) throws -> Result {
         let command = ([executable] + arguments).joined(separator: " ")
-        let log = scratch.appendingPathComponent("output-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         defer { try? handle.close() }
@@ -172,7 +184,7 @@ final class MPIHarness {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = environment
-        process.currentDirectoryURL = scratch
+        process.currentDirectoryURL = directory
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice

@@ -224,16 +224,7 @@ final class MultiNodeTests: XCTestCase {
             environment: environment, directory: harness.scratch)
         jobs.append(job)
         func waitFor(_ what: String, timeout: TimeInterval, _ condition: () -> Bool) throws {
-            let deadline = Date().addingTimeInterval(timeout)
-            while !condition() {
-                if job.hasExited && !condition() {
-                    throw ClusterError(description: "the supervisor ended before \(what):\n\(FaultToleranceTests.report(job))")
-                }
-                if Date() > deadline {
-                    throw ClusterError(description: "waited \(Int(timeout)) s in vain until \(what):\n\(FaultToleranceTests.report(job))")
-                }
-                Thread.sleep(forTimeInterval: 0.05)
-            }
+            try FaultToleranceTests.waitUntil(what, job: job, timeout: timeout, condition)
         }
         try waitFor("the first checkpoint exists", timeout: 60) { FaultToleranceTests.latestTarget(run) != nil }
         guard !job.output.contains("supervise:") else {
@@ -276,13 +267,7 @@ final class MultiNodeTests: XCTestCase {
         XCTAssertEqual(status, 0, "the supervised run did not succeed:\n\(FaultToleranceTests.report(job))")
         XCTAssertTrue(output.contains("supervise: the command succeeded after 2 restart(s)"), FaultToleranceTests.report(job))
         XCTAssertTrue(output.contains("resuming from \(run)/ckpt-"), "the restart did not resume from a checkpoint:\n\(FaultToleranceTests.report(job))")
-        let deadline = Date().addingTimeInterval(5)
-        var left = FaultToleranceTests.liveTrainers(withArgument: run)
-        while !left.isEmpty && Date() < deadline {
-            Thread.sleep(forTimeInterval: 0.05)
-            left = FaultToleranceTests.liveTrainers(withArgument: run)
-        }
-        XCTAssertEqual(left, [], "ddptrain processes of the run are still alive")
+        FaultToleranceTests.assertNoTrainerLeft(run, "after the supervised run")
 
         guard status == 0, straight.status == 0 else { return }
         for rank in 0..<2 {

@@ -1,10 +1,5 @@
 import Foundation
 import XCTest
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 
 /// One ddptrain SGD step equals the same step in PyTorch, for a small member of every model family.
 ///
@@ -21,11 +16,8 @@ import Darwin
 /// Needs a release build (`swift build -c release --product ddptrain` or `DDPTRAIN_BINARY`) and a
 /// Python that can import torch and numpy: `DDPTRAIN_TORCH_PYTHON` (a path or a command name), else
 /// `python3`; plus Python's `zstandard` or the `zstd` command to read checkpoints. Without them
-/// every test skips and says what is missing.
+/// every test skips and says what is missing. Every run has `MPIHarness.timeout`.
 final class PyTorchCrossCheckTests: XCTestCase {
-    /// Longest one cross-check may take before it is killed and reported as hung. A healthy run
-    /// takes about 5 s here (most of it importing torch); generous because CI may share the CPU.
-    static let timeout: TimeInterval = 120
     static let script = MPIHarness.repository.appendingPathComponent("Scripts/pytorch_crosscheck.py")
 
     /// The Python to use, or why there is none (probed once per test run: importing torch is slow).
@@ -98,28 +90,16 @@ final class PyTorchCrossCheckTests: XCTestCase {
     }
 
     /// Runs the cross-check script with `arguments` (plus the binary and a scratch directory).
-    func crossCheck(_ arguments: [String]) throws -> (status: Int32, output: String, tail: String) {
-        let binary = try Self.releaseBinary()
+    func crossCheck(_ arguments: [String]) throws -> MPIHarness.Result {
+        let binary = try MPIHarness.releaseBinary().path
         guard let python = Self.torchPython.command else { throw XCTSkip(Self.torchPython.reason) }
         guard FileManager.default.fileExists(atPath: Self.script.path) else {
             throw XCTSkip("\(Self.script.path) is not present")
         }
         let command = python + [Self.script.path, "--binary", binary, "--work", scratch.appendingPathComponent("work").path,
                                 "--timeout", "60"] + arguments
-        let result = try Self.launch(command, timeout: Self.timeout, log: scratch.appendingPathComponent("output.log"))
-        let text = result.output.count > 6000 ? "…" + result.output.suffix(6000) : result.output
-        let tail = "$ \(command.joined(separator: " "))\n(exit \(result.status) after \(String(format: "%.1f", result.seconds)) s)\n\(text)"
-        return (result.status, result.output, tail)
-    }
-
-    /// The release binary (`DDPTRAIN_BINARY` or `.build/release/ddptrain`), or a skip saying how to build it.
-    static func releaseBinary() throws -> String {
-        let path = ProcessInfo.processInfo.environment["DDPTRAIN_BINARY"]
-            ?? MPIHarness.repository.appendingPathComponent(".build/release/ddptrain").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw XCTSkip("no release build at \(path): run `swift build -c release --product ddptrain` or set DDPTRAIN_BINARY")
-        }
-        return path
+        return try MPIHarness.run(command[0], Array(command.dropFirst()), environment: ProcessInfo.processInfo.environment,
+                                  directory: scratch, log: scratch.appendingPathComponent("output.log"))
     }
 
     /// `DDPTRAIN_TORCH_PYTHON` if it can import torch and numpy, else `python3` if it can; and a
@@ -129,55 +109,24 @@ final class PyTorchCrossCheckTests: XCTestCase {
         let name = explicit ?? "python3"
         // A path runs as is; a bare command name goes through env, which searches PATH.
         let command = name.contains("/") ? [name] : ["/usr/bin/env", name]
-        let probeLog = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-torch-probe-\(UUID().uuidString).log")
+        let directory = FileManager.default.temporaryDirectory
+        let probeLog = directory.appendingPathComponent("ddptrain-torch-probe-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: probeLog) }
-        guard let probe = try? launch(command + ["-c", "import torch, numpy; print(torch.__version__)"], timeout: 120, log: probeLog),
-              probe.status == 0 else {
+        func probe(_ code: String) -> Bool {
+            let result = try? MPIHarness.run(command[0], Array(command.dropFirst()) + ["-c", code],
+                                             environment: ProcessInfo.processInfo.environment, directory: directory, log: probeLog)
+            return result?.status == 0
+        }
+        guard probe("import torch, numpy; print(torch.__version__)") else {
             let how = explicit == nil
                 ? "python3 cannot import torch and numpy; set DDPTRAIN_TORCH_PYTHON to a Python that can "
-                  + "(e.g. a venv with `pip install torch numpy --index-url https://download.pytorch.org/whl/cpu`)"
+                  + "(Scripts/setup.sh's torch_python makes one: a venv with PyTorch's CPU build, NumPy and zstandard)"
                 : "DDPTRAIN_TORCH_PYTHON=\(name) cannot import torch and numpy"
             return (nil, "no Python with PyTorch for the cross-check: \(how)")
         }
-        let zstandard = (try? launch(command + ["-c", "import zstandard"], timeout: 60, log: probeLog))?.status == 0
-        guard zstandard || MPIHarness.findOnPath("zstd") != nil else {
+        guard probe("import zstandard") || MPIHarness.findOnPath("zstd") != nil else {
             return (nil, "reading checkpoints in Python needs the zstandard package (in \(name)) or the zstd command")
         }
         return (command, "")
-    }
-
-    struct Hung: Error, CustomStringConvertible {
-        var command: String
-        var output: String
-        var description: String { "hung: no exit within the timeout, killed. Command: \(command)\nOutput so far:\n\(output.suffix(4000))" }
-    }
-
-    /// Runs `command` (executable first) with its output in `log` (so a child that outlives it cannot
-    /// block a pipe); SIGTERM, then SIGKILL, after `timeout` seconds, reported as `Hung`.
-    static func launch(_ command: [String], timeout: TimeInterval, log: URL) throws -> (status: Int32, output: String, seconds: Double) {
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        defer { try? handle.close() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: command[0])
-        process.arguments = Array(command.dropFirst())
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        let exited = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in exited.signal() }
-        let start = Date()
-        try process.run()
-        if exited.wait(timeout: .now() + timeout) == .timedOut {
-            kill(process.processIdentifier, SIGTERM)
-            if exited.wait(timeout: .now() + 5) == .timedOut {
-                kill(process.processIdentifier, SIGKILL)
-                _ = exited.wait(timeout: .now() + 5)
-            }
-            let output = String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self)
-            throw Hung(command: command.joined(separator: " "), output: output)
-        }
-        let output = String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self)
-        return (process.terminationStatus, output, Date().timeIntervalSince(start))
     }
 }
