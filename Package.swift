@@ -13,9 +13,11 @@ let targetCPU: String? = ProcessInfo.processInfo.environment["DDPTRAIN_TARGET_CP
 let targetCPU: String? = ProcessInfo.processInfo.environment["DDPTRAIN_TARGET_CPU"]
 #endif
 
-/// Release builds of the numeric modules skip overflow and exclusivity checks in hot loops.
+/// Release builds are `-O`: integer overflow traps everywhere except in the measured hot loops
+/// that use wrapping operators (`&+`, `&*`) and say why. Dynamic exclusivity checks are off in
+/// release builds (the engine's buffers are class-held and checked per access otherwise).
 let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
     .unsafeFlags(targetCPU.map { ["-target-cpu", $0] } ?? []),
 ]
 

@@ -4,10 +4,12 @@
 #   Scripts/supervise.sh [--max-restarts R] [--backoff SECONDS] [--hang-grace SECONDS] [--start-timeout SECONDS] \
 #       -- mpirun -np 2 .build/release/ddptrain train … --run-dir DIR
 #
-# The command runs; if it exits non-zero (a rank died, the watchdog fired, a node was lost), the
+# The command runs; if it fails (a rank died, the watchdog fired, a node was lost), the
 # supervisor waits (SECONDS, doubling each time, at most 5 minutes), logs the restart, and runs it
 # again with `--resume auto` added (if the command does not already say how to resume), so
-# training continues from the newest valid checkpoint in the run directory. After R restarts
+# training continues from the newest valid checkpoint in the run directory. Statuses a restart
+# cannot help end the supervisor at once with the same status: 75 (stopped by a signal on
+# purpose), 64 (bad command line) and 65 (bad input files); see Docs/cli.md. After R restarts
 # (default 3) it gives up with a message and the command's last exit status. SIGTERM or SIGINT
 # to the supervisor is passed to the command, and no restart follows. Note that mpirun (Open MPI
 # 4) answers SIGTERM by signalling the ranks and killing them a second later, which is usually too
@@ -113,6 +115,13 @@ while true; do
     echo "supervise: stopped by a signal (status $status); not restarting"
     exit "$status"
   fi
+  # ddptrain's exit statuses (Docs/cli.md): 75 = the run was stopped on purpose by a signal (after
+  # a checkpoint), 64 = the command line cannot run as given, 65 = an input file is wrong. A
+  # restart cannot help any of them.
+  case "$status" in
+    75) echo "supervise: the run was stopped by a signal sent to it (status 75); not restarting"; exit "$status" ;;
+    64|65) echo "supervise: the command was refused (status $status: fix the flags or the input files); not restarting" >&2; exit "$status" ;;
+  esac
   if [ "$attempt" -ge "$max_restarts" ]; then
     echo "supervise: giving up after $attempt restart(s); the command's last exit status was $status" >&2
     exit "$status"

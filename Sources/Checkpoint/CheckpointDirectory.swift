@@ -39,6 +39,15 @@ public enum CheckpointDirectory {
         return POSIXFile.isRegularFile(path) ? path : nil
     }
 
+    /// Whether `name` (a file name, not a path) follows the checkpoint naming pattern.
+    public static func isCheckpointName(_ name: String) -> Bool { parse(name) != nil }
+
+    /// The epoch and global step in the name of the checkpoint file at `path`, or nil if its
+    /// name does not follow the pattern.
+    public static func position(of path: String) -> (epoch: Int, globalStep: Int)? {
+        parse(String(path.split(separator: "/").last ?? ""))
+    }
+
     /// The epoch and global step of a checkpoint file name, or nil if `name` is not one.
     static func parse(_ name: String) -> (epoch: Int, globalStep: Int)? {
         guard name.hasPrefix(prefix), name.hasSuffix(suffix) else { return nil }

@@ -5,16 +5,16 @@ import Darwin
 #endif
 import Foundation
 
-/// The few system calls checkpoints need, with failures turned into `CheckpointError.io` whose
-/// reason names the step and carries `strerror`'s explanation.
-enum POSIXFile {
+/// The few system calls checkpoints and run directories need, with failures turned into
+/// `CheckpointError.io` whose reason names the step and carries `strerror`'s explanation.
+public enum POSIXFile {
     /// `directory/name`, without doubling a trailing slash.
-    static func join(_ directory: String, _ name: String) -> String {
+    public static func join(_ directory: String, _ name: String) -> String {
         directory.hasSuffix("/") ? directory + name : directory + "/" + name
     }
 
     /// The system's explanation of `code`, with a hint for the cases a user can act on.
-    static func message(_ code: Int32) -> String {
+    public static func message(_ code: Int32) -> String {
         let text = String(cString: strerror(code))
         switch code {
         case ENOSPC: return text + " (free space on that file system, or choose another --run-dir)"
@@ -29,9 +29,10 @@ enum POSIXFile {
         .io(path: path, reason: "\(step) failed: \(message(code))")
     }
 
-    /// Reads the whole regular file at `path`.
-    static func readAll(_ path: String) throws(CheckpointError) -> Data {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+    /// Reads the whole regular file at `path`. Anything else (a directory, a FIFO, a device) is
+    /// refused without reading: the open does not block, so a FIFO cannot hang the caller.
+    public static func readAll(_ path: String) throws(CheckpointError) -> Data {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
             let code = errno
             if code == ENOENT { throw .notFound(path: path) }
@@ -104,7 +105,7 @@ enum POSIXFile {
     }
 
     /// fsyncs a directory, so that a rename inside it survives a power failure.
-    static func syncDirectory(_ path: String) throws(CheckpointError) {
+    public static func syncDirectory(_ path: String) throws(CheckpointError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY)
         guard fd >= 0 else { throw failure(path, "opening the directory to flush it", errno) }
         defer { close(fd) }
@@ -113,24 +114,24 @@ enum POSIXFile {
     }
 
     /// Renames `from` to `to` (atomically replacing `to`).
-    static func move(_ from: String, to: String) throws(CheckpointError) {
+    public static func move(_ from: String, to: String) throws(CheckpointError) {
         if rename(from, to) != 0 { throw failure(to, "renaming '\(from)' to it", errno) }
     }
 
     /// True if a regular file exists at `path`.
-    static func isRegularFile(_ path: String) -> Bool {
+    public static func isRegularFile(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFREG
     }
 
     /// True if `path` is a directory.
-    static func isDirectory(_ path: String) -> Bool {
+    public static func isDirectory(_ path: String) -> Bool {
         var info = stat()
         return stat(path, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Names of the entries of `directory` (without `.` and `..`); empty if it cannot be listed.
-    static func entries(_ directory: String) -> [String] {
+    public static func entries(_ directory: String) -> [String] {
         guard let dir = opendir(directory) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
@@ -145,7 +146,7 @@ enum POSIXFile {
 
     /// Removes the file at `path` if it is a regular file; returns whether it did.
     @discardableResult
-    static func removeFile(_ path: String) -> Bool {
+    public static func removeFile(_ path: String) -> Bool {
         isRegularFile(path) && unlink(path) == 0
     }
 }

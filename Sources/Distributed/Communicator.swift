@@ -30,11 +30,15 @@ public protocol Communicator: StatisticsReducer {
     /// Waits until every started sum has completed.
     func waitAll()
 
-    /// Prints `rank K: message` to standard error and ends the whole job with a non-zero status.
-    func abort(_ message: String) -> Never
+    /// Prints `rank K: message` to standard error and ends the whole job with exit status
+    /// `status` (non-zero; `mpirun` reports it).
+    func abort(_ message: String, status: Int32) -> Never
 }
 
 extension Communicator {
+    /// Prints `rank K: message` and ends the whole job with status 1 (a run failure).
+    public func abort(_ message: String) -> Never { abort(message, status: 1) }
+
     /// Whether this process prints progress and writes files (rank 0).
     public var isLeader: Bool { rank == 0 }
 }

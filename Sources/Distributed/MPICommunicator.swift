@@ -107,9 +107,9 @@ public final class MPICommunicator: Communicator {
         pending.removeAll(keepingCapacity: true)
     }
 
-    public func abort(_ message: String) -> Never {
+    public func abort(_ message: String, status: Int32) -> Never {
         FileHandle.standardError.write(Data("rank \(rank): \(message)\n".utf8))
-        MPI_Abort(ddp_comm_world(), 1)
-        exit(1)
+        MPI_Abort(ddp_comm_world(), status)
+        exit(status)
     }
 }

@@ -16,8 +16,8 @@ public final class SingleProcessCommunicator: Communicator {
     public func progress() {}
     public func waitAll() {}
 
-    public func abort(_ message: String) -> Never {
+    public func abort(_ message: String, status: Int32) -> Never {
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-        exit(1)
+        exit(status)
     }
 }

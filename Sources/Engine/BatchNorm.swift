@@ -121,7 +121,7 @@ public enum BatchNorm {
                     var i = 0
                     if relu {
                         while i + 8 <= plane { y.store8(rectify(x.load8(i) * a8 + b8), i); i += 8 }
-                        while i < plane { y[i] = max(0, x[i] * a + b); i += 1 }
+                        while i < plane { y[i] = max(x[i] * a + b, 0); i += 1 }
                     } else {
                         while i + 8 <= plane { y.store8(x.load8(i) * a8 + b8, i); i += 8 }
                         while i < plane { y[i] = x[i] * a + b; i += 1 }

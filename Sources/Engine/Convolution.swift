@@ -145,7 +145,7 @@ public enum Convolution {
                             let from = src + y * inW, to = plane + (y + pad) * padW + pad
                             var x = 0
                             while x + 8 <= inW { to.store8(rectify(from.load8(x) * a8 + b8), x); x += 8 }
-                            while x < inW { to[x] = max(0, from[x] * a + b); x += 1 }
+                            while x < inW { to[x] = max(from[x] * a + b, 0); x += 1 }
                         }
                     } else {
                         for y in 0..<inH {

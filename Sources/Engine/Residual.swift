@@ -13,7 +13,7 @@ public enum Residual {
             let xp = x.plane(n, c), yp = y.plane(n, c)
             let sc = c - pad
             if sc < 0 || sc >= s.shape.channels {
-                for i in 0..<shape.planeSize { yp[i] = relu ? max(0, xp[i]) : xp[i] }
+                for i in 0..<shape.planeSize { yp[i] = relu ? max(xp[i], 0) : xp[i] }
                 continue
             }
             let sp = s.plane(n, sc)
@@ -24,13 +24,13 @@ public enum Residual {
                     yp.store8(relu ? rectify(v) : v, i)
                     i += 8
                 }
-                while i < shape.planeSize { let v = xp[i] + sp[i]; yp[i] = relu ? max(0, v) : v; i += 1 }
+                while i < shape.planeSize { let v = xp[i] + sp[i]; yp[i] = relu ? max(v, 0) : v; i += 1 }
                 continue
             }
             for oy in 0..<shape.height {
                 for ox in 0..<shape.width {
                     let v = xp[oy * shape.width + ox] + sp[(oy * stride) * s.shape.width + ox * stride]
-                    yp[oy * shape.width + ox] = relu ? max(0, v) : v
+                    yp[oy * shape.width + ox] = relu ? max(v, 0) : v
                 }
             }
         }

@@ -29,16 +29,19 @@ public enum SoftmaxCrossEntropy {
             var top = row[0]
             for k in 1..<classes where row[k] > top { top = row[k]; best = k }
             if best == label { correct += 1 }
+            // Log-probabilities from the shifted logits (row − top): exact differences in Double,
+            // so equal huge logits give log(classes), not 0 from cancelling top + log(sum) − top.
+            // Non-finite logits give NaN here, which the callers' NaN checks catch.
             var sum = 0.0
             for k in 0..<classes { sum += Double(expf(row[k] - top)) }
-            let logSum = log(sum) + Double(top)
+            let logSum = log(sum)
             var loss = 0.0
             for k in 0..<classes {
                 let target = Double(smoothing) / Double(classes) + (k == label ? Double(1 - smoothing) : 0)
-                loss -= target * (Double(row[k]) - logSum)
+                let logProbability = (Double(row[k]) - Double(top)) - logSum
+                loss -= target * logProbability
                 if let gradient {
-                    let p = exp(Double(row[k]) - logSum)
-                    gradient[n * classes + k] = Float(p - target) * scale
+                    gradient[n * classes + k] = Float(exp(logProbability) - target) * scale
                 }
             }
             total += loss

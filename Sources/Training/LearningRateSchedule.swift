@@ -88,25 +88,39 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
     /// Moves to the next step.
     public mutating func advance() { step += 1 }
 
-    /// Checks that the specification is usable; the message names the flag to change.
-    public func validate() throws {
-        func fail(_ flag: String, _ value: Any, _ rule: String) throws -> Never {
-            throw TrainingError.invalidOption(flag: flag, value: "\(value)", rule: rule)
+    /// Checks that the specification is usable: finite rates and factors, warm-up within the run,
+    /// and for `multistep` at least one milestone, increasing, all fractions or all epoch numbers,
+    /// each before the end of the run (a milestone at or after the last epoch would change nothing).
+    /// The problem names the flag to change and the field that stores it.
+    public func validate() throws(ConfigurationProblem) {
+        func fail(_ flag: String, _ field: String, _ value: Any, _ rule: String) -> ConfigurationProblem {
+            ConfigurationProblem(flag: flag, field: "schedule." + field, value: "\(value)", rule: rule)
         }
-        if !(baseRate > 0) || !baseRate.isFinite { try fail("--lr", baseRate, "must be a positive number") }
-        if epochs < 1 { try fail("--epochs", epochs, "must be at least 1") }
-        if !(gamma > 0) { try fail("--gamma", gamma, "must be positive") }
-        if warmupEpochs < 0 || warmupEpochs > Double(epochs) {
-            try fail("--warmup-epochs", warmupEpochs, "must be between 0 and --epochs")
+        let list = milestones.map { "\($0)" }.joined(separator: ",")
+        if !(baseRate > 0 && baseRate.isFinite) { throw fail("--lr", "baseRate", baseRate, "must be a positive number") }
+        if epochs < 1 { throw fail("--epochs", "epochs", epochs, "must be at least 1") }
+        if !(gamma > 0 && gamma.isFinite) { throw fail("--gamma", "gamma", gamma, "must be a positive number") }
+        if !(warmupEpochs >= 0 && warmupEpochs <= Double(epochs)) {
+            throw fail("--warmup-epochs", "warmupEpochs", warmupEpochs, "must be a number between 0 and --epochs (\(epochs))")
+        }
+        if !(minimumRate >= 0 && minimumRate <= baseRate) {
+            throw fail("--min-lr", "minimumRate", minimumRate, "must be a number between 0 and --lr (\(baseRate))")
         }
         if kind == .multistep {
-            if milestones.contains(where: { $0 <= 0 }) || milestones != milestones.sorted() {
-                try fail("--milestones", milestones.map { "\($0)" }.joined(separator: ","), "must be increasing positive fractions (0.5,0.75) or epoch numbers (150,225)")
+            if milestones.isEmpty {
+                throw fail("--milestones", "milestones", "''", "must list at least one milestone; for no decay use --schedule constant")
+            }
+            if milestones.contains(where: { !($0 > 0 && $0.isFinite) }) || milestones != milestones.sorted()
+                || Set(milestones).count != milestones.count {
+                throw fail("--milestones", "milestones", list, "must be increasing positive fractions (0.5,0.75) or epoch numbers (150,225)")
             }
             if milestones.contains(where: { $0 >= 1 }) && milestones.contains(where: { $0 < 1 }) {
-                try fail("--milestones", milestones.map { "\($0)" }.joined(separator: ","), "mixes fractions and epoch numbers")
+                throw fail("--milestones", "milestones", list, "mixes fractions and epoch numbers")
+            }
+            if let last = milestoneEpochs.last, last >= Double(epochs) {
+                throw fail("--milestones", "milestones", list,
+                           "must lie before the end of the run (--epochs \(epochs)): a milestone at epoch \(last) would never take effect")
             }
         }
-        if minimumRate < 0 || minimumRate > baseRate { try fail("--min-lr", minimumRate, "must be between 0 and --lr") }
     }
 }

@@ -60,6 +60,24 @@ public final class MetricsLog {
         encoder.outputFormatting = [.sortedKeys]
     }
 
+    /// Continues a per-step log at step `bound`: keeps the lines of earlier steps (a session that
+    /// died after its last checkpoint may have logged steps that the resumed run repeats) and
+    /// appends after them, so the log has each step once and in order. Step 0 starts it afresh.
+    public convenience init(path: String, keepingStepsBelow bound: Int) throws {
+        if bound > 0, let data = FileManager.default.contents(atPath: path) {
+            let kept = data.split(separator: 0x0A).filter { line in
+                guard let record = try? JSONDecoder().decode(StepRecord.self, from: Data(line)) else { return false }
+                return record.step < bound
+            }
+            var text = Data()
+            for line in kept { text.append(contentsOf: line); text.append(0x0A) }
+            do { try text.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
+                throw TrainingError.runDirectory(path: path, reason: "rewriting the step log failed: \(error.localizedDescription)")
+            }
+        }
+        try self.init(path: path, append: bound > 0)
+    }
+
     deinit { try? handle.close() }
 
     /// Writes one record as a line.

@@ -19,11 +19,7 @@ public struct ResumePoint {
     /// Decodes a checkpoint's bytes.
     public init(bytes: Data, path: String) throws {
         let file = try CheckpointFile.decode(bytes, path: path)
-        do {
-            state = try JSONDecoder().decode(TrainingState.self, from: file.metadata)
-        } catch {
-            throw ResumeError.unreadableState(path: path, reason: "\(error)")
-        }
+        state = try TrainingState.decode(file.metadata, path: path)
         self.path = path
         tensors = file.tensors
     }
@@ -50,9 +46,10 @@ public struct ResumePoint {
         }
     }
 
-    /// Resolves `--resume`: nil (fresh start), `auto` (the newest valid checkpoint in
-    /// `runDirectory`, falling back past corrupt ones; fresh when there is none) or a path.
-    public static func find(_ spec: String?, runDirectory: String, communicator: Communicator,
+    /// Resolves `--resume`: nil (fresh start), `auto` (the newest usable checkpoint of run
+    /// `runID` in `runDirectory`, falling back past damaged ones; fresh when there is none), or a
+    /// path: a checkpoint file, or a run directory for its newest usable checkpoint.
+    public static func find(_ spec: String?, runDirectory: String, runID: String? = nil, communicator: Communicator,
                             say: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }) throws -> ResumePoint? {
         // Every rank takes part in the same collectives whatever its flag says, and ranks that
         // disagree about --resume stop instead of waiting for each other forever.
@@ -70,7 +67,7 @@ public struct ResumePoint {
         var failure: Error?
         if communicator.isLeader {
             do {
-                (bytes, chosen) = try leaderRead(spec, runDirectory: runDirectory, say: say)
+                (bytes, chosen) = try leaderRead(spec, runDirectory: runDirectory, runID: runID, say: say)
             } catch {
                 failure = error
             }
@@ -88,31 +85,55 @@ public struct ResumePoint {
     }
 
     /// Rank 0's side of `find`: the chosen file's bytes and path, or empty for a fresh start.
-    static func leaderRead(_ spec: String, runDirectory: String, say: (String) -> Void) throws -> ([UInt8], String) {
-        if spec != "auto" {
-            guard FileManager.default.fileExists(atPath: spec) else { throw CheckpointError.notFound(path: spec) }
-            let bytes = try Data(contentsOf: URL(fileURLWithPath: spec))
-            _ = try ResumePoint(bytes: bytes, path: spec)
-            say("resuming from \(spec)")
-            return ([UInt8](bytes), spec)
-        }
-        let candidates = CheckpointDirectory.candidates(in: runDirectory)
-        guard !candidates.isEmpty else {
+    static func leaderRead(_ spec: String, runDirectory: String, runID: String?, say: (String) -> Void) throws -> ([UInt8], String) {
+        let found = spec == "auto"
+            ? try newest(in: runDirectory, runID: runID, say: say)
+            : try load(spec, say: say)
+        guard let found else {
             say("--resume auto: no checkpoint in \(runDirectory); starting fresh")
             return ([], "")
         }
+        say("resuming from \(found.point.path)")
+        return ([UInt8](found.bytes), found.point.path)
+    }
+
+    /// A checkpoint named by a user (`--resume PATH`, `eval --checkpoint`, `inspect`): the file
+    /// itself, or for a run directory its newest usable checkpoint, as `--resume auto` picks it.
+    public static func load(_ path: String, say: (String) -> Void = { _ in }) throws -> (bytes: Data, point: ResumePoint) {
+        if POSIXFile.isDirectory(path) {
+            guard let found = try newest(in: path, runID: RunDirectory.runID(of: path), say: say) else {
+                throw CheckpointError.notFound(path: POSIXFile.join(path, "ckpt-e*-s*.ddpt"))
+            }
+            return found
+        }
+        let bytes = try POSIXFile.readAll(path)
+        return (bytes, try ResumePoint(bytes: bytes, path: path))
+    }
+
+    /// The newest usable checkpoint of run `runID` (any run when nil) in `directory`: the
+    /// candidates newest step first, skipping, with a warning, files that are damaged, fail
+    /// validation or belong to another run. Nil when there is no candidate at all. This is the
+    /// one resolution `--resume auto`, `--resume DIR`, `eval` and `inspect` share.
+    public static func newest(in directory: String, runID: String?,
+                              say: (String) -> Void) throws -> (bytes: Data, point: ResumePoint)? {
+        let candidates = CheckpointDirectory.candidates(in: directory)
+        guard !candidates.isEmpty else { return nil }
         for (i, path) in candidates.enumerated() {
+            let next = i + 1 < candidates.count ? "falling back to \(candidates[i + 1])" : "no older checkpoint left"
             do {
-                let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-                _ = try ResumePoint(bytes: bytes, path: path)
-                say("resuming from \(path)")
-                return ([UInt8](bytes), path)
+                let bytes = try POSIXFile.readAll(path)
+                let point = try ResumePoint(bytes: bytes, path: path)
+                let owner = point.state.configuration.runID
+                if let runID, let owner, owner != runID {
+                    say("warning: checkpoint \(path) belongs to run \(owner), not to this directory's run \(runID); \(next)")
+                    continue
+                }
+                return (bytes, point)
             } catch {
-                let next = i + 1 < candidates.count ? "falling back to \(candidates[i + 1])" : "no older checkpoint left"
                 say("warning: checkpoint \(path) is unusable (\(error)); \(next)")
             }
         }
-        throw ResumeError.noValidCheckpoint(directory: runDirectory, tried: candidates.count)
+        throw ResumeError.noValidCheckpoint(directory: directory, tried: candidates.count)
     }
 
     /// The configuration to resume with: the checkpoint's, with the node-local and performance
@@ -158,6 +179,8 @@ public struct ResumePoint {
 public enum ResumeError: Error, CustomStringConvertible, Equatable {
     /// The metadata does not decode as a training state.
     case unreadableState(path: String, reason: String)
+    /// The training state decodes but breaks a rule; `reason` names the file and the field.
+    case invalidState(path: String, reason: String)
     /// `--resume auto` found checkpoints but none was usable.
     case noValidCheckpoint(directory: String, tried: Int)
     /// The global batch cannot be split over the new number of ranks.
@@ -170,7 +193,9 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .unreadableState(let path, let reason):
-            return "\(path): the training state in the checkpoint cannot be read (\(reason)); was it written by another ddptrain version?"
+            return "\(path): the training state in the checkpoint cannot be read: \(reason); was it written by another tool or ddptrain version?"
+        case .invalidState(_, let reason):
+            return reason
         case .noValidCheckpoint(let directory, let tried):
             return "--resume auto: all \(tried) checkpoint(s) in \(directory) are unusable (see the warnings above); "
                 + "remove them or pass --resume PATH"

@@ -16,11 +16,15 @@ public final class StepWatchdog: @unchecked Sendable {
     /// Seconds without progress that end the job.
     public let timeout: Double
     private let rank: Int
+    /// Whether other ranks take part (the message then suspects them).
+    private let distributed: Bool
 
-    /// Starts watching; `timeout` seconds without a beat end the process.
-    public init(timeout: Double, rank: Int) {
+    /// Starts watching; `timeout` seconds without a beat end the process. `distributed` says
+    /// whether the job has other ranks (by default, whether `mpirun` started more than one).
+    public init(timeout: Double, rank: Int, distributed: Bool = (Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] ?? "") ?? 1) > 1) {
         self.timeout = timeout
         self.rank = rank
+        self.distributed = distributed
         let thread = Thread { [self] in watch() }
         thread.name = "ddptrain.watchdog"
         thread.start()
@@ -43,9 +47,13 @@ public final class StepWatchdog: @unchecked Sendable {
             let (idle, phase, stopped) = lock.withLock { (Date().timeIntervalSince(lastBeat), self.phase, self.stopped) }
             if stopped { return }
             if idle > timeout {
-                let message = "rank \(rank): no progress for \(Int(idle)) s (--step-timeout \(timeout)) during \(phase). "
-                    + "A peer rank is probably stalled, dead or cut off by the network, leaving a collective that never "
-                    + "completes; ending the job so that it can be restarted (e.g. with --resume auto).\n"
+                let cause = distributed
+                    ? "A peer rank is probably stalled, dead or cut off by the network, leaving a collective that never "
+                        + "completes; ending the job so that it can be restarted (e.g. with --resume auto).\n"
+                    : "This single process is stuck or far slower than the limit (stopped with SIGSTOP, starved of CPU, "
+                        + "or the limit is too short for this step); ending it so that it can be restarted (e.g. with --resume auto).\n"
+                let message = (distributed ? "rank \(rank): " : "error: ")
+                    + "no progress for \(Int(idle)) s (--step-timeout \(timeout)) during \(phase). " + cause
                 FileHandle.standardError.write(Data(message.utf8))
                 _exit(3)
             }

@@ -53,12 +53,25 @@ public final class Trainer {
     var sessionStart = Date()
     /// True when the last `run` ended early on a stop request, after writing a checkpoint.
     public private(set) var stoppedEarly = false
+    /// How the last `run` ended (rank 0 knows about checkpoints; other ranks report `finished`
+    /// or `stoppedBySignal(nil)`).
+    public private(set) var outcome = RunOutcome.finished
+    /// Rank 0's run directory: lock, ownership, config.json, metrics (opened by `run` if the
+    /// caller has not).
+    public private(set) var directory: RunDirectory?
+    /// Where the checkpoint being resumed from left the run (for `settle`, when `run` opens the directory).
+    let resumePoint: ResumePoint?
+    /// Rank 0's record of which checkpoints were written and whether the last one failed.
+    let ledger = CheckpointLedger()
 
     /// Loads the data, builds the model, checks that every rank has the same configuration, and
     /// gives every rank rank 0's initial parameters.
     public init(configuration: TrainingConfiguration, communicator: Communicator = SingleProcessCommunicator(),
-                reporter: ProgressReporter = ProgressReporter(), resume: ResumePoint? = nil) throws {
+                reporter: ProgressReporter = ProgressReporter(), resume: ResumePoint? = nil,
+                directory: RunDirectory? = nil) throws {
         var c = configuration
+        self.directory = directory
+        resumePoint = resume
         c.worldSize = communicator.size
         try c.validate()
         trainingSet = try ImageSet.load(directory: c.dataDirectory, split: .train)
@@ -77,7 +90,7 @@ public final class Trainer {
         c.schedule.epochs = c.epochs
         c.schedule.stepsPerEpoch = steps
         c.schedule.step = resume?.state.schedule.step ?? 0
-        if let resume, resume.state.schedule != c.schedule {
+        if let resume, resume.state.schedule.stepsPerEpoch != c.schedule.stepsPerEpoch {
             throw ResumeError.contradictingFlags(path: resume.path, fields: ["the data set (steps per epoch \(steps), checkpoint \(resume.state.schedule.stepsPerEpoch))"])
         }
         self.configuration = c
@@ -85,7 +98,10 @@ public final class Trainer {
         try Self.checkAgreement(c, communicator)
         schedule = c.schedule
         pool = ComputePool(threads: c.threads)
-        network = Network(graph: try ModelBuilder.graph(for: c.model), maxBatch: c.batchSize, pool: pool, seed: c.seed)
+        // Activations are allocated for the largest share a rank really trains: a batch larger than
+        // the data set does not reserve memory for samples that do not exist.
+        let largestShare = (min(c.globalBatchSize, trainingSet.count) + communicator.size - 1) / communicator.size
+        network = Network(graph: try ModelBuilder.graph(for: c.model), maxBatch: min(c.batchSize, largestShare), pool: pool, seed: c.seed)
         communicator.broadcast(network.parameters.values.pointer, count: network.parameters.count)
         communicator.broadcast(network.buffers.values.pointer, count: network.buffers.count)
         if c.batchNormSync == .batch && communicator.size > 1 {
@@ -162,9 +178,18 @@ public final class Trainer {
     /// epoch (the same on every rank).
     @discardableResult
     public func run(stepLogPath: String? = nil) throws -> [EpochMetrics] {
+        if communicator.isLeader, directory == nil {
+            // Called without the command line's set-up (tests, embedding): claim the directory here.
+            let opened = try RunDirectory.open(configuration.runDirectory, dataDirectory: configuration.dataDirectory)
+            configuration.runID = try opened.settle(resume: resumePoint, requested: configuration, resumeAuto: false, overwrite: false)
+            directory = opened
+        }
+        if let stepLogPath { configuration.stepLogPath = stepLogPath }
         let c = configuration
-        let log = communicator.isLeader ? try prepareRunDirectory() : nil
-        if communicator.isLeader, let stepLogPath { stepLog = try MetricsLog(path: stepLogPath, append: startEpoch + startBatch > 0) }
+        let log = try directory?.begin(c, history: history, say: reporter.line)
+        if communicator.isLeader, let path = c.stepLogPath {
+            stepLog = try MetricsLog(path: path, keepingStepsBelow: schedule.step)
+        }
         StopRequest.install()
         if watchdog == nil, let timeout = c.stepTimeout { watchdog = StepWatchdog(timeout: timeout, rank: communicator.rank) }
         watchdog?.beat("the first step")
@@ -185,8 +210,8 @@ public final class Trainer {
                 try saveCheckpoint(epoch: epoch, batchInEpoch: schedule.step - epoch * schedule.stepsPerEpoch,
                                    reason: "signal", wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: true)
                 stoppedEarly = true
-                reporter.line("stopped at epoch \(epoch + 1), step \(schedule.step) on request; "
-                              + (c.checkpoint.enabled ? "resume with --resume auto" : "checkpoints are disabled, so progress is lost"))
+                outcome = endOfRun(stopped: true)
+                reporter.line("stopped at epoch \(epoch + 1), step \(schedule.step): " + (outcome.message ?? ""))
                 return history
             }
             let evalStart = Date()
@@ -211,7 +236,19 @@ public final class Trainer {
             }
         }
         writer?.waitForPending()
+        outcome = endOfRun(stopped: false)
         return history
+    }
+
+    /// How the run ended, judged from rank 0's checkpoint ledger: a failed last checkpoint, or a
+    /// stop asked for by a failed write, makes it `checkpointFailed`.
+    func endOfRun(stopped: Bool) -> RunOutcome {
+        let (written, failure, lastFailed) = ledger.state
+        let onDisk = written ?? (directory.flatMap { CheckpointDirectory.candidates(in: $0.path).first })
+        if let failure, lastFailed || (stopped && writeFailed.isSet) {
+            return .checkpointFailed(name: failure.name, reason: failure.reason, onDisk: onDisk, stopped: stopped)
+        }
+        return stopped ? .stoppedBySignal(checkpoint: configuration.checkpoint.enabled ? onDisk : nil) : .finished
     }
 
     /// One pass over the training set in the epoch's global order, starting at global batch
@@ -227,7 +264,7 @@ public final class Trainer {
             batch[(batch.startIndex + r.lowerBound)..<(batch.startIndex + r.upperBound)]
         }
         let pipeline = BatchPipeline(set: trainingSet, batches: shares, augmenter: augmenter, epoch: epoch,
-                                     capacity: c.batchSize)
+                                     capacity: network.maxBatch)
         defer { pipeline.finish() }
         buckets.resetTimer()
         let start = Date()
@@ -368,7 +405,7 @@ public final class Trainer {
         let tensors = snapshotTensors()
         let name = CheckpointDirectory.fileName(epoch: epoch, globalStep: schedule.step)
         let settings = c.checkpoint
-        let reporter = self.reporter, failed = writeFailed
+        let reporter = self.reporter, failed = writeFailed, ledger = self.ledger
         let size = SizeBox()
         let writeStart = Date()
         writer.writeInBackground(name: name, make: {
@@ -378,12 +415,13 @@ public final class Trainer {
             size.bytes = bytes.count
             return bytes
         }, completion: { result in
+            ledger.record(name, result)
             switch result {
             case .success:
                 reporter.line(String(format: "checkpoint %@: %.2f MiB, compressed and written in %.0f ms in the background",
                                      name, Double(size.bytes) / 1_048_576, 1000 * Date().timeIntervalSince(writeStart)))
             case .failure(let error):
-                reporter.line("warning: checkpoint \(name) could not be written: \(error). The previous checkpoint is kept; "
+                reporter.line("warning: checkpoint \(name) could not be written: \(error). Any earlier checkpoint is kept; "
                               + (settings.onFailure == .stop ? "stopping after this step (--on-checkpoint-failure stop)."
                                                              : "training continues (--on-checkpoint-failure continue)."))
                 if settings.onFailure == .stop { failed.set() }
@@ -416,27 +454,6 @@ public final class Trainer {
         do { try data.write(to: URL(fileURLWithPath: path)) } catch {
             throw TrainingError.runDirectory(path: path, reason: "writing the state dump failed: \(error.localizedDescription)")
         }
-    }
-
-    /// Creates the run directory, writes `config.json`, and opens `metrics.jsonl`.
-    func prepareRunDirectory() throws -> MetricsLog {
-        let dir = configuration.runDirectory
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        } catch {
-            throw TrainingError.runDirectory(path: dir, reason: error.localizedDescription)
-        }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        do {
-            try encoder.encode(configuration).write(to: URL(fileURLWithPath: dir).appendingPathComponent("config.json"),
-                                                    options: .atomic)
-        } catch {
-            throw TrainingError.runDirectory(path: dir, reason: "writing config.json failed: \(error.localizedDescription)")
-        }
-        let metrics = try MetricsLog(path: URL(fileURLWithPath: dir).appendingPathComponent("metrics.jsonl").path)
-        for m in history { try metrics.append(m) }  // a resumed run rewrites the saved history first
-        return metrics
     }
 }
 

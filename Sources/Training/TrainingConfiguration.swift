@@ -49,6 +49,13 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var normalization: Normalization?
     /// Samples in the training and test sets, recorded at start-up.
     public var trainingSamples = 0, testSamples = 0
+    /// The identity of the run: a random hexadecimal id given when the run starts fresh, kept by
+    /// every resumed session and written into `config.json` and every checkpoint, so a run
+    /// directory is known to belong to exactly one run (nil in files of versions before 0.3).
+    public var runID: String?
+    /// The per-step log of rank 0 (`--step-log`), as an absolute path, so a resumed session knows
+    /// the file is this run's own and may continue it (nil: none).
+    public var stepLogPath: String?
     /// The ddptrain version that wrote this configuration.
     public var softwareVersion = TrainingConfiguration.currentVersion
 
@@ -63,11 +70,12 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         c.runDirectory = ""
         c.threads = 0
         c.stepTimeout = nil
+        c.stepLogPath = nil
         return c
     }
 
     /// The version string of this build.
-    public static let currentVersion = "0.2.0"
+    public static let currentVersion = "0.3.0"
 
     /// A configuration with the papers' recipe: batch 64, lr 0.1 ÷10 at 50 % and 75 % of 300
     /// epochs, Nesterov momentum 0.9, weight decay 1e-4, crop and flip.
@@ -77,40 +85,6 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         self.runDirectory = runDirectory
         schedule = LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5, 0.75], gamma: 0.1,
                                         epochs: 300, stepsPerEpoch: 1)
-    }
-
-    /// Checks every setting; the error names the flag to change.
-    public func validate() throws {
-        try model.validate()
-        if batchSize < 1 { throw TrainingError.invalidOption(flag: "--batch-size", value: "\(batchSize)", rule: "must be at least 1") }
-        if threads < 1 { throw TrainingError.invalidOption(flag: "--threads", value: "\(threads)", rule: "must be at least 1") }
-        if !(labelSmoothing >= 0 && labelSmoothing < 1) {
-            throw TrainingError.invalidOption(flag: "--label-smoothing", value: "\(labelSmoothing)", rule: "must be in [0, 1)")
-        }
-        if !(bucketMegabytes > 0) {
-            throw TrainingError.invalidOption(flag: "--bucket-mb", value: "\(bucketMegabytes)", rule: "must be positive")
-        }
-        if let t = stepTimeout, !(t > 0) {
-            throw TrainingError.invalidOption(flag: "--step-timeout", value: "\(t)", rule: "must be a positive number of seconds")
-        }
-        if checkSyncEvery < 0 {
-            throw TrainingError.invalidOption(flag: "--check-sync-every", value: "\(checkSyncEvery)", rule: "must not be negative")
-        }
-        if let c = gradientClipNorm, !(c > 0) {
-            throw TrainingError.invalidOption(flag: "--clip-grad-norm", value: "\(c)", rule: "must be positive")
-        }
-        if !(optimizer.momentum >= 0 && optimizer.momentum < 1) {
-            throw TrainingError.invalidOption(flag: "--momentum", value: "\(optimizer.momentum)", rule: "must be in [0, 1)")
-        }
-        if optimizer.nesterov && optimizer.momentum == 0 {
-            throw TrainingError.invalidOption(flag: "--momentum", value: "0", rule: "Nesterov needs momentum > 0 (add --no-nesterov)")
-        }
-        if !(optimizer.weightDecay >= 0) {
-            throw TrainingError.invalidOption(flag: "--weight-decay", value: "\(optimizer.weightDecay)", rule: "must not be negative")
-        }
-        var s = schedule
-        s.epochs = epochs
-        try s.validate()
     }
 }
 

@@ -4,6 +4,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case invalidOption(flag: String, value: String, rule: String)
     /// The loss or the gradient became NaN or infinite.
     case nonFinite(what: String, epoch: Int, step: Int)
+    /// Evaluating `what` gave a non-finite loss: the weights overflow or are NaN.
+    case nonFiniteOutput(what: String)
     /// The run directory cannot be created or written.
     case runDirectory(path: String, reason: String)
 
@@ -14,6 +16,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         case .nonFinite(let what, let epoch, let step):
             return "the \(what) became NaN or infinite at epoch \(epoch + 1), step \(step); training stopped "
                 + "instead of continuing on NaN. Lower --lr, add --warmup-epochs or --clip-grad-norm, and check the data."
+        case .nonFiniteOutput(let what):
+            return "\(what) give a NaN or infinite loss on the test set: the network's outputs overflow, so the weights "
+                + "are unusable (a diverged run, or a damaged or edited file)"
         case .runDirectory(let path, let reason):
             return "cannot use run directory \(path): \(reason)"
         }

@@ -37,11 +37,14 @@ struct CheckpointOptions: ParsableArguments {
         if let shuffle { s.shuffle = shuffle }
         if let onCheckpointFailure { s.onFailure = onCheckpointFailure }
         if noCheckpoints { s.enabled = false }
-        guard s.everyEpochs >= 0 else { throw ValidationError("--checkpoint-every \(s.everyEpochs): must not be negative") }
-        guard s.everySteps >= 0 else { throw ValidationError("--checkpoint-every-steps \(s.everySteps): must not be negative") }
-        guard s.keep >= 1 else { throw ValidationError("--keep \(s.keep): must be at least 1") }
-        guard (1...19).contains(s.zstdLevel) else { throw ValidationError("--zstd-level \(s.zstdLevel): must be between 1 and 19") }
+        try s.validate()
         return s
+    }
+
+    /// Whether a flag that tunes checkpoints (rather than turning them off) was given.
+    var givesSettings: Bool {
+        checkpointEvery != nil || checkpointEverySteps != nil || keep != nil || zstdLevel != nil || shuffle != nil
+            || onCheckpointFailure != nil
     }
 }
 

@@ -21,17 +21,13 @@ struct DataOptions: ParsableArguments {
     /// Whether any augmentation flag was given.
     var isGiven: Bool { augment != nil || cropPadding != nil || shift != nil || shiftFill != nil }
 
-    /// The augmentation options, validated.
+    /// The augmentation options (their ranges are checked with the rest of the configuration,
+    /// by `TrainingConfiguration.validate()`).
     func augmentation() throws -> AugmentationOptions {
         var a = try AugmentationOptions(parsing: augment ?? "crop,flip")
-        let cropPadding = self.cropPadding ?? 4, shift = self.shift ?? 0.125
-        guard cropPadding >= 0 && cropPadding <= 16 else {
-            throw ValidationError("--crop-padding \(cropPadding): must be between 0 and 16")
-        }
-        guard shift >= 0 && shift < 1 else { throw ValidationError("--shift \(shift): must be in [0, 1)") }
-        a.cropPadding = cropPadding
-        a.shiftFraction = shift
-        a.shiftFill = shiftFill ?? .nearest
+        if let cropPadding { a.cropPadding = cropPadding }
+        if let shift { a.shiftFraction = shift }
+        if let shiftFill { a.shiftFill = shiftFill }
         return a
     }
 }

@@ -12,7 +12,7 @@ struct Eval: ParsableCommand {
         abstract: "Evaluate a model on the CIFAR-10 test set.",
         discussion: "With --checkpoint, evaluates the saved weights (and its model); otherwise the freshly initialised model of the seed.")
 
-    @Option(name: .long, help: "A checkpoint file (or run directory, for its newest checkpoint) whose weights to evaluate.")
+    @Option(name: .long, help: "A checkpoint file, or a run directory for its newest usable checkpoint (the one --resume auto would take), whose weights to evaluate.")
     var checkpoint: String?
 
     @OptionGroup var model: ModelOptions
@@ -38,8 +38,7 @@ struct Eval: ParsableCommand {
         var configuration = try model.configuration()
         var saved: ResumePoint?
         if let checkpoint {
-            let file = try Launch.checkpointFile(checkpoint)
-            let point = try ResumePoint(bytes: try Data(contentsOf: URL(fileURLWithPath: file)), path: file)
+            let point = try ResumePoint.load(checkpoint, say: printError).point
             if model.isGiven && configuration != point.state.configuration.model {
                 throw ValidationError("--model \(configuration.name) contradicts the checkpoint's model \(point.state.configuration.model.name)")
             }
@@ -55,6 +54,9 @@ struct Eval: ParsableCommand {
         let augmenter = Augmenter(options: AugmentationOptions(), normalization: normalization, seed: 0)
         let start = Date()
         let result = Evaluation.run(network, on: test, augmenter: augmenter)
+        guard result.loss.isFinite else {
+            throw TrainingError.nonFiniteOutput(what: saved.map { "the weights of \($0.path)" } ?? "the initial weights")
+        }
         print(String(format: "%@ on %d test images: loss %.4f, top-1 accuracy %.2f%% (%.1f s)",
                      configuration.name, result.samples, result.loss, 100 * result.accuracy, Date().timeIntervalSince(start)))
     }

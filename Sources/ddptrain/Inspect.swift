@@ -8,16 +8,17 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Verify a checkpoint and print its header, progress, schedule, metrics, tensors and value hash.")
 
-    @Argument(help: "The checkpoint file (or a run directory, for the newest checkpoint in it).")
+    @Argument(help: "The checkpoint file, or a run directory for its newest usable checkpoint (the one --resume auto would take).")
     var path: String
 
     @Flag(name: .long, help: "Also re-encode the tensors at several zstd levels, plain and byte-shuffled, and print sizes and times.")
     var compareCompression = false
 
     func run() throws {
-        let file = try Launch.checkpointFile(path)
-        let (metadata, tensors, summary) = try CheckpointFile.read(path: file)
-        let state = try JSONDecoder().decode(TrainingState.self, from: metadata)
+        let (bytes, point) = try ResumePoint.load(path, say: printError)
+        let file = point.path
+        let (metadata, tensors, summary) = try CheckpointFile.decode(bytes, path: file)
+        let state = point.state
         let c = state.configuration
         func mib(_ bytes: Int) -> String { String(format: "%.2f MiB", Double(bytes) / 1_048_576) }
         print("checkpoint \(file)")

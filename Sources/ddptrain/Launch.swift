@@ -17,19 +17,10 @@ enum Launch {
         do {
             try body()
         } catch {
-            if communicator is MPICommunicator { communicator.abort("\(error)") }
+            if communicator is MPICommunicator { communicator.abort("\(error)", status: ExitStatus.of(error).rawValue) }
             throw error
         }
         (communicator as? MPICommunicator)?.finalize()
     }
 
-    /// `path` itself, or the newest checkpoint in it when it is a directory.
-    static func checkpointFile(_ path: String) throws -> String {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else { return path }
-        guard let newest = CheckpointDirectory.candidates(in: path).first else {
-            throw ValidationError("no checkpoint in \(path)")
-        }
-        return newest
-    }
 }

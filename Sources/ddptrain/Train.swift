@@ -21,8 +21,11 @@ struct Train: ParsableCommand {
     @OptionGroup var model: ModelOptions
     @OptionGroup var data: DataOptions
 
-    @Option(name: .long, help: "Directory for config.json, metrics.jsonl and checkpoints (created if missing).")
+    @Option(name: .long, help: "Directory for config.json, metrics.jsonl and checkpoints (created if missing). It belongs to one run: a new run refuses a directory that holds another.")
     var runDir: String
+
+    @Flag(name: .long, help: "Start a new run in a --run-dir that holds another: that run's files are moved into <run-dir>/replaced-<time>/ (nothing is deleted).")
+    var overwrite = false
 
     @Option(name: .long, help: "Epochs to train (default: 300).")
     var epochs: Int?
@@ -101,32 +104,101 @@ struct Train: ParsableCommand {
         let launchRank = Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_RANK"] ?? "") ?? 0
         let watchdog = stepTimeout.map { StepWatchdog(timeout: $0, rank: launchRank) }
         watchdog?.beat("start-up (MPI initialisation, reading the checkpoint, checking that all ranks agree)")
+        // Flags alone are checked before anything touches the disk or starts MPI.
+        let requested = try requestedConfiguration()
         let communicator = Launch.communicator()
-        try Launch.run(communicator) { try train(communicator, watchdog: watchdog) }
+        var outcome = RunOutcome.finished
+        try Launch.run(communicator) { outcome = try train(requested, communicator, watchdog: watchdog) }
+        if let message = outcome.message, communicator.isLeader || outcome != .finished {
+            if case .stoppedBySignal = outcome { print(message) } else { printError(message) }
+        }
+        switch outcome {
+        case .finished: return
+        case .stoppedBySignal: throw ExitCode(ExitStatus.stoppedBySignal.rawValue)
+        case .checkpointFailed: throw ExitCode(ExitStatus.checkpointFailed.rawValue)
+        }
     }
 
-    func train(_ communicator: Communicator, watchdog: StepWatchdog?) throws {
-        let resume = try ResumePoint.find(checkpoints.resume, runDirectory: runDir, communicator: communicator)
-        var c: TrainingConfiguration
-        if let resume {
-            c = resume.state.configuration
-            c.dataDirectory = data.data
-            c.runDirectory = runDir
-            let requested = try apply(to: c, model: model.isGiven ? try model.configuration() : nil)
-            c = try resume.reconcile(requested, worldSize: communicator.size, explicitBatchSize: batchSize)
-        } else {
-            c = TrainingConfiguration(model: try model.configuration(), dataDirectory: data.data, runDirectory: runDir)
-            c = try apply(to: c, model: nil)
+    /// The configuration the flags describe on their own (the papers' defaults for the rest),
+    /// validated, with flags that would change nothing refused.
+    func requestedConfiguration() throws -> TrainingConfiguration {
+        if overwrite && checkpoints.resume == "auto" {
+            throw ValidationError("--overwrite starts a new run, --resume auto continues the directory's run: give one of them")
         }
-        c.checkpoint = try checkpoints.settings(existing: resume?.state.configuration.checkpoint)
+        var c = TrainingConfiguration(model: try model.configuration(), dataDirectory: data.data, runDirectory: runDir)
+        c = try apply(to: c, model: nil)
+        c.checkpoint = try checkpoints.settings(existing: nil)
         if let stepTimeout { c.stepTimeout = stepTimeout }
-        let trainer = try Trainer(configuration: c, communicator: communicator, resume: resume)
-        trainer.watchdog = watchdog
-        let history = try trainer.run(stepLogPath: stepLog)
-        if let dumpState { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }
-        if communicator.isLeader, !trainer.stoppedEarly, let last = history.last {
-            print(String(format: "done: test accuracy %.2f%% after %d epochs; metrics in %@",
-                         100 * last.testAccuracy, last.epoch, trainer.configuration.runDirectory + "/metrics.jsonl"))
+        try c.validate()
+        if checkpoints.resume == nil { try refuseUnusedFlags(c) }
+        return c
+    }
+
+    /// Every flag must change what runs: a flag whose setting the chosen schedule, augmentation
+    /// or checkpointing does not use is refused, naming what would use it. (Model flags follow
+    /// the same rule in `ModelOptions`.)
+    func refuseUnusedFlags(_ c: TrainingConfiguration) throws {
+        let kind = c.schedule.kind
+        if milestones != nil && kind != .multistep { throw ValidationError("--milestones: only --schedule multistep has milestones (the schedule is \(kind.rawValue))") }
+        if gamma != nil && kind != .multistep { throw ValidationError("--gamma: only --schedule multistep uses it (the schedule is \(kind.rawValue))") }
+        if minLr != nil && kind != .cosine { throw ValidationError("--min-lr: only --schedule cosine uses it (the schedule is \(kind.rawValue))") }
+        let a = c.augmentation
+        if data.cropPadding != nil && !a.crop { throw ValidationError("--crop-padding: the augmentation (\(a.description)) has no crop; add crop to --augment") }
+        if (data.shift != nil || data.shiftFill != nil) && !a.shift {
+            throw ValidationError("--shift and --shift-fill: the augmentation (\(a.description)) has no shift; add shift to --augment")
+        }
+        if !c.checkpoint.enabled, checkpoints.givesSettings {
+            throw ValidationError("--no-checkpoints: the other checkpoint flags given (--checkpoint-every…, --keep, --zstd-level, --shuffle, --on-checkpoint-failure) would do nothing")
+        }
+    }
+
+    func train(_ requested: TrainingConfiguration, _ communicator: Communicator, watchdog: StepWatchdog?) throws -> RunOutcome {
+        let directory = communicator.isLeader ? try RunDirectory.open(runDir, dataDirectory: data.data) : nil
+        do {
+            if let dumpState {
+                if dumpState.hasSuffix("/") || FileManager.default.fileExists(atPath: dumpState) {
+                    throw RunDirectoryError.output(flag: "--dump-state", path: dumpState,
+                                                   reason: "is a prefix of file names (PREFIX.rank<K> is written); give one that ends in a name, not a directory")
+                }
+                try PathCheck.checkNewFile("\(dumpState).rank\(communicator.rank)", flag: "--dump-state",
+                                           dataDirectory: data.data, runDirectory: runDir)
+            }
+            let resume = try ResumePoint.find(checkpoints.resume, runDirectory: runDir, runID: directory?.occupant?.runID,
+                                              communicator: communicator)
+            var c = requested
+            c.worldSize = communicator.size
+            if let resume {
+                c = resume.state.configuration
+                c.dataDirectory = data.data
+                c.runDirectory = runDir
+                c = try apply(to: c, model: model.isGiven ? try model.configuration() : nil)
+                c = try resume.reconcile(c, worldSize: communicator.size, explicitBatchSize: batchSize)
+                c.checkpoint = try checkpoints.settings(existing: resume.state.configuration.checkpoint)
+                if let stepTimeout { c.stepTimeout = stepTimeout }
+                try c.validate()
+            }
+            try refuseUnusedFlags(c)
+            // Rank 0 decides which run the directory holds; every rank learns its id.
+            var id = [UInt8]((try directory?.settle(resume: resume, requested: c, resumeAuto: checkpoints.resume == "auto",
+                                                     overwrite: overwrite) ?? "").utf8)
+            communicator.broadcast(&id)
+            c.runID = String(decoding: id, as: UTF8.self)
+            if let directory, let stepLog {
+                c.stepLogPath = try directory.checkStepLog(stepLog, runID: c.runID, dataDirectory: data.data)
+            }
+            let trainer = try Trainer(configuration: c, communicator: communicator, resume: resume, directory: directory)
+            trainer.watchdog = watchdog
+            let history = try trainer.run()
+            // The dump is of a finished run's state (a stopped run is continued, not compared).
+            if let dumpState, trainer.outcome == .finished { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }
+            if communicator.isLeader, trainer.outcome == .finished, let last = history.last {
+                print(String(format: "done: test accuracy %.2f%% after %d epochs; metrics in %@",
+                             100 * last.testAccuracy, last.epoch, trainer.configuration.runDirectory + "/metrics.jsonl"))
+            }
+            return trainer.outcome
+        } catch {
+            directory?.abandon()
+            throw error
         }
     }
 

@@ -20,7 +20,7 @@ final class RecordingCommunicator: Communicator {
     func startSum(_ values: UnsafeMutablePointer<Float>, count: Int) { started.append((values - base, count)) }
     func progress() { progressCalls += 1 }
     func waitAll() { waits += 1 }
-    func abort(_ message: String) -> Never { fatalError(message) }
+    func abort(_ message: String, status: Int32) -> Never { fatalError(message) }
 }
 
 final class GradientBucketsTests: XCTestCase {

@@ -23,7 +23,7 @@ final class ResumeTests: XCTestCase {
     static let resnet8 = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 4)
 
     func configuration(run: String, schedule: LearningRateSchedule, model: ModelConfiguration = resnet8) -> TrainingConfiguration {
-        var c = TrainingConfiguration(model: model, dataDirectory: directory.path,
+        var c = TrainingConfiguration(model: model, dataDirectory: directory.appendingPathComponent("data").path,
                                       runDirectory: directory.appendingPathComponent(run).path)
         c.epochs = 3
         c.batchSize = 8      // 20 samples: 3 steps per epoch, the last one short
@@ -43,9 +43,11 @@ final class ResumeTests: XCTestCase {
     /// Runs straight through once, then resumes from its checkpoints at `stops` (global steps) and
     /// checks that parameters, buffers, momentum and the per-step lr/loss sequence match.
     func checkResume(schedule: LearningRateSchedule, stops: [Int], model: ModelConfiguration = resnet8) throws {
-        let straight = try Trainer(configuration: configuration(run: "straight", schedule: schedule, model: model),
+        // Each call trains into run directories of its own (one run per directory).
+        let tag = schedule.kind.rawValue
+        let straight = try Trainer(configuration: configuration(run: "straight-\(tag)", schedule: schedule, model: model),
                                    reporter: quiet())
-        let straightLog = directory.appendingPathComponent("straight.steps")
+        let straightLog = directory.appendingPathComponent("straight-\(tag).steps")
         try straight.run(stepLogPath: straightLog.path)
         let expected = straight.snapshotTensors()
         let expectedSteps = try steps(straightLog)
@@ -58,9 +60,9 @@ final class ResumeTests: XCTestCase {
             let point = try ResumePoint(bytes: Data(contentsOf: URL(fileURLWithPath: path)), path: path)
             XCTAssertEqual(point.state.globalStep, stop)
             var c = point.state.configuration
-            c.runDirectory = directory.appendingPathComponent("resumed-\(stop)").path
+            c.runDirectory = directory.appendingPathComponent("resumed-\(tag)-\(stop)").path
             let resumed = try Trainer(configuration: c, reporter: quiet(), resume: point)
-            let log = directory.appendingPathComponent("resumed-\(stop).steps")
+            let log = directory.appendingPathComponent("resumed-\(tag)-\(stop).steps")
             try resumed.run(stepLogPath: log.path)
             XCTAssertEqual(resumed.snapshotTensors(), expected, "resumed at step \(stop): tensors differ from the straight run")
             XCTAssertEqual(try steps(log), Array(expectedSteps[stop...]), "resumed at step \(stop): lr or loss sequence differs")

@@ -176,7 +176,7 @@ final class SlurmTests: XCTestCase {
         try interruptedJobEndsLikeAStraightOne(
             "stopped", interruption: "scancel --batch --signal=USR1", command: ("scancel", ["--batch", "--signal=USR1"]),
             logLines: ["time limit near: asking the ranks to stop", "stopped at epoch 1, step",
-                       "stopped for the time limit (exit 0); requeueing"])
+                       "stopped for the time limit (exit 75); requeueing"])
     }
 
     /// 200 images (13 steps of global batch 16 per epoch), 2 epochs, a checkpoint after every step.

@@ -2,11 +2,13 @@ import Data
 import Engine
 import Foundation
 
-/// A tiny CIFAR-format data set in a fresh temporary directory: five training files of
-/// `perFile` records and a test file of `test`. Labels cycle; pixels are a class-dependent
-/// brightness plus noise, so the set is learnable but not trivial.
+/// A fresh temporary scratch directory whose `data` subdirectory holds a tiny CIFAR-format data
+/// set: five training files of `perFile` records and a test file of `test`. Labels cycle;
+/// pixels are a class-dependent brightness plus noise, so the set is learnable but not trivial.
+/// Returns the scratch directory (runs go beside the data, never inside it).
 func makeTinyDataSet(prefix: String, perFile: Int = 4, test: Int = 6, seed: UInt64 = 1) throws -> URL {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+    let directory = scratch.appendingPathComponent("data")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
     var serial = 0
     func records(_ n: Int) -> Data {
@@ -24,5 +26,5 @@ func makeTinyDataSet(prefix: String, perFile: Int = 4, test: Int = 6, seed: UInt
     }
     for name in CIFAR10.trainingFiles { try records(perFile).write(to: directory.appendingPathComponent(name)) }
     try records(test).write(to: directory.appendingPathComponent(CIFAR10.testFiles[0]))
-    return directory
+    return scratch
 }

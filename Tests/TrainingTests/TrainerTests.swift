@@ -20,7 +20,7 @@ final class TrainerTests: XCTestCase {
     func tinyConfiguration() -> TrainingConfiguration {
         var model = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 4)
         model.classes = 10
-        var c = TrainingConfiguration(model: model, dataDirectory: directory.path,
+        var c = TrainingConfiguration(model: model, dataDirectory: directory.appendingPathComponent("data").path,
                                       runDirectory: directory.appendingPathComponent("run").path)
         c.epochs = 2
         c.batchSize = 8
@@ -83,7 +83,7 @@ final class TrainerTests: XCTestCase {
     }
 
     func testMissingDataStopsWithAnErrorNamingTheFile() throws {
-        try FileManager.default.removeItem(at: directory.appendingPathComponent("data_batch_3.bin"))
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("data/data_batch_3.bin"))
         XCTAssertThrowsError(try Trainer(configuration: tinyConfiguration(), reporter: quietReporter())) { error in
             XCTAssertTrue("\(error)".contains("data_batch_3.bin"), "\(error)")
         }

@@ -1,0 +1,85 @@
+import Foundation
+import Models
+
+extension TrainingState {
+    /// Decodes a checkpoint's JSON metadata and checks it as strictly as the command line checks
+    /// flags: the configuration meets `TrainingConfiguration.validate()`, and the position
+    /// (epoch, batch, step, history) is consistent with it. A checkpoint from another tool, or
+    /// one edited by hand, is refused with the file and the field named, before anything uses it.
+    public static func decode(_ metadata: Data, path: String) throws(ResumeError) -> TrainingState {
+        let state: TrainingState
+        do {
+            state = try JSONDecoder().decode(TrainingState.self, from: metadata)
+        } catch let error as DecodingError {
+            throw .unreadableState(path: path, reason: Self.explain(error))
+        } catch {
+            throw .unreadableState(path: path, reason: "\(error)")
+        }
+        do {
+            try state.configuration.validate()
+        } catch let problem as ConfigurationProblem {
+            throw .invalidState(path: path, reason: problem.described(in: path))
+        } catch {
+            throw .invalidState(path: path, reason: "\(path): field 'configuration.model' is not valid: \(error)")
+        }
+        if let reason = state.inconsistency() { throw .invalidState(path: path, reason: "\(path): \(reason)") }
+        return state
+    }
+
+    /// The first way the position contradicts itself or the configuration, or nil.
+    func inconsistency() -> String? {
+        let c = configuration
+        let steps = schedule.stepsPerEpoch
+        func field(_ name: String, _ value: Any, _ rule: String) -> String { "field '\(name)' is \(value), but it \(rule)" }
+        guard worldSize == c.worldSize else { return field("worldSize", worldSize, "must equal configuration.worldSize (\(c.worldSize))") }
+        guard globalBatchSize == c.batchSize * c.worldSize else {
+            return field("globalBatchSize", globalBatchSize, "must equal batchSize × worldSize (\(c.batchSize * c.worldSize))")
+        }
+        guard steps >= 1, c.trainingSamples == 0 || steps <= c.trainingSamples else {
+            return field("schedule.stepsPerEpoch", steps, "must be between 1 and the \(c.trainingSamples) training samples")
+        }
+        guard schedule.epochs == c.epochs else { return field("schedule.epochs", schedule.epochs, "must equal configuration.epochs (\(c.epochs))") }
+        do { try schedule.validate() } catch { return field(error.field, error.value, error.rule) }
+        guard (0...c.epochs).contains(epoch) else { return field("epoch", epoch, "must be between 0 and the run's \(c.epochs) epochs") }
+        guard (0...steps).contains(batchInEpoch), epoch < c.epochs || batchInEpoch == 0 else {
+            return field("batchInEpoch", batchInEpoch, "must be between 0 and the \(steps) steps of an epoch (0 once the run is over)")
+        }
+        // epoch ≤ 100,000 and steps ≤ 2³¹, so the product fits.
+        let expected = epoch * steps + batchInEpoch
+        guard globalStep == expected, schedule.step == expected else {
+            return field("globalStep", globalStep, "must equal epoch × steps per epoch + batchInEpoch = \(expected), as schedule.step (\(schedule.step)) must")
+        }
+        guard samplesSeen >= 0 else { return field("samplesSeen", samplesSeen, "must not be negative") }
+        guard history.count == epoch else { return field("history", "\(history.count) entries", "must hold one entry per completed epoch (\(epoch))") }
+        guard wallSeconds.isFinite, wallSeconds >= 0 else { return field("wallSeconds", wallSeconds, "must be a number ≥ 0") }
+        if let p = partialEpoch {
+            let values = [p.lossSum, p.correct, p.seen, p.seconds, p.dataWaitSeconds, p.communicationWaitSeconds]
+            guard values.allSatisfy({ $0.isFinite && $0 >= 0 }), p.correct <= p.seen else {
+                return field("partialEpoch", values.map { "\($0)" }.joined(separator: ", "), "must hold numbers ≥ 0 (correct ≤ seen)")
+            }
+        }
+        return nil
+    }
+
+    /// A decoding error as a sentence naming the field (`configuration.augmentation.crop`).
+    static func explain(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context, _ last: CodingKey? = nil) -> String {
+            let keys = context.codingPath + (last.map { [$0] } ?? [])
+            return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+                .replacingOccurrences(of: ".[", with: "[")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return "field '\(path(context, key))' is missing"
+        case .typeMismatch(let type, let context):
+            return "field '\(path(context))' is not of the expected type (\(type))"
+        case .valueNotFound(let type, let context):
+            return "field '\(path(context))' is null where a value of type \(type) is needed"
+        case .dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "the metadata is not valid JSON (\(context.debugDescription))"
+                : "field '\(path(context))' holds an invalid value (\(context.debugDescription))"
+        @unknown default:
+            return "\(error)"
+        }
+    }
+}
