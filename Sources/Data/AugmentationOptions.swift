@@ -27,23 +27,25 @@ public struct AugmentationOptions: Codable, Hashable, Sendable, CustomStringConv
 
     /// Parses a comma-separated list of `crop`, `flip`, `shift` (case and spaces ignored): the
     /// listed kinds are on, the others off, each with its default parameters. `none` and the
-    /// empty string turn everything off (`none` beside other names adds nothing).
+    /// empty string turn everything off. A list that contradicts itself or repeats itself is
+    /// refused rather than read one way silently: `none` beside another kind
+    /// (`AugmentationError.noneWithOthers`), or a kind named twice (`.repeatedKind`).
     public init(parsing list: String) throws {
         self.init()
-        crop = false
-        flip = false
-        shift = false
+        var named: [String] = []
         for item in list.split(separator: ",") {
             let name = item.trimmingSpaces.lowercased()
-            switch name {
-            case "": continue
-            case "none": continue
-            case "crop": crop = true
-            case "flip": flip = true
-            case "shift": shift = true
-            default: throw AugmentationError.unknownKind(String(item.trimmingSpaces))
+            if name.isEmpty { continue }
+            guard name == "none" || Self.kindNames.contains(name) else {
+                throw AugmentationError.unknownKind(String(item.trimmingSpaces))
             }
+            guard !named.contains(name) else { throw AugmentationError.repeatedKind(name, list: list) }
+            named.append(name)
         }
+        if named.contains("none") && named.count > 1 { throw AugmentationError.noneWithOthers(list: list) }
+        crop = named.contains("crop")
+        flip = named.contains("flip")
+        shift = named.contains("shift")
     }
 
     /// The kinds that are on with their parameters, e.g. `crop(4),flip`,

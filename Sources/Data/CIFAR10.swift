@@ -11,6 +11,10 @@ public enum CIFAR10 {
     public static let recordBytes = 3073
     /// Number of classes; labels are `0..<classes`.
     public static let classes = 10
+    /// The most records one file may hold: each of the five training files and the test file of
+    /// the real data set holds exactly 10,000, and smaller files (test fixtures, subsets) are
+    /// allowed. A larger size means the wrong file, so it is refused before anything is allocated.
+    public static let maxRecordsPerFile = 10_000
     /// The training split's files, in the order their records are concatenated.
     public static let trainingFiles = (1...5).map { "data_batch_\($0).bin" }
     /// The test split's file.

@@ -2,7 +2,8 @@ import Foundation
 import XCTest
 @testable import Data
 
-/// `--augment` lists: defaults, parsing, rejection of unknown names, descriptions.
+/// `--augment` lists: defaults, parsing, rejection of unknown names, of `none` beside other kinds
+/// and of repeated kinds, descriptions.
 final class AugmentationOptionsTests: XCTestCase {
     func testDefaultsAreThePapersCropAndFlip() {
         let o = AugmentationOptions()
@@ -40,6 +41,24 @@ final class AugmentationOptionsTests: XCTestCase {
             let message = String(describing: error)
             for name in ["blur", "crop", "flip", "shift", "none"] {
                 XCTAssertTrue(message.contains(name), message)
+            }
+        }
+    }
+
+    func testNoneBesideAnotherKindIsRefused() {
+        for list in ["none,flip", "crop, NONE", "none,crop,shift"] {
+            assertThrows(AugmentationError.noneWithOthers(list: list), messageMentions: ["'\(list)'", "none alone"]) {
+                _ = try AugmentationOptions(parsing: list)
+            }
+        }
+    }
+
+    func testKindNamedTwiceIsRefused() {
+        for (list, kind) in [("flip,flip", "flip"), ("crop, Flip ,FLIP", "flip"), ("none,none", "none"),
+                             ("shift,crop,shift", "shift")] {
+            assertThrows(AugmentationError.repeatedKind(kind, list: list),
+                         messageMentions: ["'\(list)'", "\(kind) more than once"]) {
+                _ = try AugmentationOptions(parsing: list)
             }
         }
     }

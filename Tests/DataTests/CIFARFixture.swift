@@ -52,6 +52,17 @@ final class CIFARFixture {
         return path(name)
     }
 
+    /// Makes `name` a sparse file of `bytes` bytes (all zeros, no disk used): a file of any size
+    /// without writing it, for the checks that must refuse a size before reading.
+    @discardableResult
+    func sparse(_ name: String, bytes: Int) throws -> String {
+        try write(name, bytes: [])
+        let handle = try FileHandle(forWritingTo: directory.appendingPathComponent(name))
+        defer { try? handle.close() }
+        try handle.truncate(atOffset: UInt64(bytes))
+        return path(name)
+    }
+
     /// Writes all six files: training files with `trainingCounts[i]` records each (consecutive
     /// image ids from 0), and a test file of `testCount` images with ids from 1000.
     func writeAll(trainingCounts: [Int] = [2, 3, 1, 2, 2], testCount: Int = 3) throws {

@@ -100,15 +100,4 @@ final class ImageSetTests: XCTestCase {
         XCTAssertEqual(CIFAR10.files(for: .test), ["test_batch.bin"])
         XCTAssertEqual(CIFAR10.recordBytes, 1 + CIFAR10.channels * CIFAR10.height * CIFAR10.width)
     }
-
-    private func assertLoad(directory: String, split: DatasetSplit, throws expected: DataError,
-                            messageMentions phrases: [String], file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertThrowsError(try ImageSet.load(directory: directory, split: split), file: file, line: line) { error in
-            XCTAssertEqual(error as? DataError, expected, file: file, line: line)
-            let message = String(describing: error)
-            for phrase in phrases {
-                XCTAssertTrue(message.contains(phrase), "'\(message)' does not mention '\(phrase)'", file: file, line: line)
-            }
-        }
-    }
 }
