@@ -42,6 +42,7 @@ public struct ContentHash: Sendable {
 
     @inline(__always)
     private static func step(_ h: UInt64, _ word: UInt64) -> UInt64 {
+        // DDPT-64 is defined modulo 2⁶⁴ (see above), hence the wrapping operators.
         let a = h &+ word &* wordMultiplier
         return ((a << 31) | (a >> 33)) &* stateMultiplier
     }

@@ -7,6 +7,7 @@ public enum FNV1a {
     /// Folds one value (a byte, or a wider word for checksums) into hash `h`.
     @inline(__always)
     public static func mix(_ h: UInt64, _ value: UInt64) -> UInt64 {
+        // FNV-1a multiplies modulo 2⁶⁴ by definition, hence the wrapping operator.
         (h ^ value) &* 0x100_0000_01b3
     }
 

@@ -62,6 +62,7 @@ public final class Network {
         precondition(batch >= 1 && batch <= maxBatch, "batch \(batch) outside 1...\(maxBatch)")
         context.batch = batch
         context.training = training
+        // Keys dropout masks only; wrapping after 2⁶⁴ steps is harmless and never reached.
         if training { context.step &+= 1 }
         guard let profile else {
             for layer in graph.layers { layer.forward(context) }

@@ -4,6 +4,7 @@ public enum RandomStream {
     /// SplitMix64's finaliser: a bijective mix of 64 bits.
     @inline(__always)
     public static func mix(_ z0: UInt64) -> UInt64 {
+        // Arithmetic modulo 2⁶⁴ is the definition of the mix, hence the wrapping operators.
         var z = z0 &+ 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
