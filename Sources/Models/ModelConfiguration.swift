@@ -40,8 +40,23 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         self.classes = classes
     }
 
+    /// The deepest model accepted: far beyond ResNet-1202, the deepest CIFAR model in He et al. A
+    /// model has at most about one layer per unit of depth, so this also bounds the layer count and
+    /// keeps counting a model's footprint before building it cheap.
+    public static let maximumDepth = 10_000
+    /// The widest growth rate accepted (the papers use 12 to 48).
+    public static let maximumGrowthRate = 4_096
+    /// The widest stem accepted: twice the widest growth rate, so that the `2k` stem of every
+    /// SparseNet and DenseNet-BC name within the growth limit is accepted.
+    public static let maximumStemChannels = 2 * maximumGrowthRate
+    /// The most classes accepted (ImageNet-21k has 21,841).
+    public static let maximumClasses = 100_000
+    /// The most input channels, and the largest input height or width, accepted.
+    public static let maximumInputChannels = 4_096, maximumInputSize = 4_096
+
     /// Parses `family[-bc]-depth[-growth]` with the papers' defaults: DenseNet's stem has 16
     /// channels, DenseNet-BC's and SparseNet's have 2k; `-bc` means a bottleneck and compression 0.5.
+    /// A number above its limit (even one too large for `Int`) is refused as out of range.
     public init(name: String) throws {
         let parts = name.lowercased().split(separator: "-").map(String.init)
         guard let first = parts.first, let family = ModelFamily(rawValue: first) else {
@@ -50,17 +65,25 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         var rest = Array(parts.dropFirst())
         let bc = rest.first == "bc"
         if bc { rest.removeFirst() }
-        let numbers = rest.compactMap { Int($0) }
-        guard numbers.count == rest.count else { throw ModelError.unknownName(name) }
+        let isNumber = { (part: String) in Int(part) != nil || (!part.isEmpty && part.allSatisfy { $0.isASCII && $0.isNumber }) }
+        guard rest.allSatisfy(isNumber) else { throw ModelError.unknownName(name) }
+        // The number at `index`, checked against `maximum` before any arithmetic uses it.
+        func number(_ index: Int, _ setting: String, maximum: Int) throws -> Int {
+            guard let n = Int(rest[index]), n <= maximum else {
+                throw ModelError.outOfRange(setting: setting, value: rest[index], maximum: maximum)
+            }
+            return n
+        }
         switch family {
         case .resnet:
-            guard !bc, numbers.count == 1 else { throw ModelError.unknownName(name) }
-            self.init(family: .resnet, depth: numbers[0], stemChannels: 16)
+            guard !bc, rest.count == 1 else { throw ModelError.unknownName(name) }
+            self.init(family: .resnet, depth: try number(0, "depth", maximum: Self.maximumDepth), stemChannels: 16)
         case .densenet, .sparsenet:
-            guard numbers.count == 2 else { throw ModelError.unknownName(name) }
-            let k = numbers[1]
+            guard rest.count == 2 else { throw ModelError.unknownName(name) }
+            let depth = try number(0, "depth", maximum: Self.maximumDepth)
+            let k = try number(1, "growth rate", maximum: Self.maximumGrowthRate)
             let stem = (family == .densenet && !bc) ? 16 : 2 * k
-            self.init(family: family, depth: numbers[0], growthRate: k, bottleneck: bc,
+            self.init(family: family, depth: depth, growthRate: k, bottleneck: bc,
                       compression: bc ? 0.5 : 1, stemChannels: stem)
         }
         try validate()
@@ -75,46 +98,73 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         }
     }
 
-    /// Layers per dense/sparse block, or basic blocks per ResNet stage.
+    /// Layers per dense/sparse block, or basic blocks per ResNet stage (0 below the family's smallest depth).
     public var unitsPerStage: Int {
         switch family {
-        case .resnet: return (depth - 2) / 6
-        case .densenet, .sparsenet: return (depth - 4) / (bottleneck ? 6 : 3)
+        case .resnet: return (max(depth, 2) - 2) / 6
+        case .densenet, .sparsenet: return (max(depth, 4) - 4) / (bottleneck ? 6 : 3)
         }
     }
 
-    /// Checks that the settings describe a buildable network.
+    /// Checks that the settings describe a buildable network whose sizes can all be counted.
+    ///
+    /// Every size is bounded before any arithmetic uses it, and the model's footprint is then
+    /// counted with checked arithmetic, so that parameter counts, MACs and activation sizes of an
+    /// accepted configuration fit in `Int`. A setting the family does not use is refused, naming it:
+    /// a ResNet has no dense layers or transitions, so dropout, a bottleneck or a compression other
+    /// than 1 would change nothing (its stored growth rate is ignored, as saved configurations have one).
     public func validate() throws {
+        try checkSettings()
+        _ = try footprint()
+    }
+
+    /// The checks of `validate` that need no counting.
+    func checkSettings() throws {
+        guard depth <= Self.maximumDepth else {
+            throw ModelError.outOfRange(setting: "depth", value: "\(depth)", maximum: Self.maximumDepth)
+        }
         switch family {
         case .resnet:
             guard depth >= 8, (depth - 2) % 6 == 0 else {
                 throw ModelError.invalidDepth(family: family, depth: depth, rule: "ResNet depth must be 6n+2 with n ≥ 1 (20, 56, 110)")
             }
+            guard dropout == 0 else { throw ResNetUnusedSetting.dropout.error(naming: "dropout \(dropout)") }
+            guard !bottleneck else { throw ResNetUnusedSetting.bottleneck.error(naming: "bottleneck") }
+            guard compression == 1 else { throw ResNetUnusedSetting.compression.error(naming: "compression \(compression)") }
         case .densenet, .sparsenet:
             let per = bottleneck ? 6 : 3
             guard depth > 4, (depth - 4) % per == 0 else {
                 throw ModelError.invalidDepth(family: family, depth: depth,
                                               rule: "depth must be \(per)n+4 with n ≥ 1\(bottleneck ? " when a bottleneck is used" : "")")
             }
-            guard growthRate >= 1 else {
-                throw ModelError.invalidSetting(name: "growth rate", value: "\(growthRate)", rule: "must be at least 1")
-            }
+            try Self.check("growth rate", growthRate, atLeast: 1, atMost: Self.maximumGrowthRate)
             guard compression > 0, compression <= 1 else {
                 throw ModelError.invalidSetting(name: "compression", value: "\(compression)", rule: "must be in (0, 1]")
             }
         }
-        guard stemChannels >= 1 else {
-            throw ModelError.invalidSetting(name: "stem channels", value: "\(stemChannels)", rule: "must be at least 1")
-        }
+        try Self.check("stem channels", stemChannels, atLeast: 1, atMost: Self.maximumStemChannels)
         guard dropout >= 0, dropout < 1 else {
             throw ModelError.invalidSetting(name: "dropout", value: "\(dropout)", rule: "must be in [0, 1)")
         }
-        guard classes >= 2 else {
-            throw ModelError.invalidSetting(name: "classes", value: "\(classes)", rule: "must be at least 2")
-        }
+        try Self.check("classes", classes, atLeast: 2, atMost: Self.maximumClasses)
+        try Self.check("input channels", inputChannels, atLeast: 1, atMost: Self.maximumInputChannels)
         guard inputHeight % 4 == 0, inputWidth % 4 == 0, inputHeight >= 4, inputWidth >= 4 else {
             throw ModelError.invalidSetting(name: "input size", value: "\(inputHeight)×\(inputWidth)",
                                             rule: "height and width must be multiples of 4 (two 2× downsamplings)")
+        }
+        guard inputHeight <= Self.maximumInputSize, inputWidth <= Self.maximumInputSize else {
+            throw ModelError.outOfRange(setting: "input size", value: "\(inputHeight)×\(inputWidth)",
+                                        maximum: Self.maximumInputSize)
+        }
+    }
+
+    /// Refuses `value` below `minimum` as invalid and above `maximum` as out of range.
+    static func check(_ setting: String, _ value: Int, atLeast minimum: Int, atMost maximum: Int) throws {
+        guard value >= minimum else {
+            throw ModelError.invalidSetting(name: setting, value: "\(value)", rule: "must be at least \(minimum)")
+        }
+        guard value <= maximum else {
+            throw ModelError.outOfRange(setting: setting, value: "\(value)", maximum: maximum)
         }
     }
 }

@@ -21,19 +21,23 @@ public struct ModelSummary {
     /// Rows in forward order.
     public let rows: [Row]
     /// Total trainable parameters.
-    public var parameterCount: Int { rows.reduce(0) { $0 + $1.parameters } }
+    public let parameterCount: Int
     /// Total forward multiply-accumulates per sample.
-    public var macs: Int { rows.reduce(0) { $0 + $1.macs } }
+    public let macs: Int
     /// Convolution layers.
     public let convolutionCount: Int
     /// Batch-norm layers, fused or standalone.
     public let batchNormCount: Int
 
-    /// Summarises `graph`.
+    /// Summarises `graph`, adding up its totals with checked arithmetic: a total that does not fit
+    /// in `Int` is shown as `Int.max`, which the graph of a configuration that
+    /// `ModelConfiguration.validate()` accepts never reaches (validation counts the same totals).
     public init(_ graph: Graph) {
         rows = graph.layers.map {
             Row(name: $0.name, kind: $0.kind, outputShape: $0.outputShape, parameters: $0.parameterCount, macs: $0.macsPerSample)
         }
+        parameterCount = (try? SizeArithmetic.sum(rows.map(\.parameters))) ?? .max
+        macs = (try? SizeArithmetic.sum(rows.map(\.macs))) ?? .max
         convolutionCount = graph.layers.filter { $0 is ConvolutionLayer }.count
         batchNormCount = graph.layers.filter {
             ($0 as? ConvolutionLayer)?.preactivation == true || $0 is BatchNormLayer
@@ -43,6 +47,7 @@ public struct ModelSummary {
     /// The table as text.
     public func render(title: String) -> String {
         let header = ["layer", "operation", "output", "params", "MACs"]
+        let grouped = ModelError.grouped
         var table = rows.map { [$0.name, $0.kind, $0.outputShape.description, grouped($0.parameters), grouped($0.macs)] }
         table.insert(header, at: 0)
         let widths = (0..<header.count).map { col in table.map { $0[col].count }.max() ?? 0 }
@@ -60,15 +65,5 @@ public struct ModelSummary {
         out.append("forward MACs per 32×32 sample: \(grouped(macs)) (\(String(format: "%.1f", Double(macs) / 1e6)) M)")
         out.append("convolutions: \(convolutionCount), batch norms: \(batchNormCount), layers in graph: \(rows.count)")
         return out.joined(separator: "\n")
-    }
-
-    private func grouped(_ n: Int) -> String {
-        let s = String(n)
-        var out = ""
-        for (i, ch) in s.enumerated() {
-            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
-            out.append(ch)
-        }
-        return out
     }
 }

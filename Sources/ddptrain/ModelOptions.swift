@@ -2,6 +2,10 @@ import ArgumentParser
 import Models
 
 /// Flags that choose a model by name and adjust its architecture.
+///
+/// A flag the chosen family does not use is refused, naming it, rather than ignored: a ResNet has no
+/// dense layers or transitions, so `--growth-rate`, `--bottleneck`, `--compression` and `--dropout`
+/// are errors on one (see `ModelConfiguration.applying(_:)`).
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Model name, e.g. sparsenet-40-24, densenet-bc-100-12, resnet-20 (default: sparsenet-40-24).")
     var model: String?
@@ -24,22 +28,17 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Dropout rate after each dense/sparse layer's convolutions.")
     var dropout: Float?
 
-    /// Whether any model flag was given.
-    var isGiven: Bool {
-        model != nil || growthRate != nil || depth != nil || bottleneck != nil || compression != nil
-            || stemChannels != nil || dropout != nil
+    /// The architecture flags given, as overrides of the named model's settings.
+    var overrides: ModelOverrides {
+        ModelOverrides(growthRate: growthRate, depth: depth, bottleneck: bottleneck, compression: compression,
+                       stemChannels: stemChannels, dropout: dropout)
     }
+
+    /// Whether any model flag was given.
+    var isGiven: Bool { model != nil || !overrides.isEmpty }
 
     /// The resolved configuration, validated.
     func configuration(name: String? = nil) throws -> ModelConfiguration {
-        var c = try ModelConfiguration(name: name ?? model ?? "sparsenet-40-24")
-        if let growthRate { c.growthRate = growthRate }
-        if let depth { c.depth = depth }
-        if let bottleneck { c.bottleneck = bottleneck }
-        if let compression { c.compression = compression }
-        if let stemChannels { c.stemChannels = stemChannels }
-        if let dropout { c.dropout = dropout }
-        try c.validate()
-        return c
+        try ModelConfiguration(name: name ?? model ?? "sparsenet-40-24").applying(overrides)
     }
 }

@@ -1,0 +1,170 @@
+import Engine
+
+/// What the model builders describe a model into: a `Graph` makes the layers; a
+/// `FootprintCounter` only counts their sizes, so that a model is measured before any layer exists.
+protocol ModelGraph {
+    /// How the description refers to a value (the input or a layer's output).
+    associatedtype Value
+    /// The network input.
+    var input: Value { get }
+    /// Channels of the concatenation of `values`.
+    func channels(_ values: [Value]) throws -> Int
+    /// A convolution with "same" padding (`kernel / 2`) and no bias, optionally behind a fused BN-ReLU.
+    mutating func convolution(_ inputs: [Value], outChannels: Int, kernel: Int, stride: Int, preactivation: Bool,
+                              name: String) throws -> Value
+    /// Batch normalisation, optionally followed by ReLU.
+    mutating func batchNorm(_ inputs: [Value], relu: Bool, name: String) throws -> Value
+    /// 2×2/2 average pooling.
+    mutating func averagePool(_ x: Value, name: String) throws -> Value
+    /// Global average pooling.
+    mutating func globalAveragePool(_ x: Value, name: String) throws -> Value
+    /// A linear layer over the flattened `x`.
+    mutating func linear(_ x: Value, outFeatures: Int, name: String) throws -> Value
+    /// Dropout with probability `rate`.
+    mutating func dropout(_ x: Value, rate: Float, name: String) throws -> Value
+    /// `relu?(x + shortcut(s))`.
+    mutating func residual(_ x: Value, shortcut: Value, relu: Bool, name: String) throws -> Value
+}
+
+extension Graph: ModelGraph {
+    func channels(_ values: [ValueID]) -> Int { concatenatedShape(values).channels }
+
+    mutating func convolution(_ inputs: [ValueID], outChannels: Int, kernel: Int, stride: Int, preactivation: Bool,
+                              name: String) -> ValueID {
+        convolution(inputs, outChannels: outChannels, kernel: kernel, stride: stride, padding: nil, bias: false,
+                    preactivation: preactivation, name: name)
+    }
+}
+
+/// Counts a model's `NetworkFootprint` from the builder's description with checked arithmetic,
+/// making no layer: what each call adds is what the Engine's layer of that kind declares (a test
+/// compares the count with `NetworkFootprint(graph:)` of the built graph for every family).
+struct FootprintCounter: ModelGraph {
+    /// The counts so far.
+    private(set) var footprint = NetworkFootprint()
+    /// Per value, its shape.
+    private var shapes: [TensorShape] = []
+    /// The model's name, for errors.
+    let model: String
+    let input = 0
+
+    /// Starts counting a model named `model` whose input has `shape`.
+    init(input shape: TensorShape, model: String) throws {
+        self.model = model
+        try addValue(shape)
+    }
+
+    func channels(_ values: [Int]) throws -> Int {
+        try counted("channel count") {
+            try SizeArithmetic.sum(values.map { shapes[$0].channels })
+        }
+    }
+
+    mutating func convolution(_ inputs: [Int], outChannels: Int, kernel: Int, stride: Int, preactivation: Bool,
+                              name: String) throws -> Int {
+        let s = shapes[inputs[0]], inChannels = try channels(inputs)
+        let g = ConvolutionGeometry(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
+                                    padding: kernel / 2, inHeight: s.height, inWidth: s.width)
+        let weights = try counted("parameter count") { try SizeArithmetic.product(outChannels, inChannels, kernel, kernel) }
+        try addLayer(parameters: weights, normalized: preactivation ? inChannels : nil,
+                     macs: counted("forward MACs per sample") { try SizeArithmetic.product(weights, g.outPlane) })
+        let panel = try counted("convolution workspace") { try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane) }
+        let partial = try counted("convolution workspace") { try SizeArithmetic.sum(weights, outChannels) }
+        let shared = try counted("convolution workspace") { try SizeArithmetic.product(preactivation ? inChannels : 0, g.inPlane) }
+        footprint.panelElements = max(footprint.panelElements, panel)
+        footprint.partialElements = max(footprint.partialElements, partial)
+        footprint.sharedElementsPerSample = max(footprint.sharedElementsPerSample, shared)
+        return try addValue(g.outShape)
+    }
+
+    mutating func batchNorm(_ inputs: [Int], relu: Bool, name: String) throws -> Int {
+        let s = shapes[inputs[0]], c = try channels(inputs)
+        try addLayer(parameters: 0, normalized: c)
+        return try addValue(TensorShape(channels: c, height: s.height, width: s.width))
+    }
+
+    mutating func averagePool(_ x: Int, name: String) throws -> Int {
+        let s = shapes[x]
+        try addLayer()
+        return try addValue(TensorShape(channels: s.channels, height: s.height / 2, width: s.width / 2))
+    }
+
+    mutating func globalAveragePool(_ x: Int, name: String) throws -> Int {
+        try addLayer()
+        return try addValue(TensorShape(channels: shapes[x].channels, height: 1, width: 1))
+    }
+
+    mutating func linear(_ x: Int, outFeatures: Int, name: String) throws -> Int {
+        let inFeatures = footprint.valueElements[x]
+        let weights = try counted("parameter count") { try SizeArithmetic.product(outFeatures, inFeatures) }
+        try addLayer(parameters: counted("parameter count") { try SizeArithmetic.sum(weights, outFeatures) }, macs: weights)
+        return try addValue(TensorShape(channels: outFeatures, height: 1, width: 1))
+    }
+
+    mutating func dropout(_ x: Int, rate: Float, name: String) throws -> Int {
+        try addLayer()
+        footprint.dropoutElements.append(footprint.valueElements[x])
+        return try addValue(shapes[x])
+    }
+
+    mutating func residual(_ x: Int, shortcut: Int, relu: Bool, name: String) throws -> Int {
+        try addLayer()
+        return try addValue(shapes[x])
+    }
+
+    /// Counts one layer with `parameters` of its own, a batch norm over `normalized` channels
+    /// (which adds `2c` parameters and `2c` running statistics) and `macs` per sample.
+    private mutating func addLayer(parameters: Int = 0, normalized: Int? = nil, macs: Int = 0) throws {
+        footprint.layers += 1
+        let norm = normalized ?? 0
+        if let normalized { footprint.normalizedChannels.append(normalized) }
+        footprint.parameters = try counted("parameter count") {
+            try SizeArithmetic.sum(footprint.parameters, parameters, SizeArithmetic.product(2, norm))
+        }
+        footprint.buffers = try counted("running statistics") {
+            try SizeArithmetic.sum(footprint.buffers, SizeArithmetic.product(2, norm))
+        }
+        footprint.macsPerSample = try counted("forward MACs per sample") {
+            try SizeArithmetic.sum(footprint.macsPerSample, macs)
+        }
+    }
+
+    /// Adds a value of `shape` and returns it.
+    @discardableResult
+    private mutating func addValue(_ shape: TensorShape) throws -> Int {
+        let elements = try counted("activation size") {
+            try SizeArithmetic.product(shape.channels, shape.height, shape.width)
+        }
+        footprint.valueElements.append(elements)
+        shapes.append(shape)
+        return shapes.count - 1
+    }
+
+    /// `body`'s result, or `ModelError.uncountable` naming `quantity` when it overflows.
+    private func counted(_ quantity: String, _ body: () throws -> Int) throws(ModelError) -> Int {
+        do {
+            return try body()
+        } catch {
+            throw ModelError.uncountable(model: model, quantity: quantity)
+        }
+    }
+}
+
+extension ModelConfiguration {
+    /// The input shape of one sample.
+    var inputShape: TensorShape { TensorShape(channels: inputChannels, height: inputHeight, width: inputWidth) }
+
+    /// The sizes of this model's network — layers, parameters, MACs, activations, scratch — counted
+    /// from the settings with checked arithmetic, without building its graph: equal to
+    /// `NetworkFootprint(graph:)` of the graph `ModelBuilder` builds, and cheap even for a model far
+    /// too large to build. Its byte functions say what the model needs before anything is allocated.
+    ///
+    /// - Throws: `ModelError.uncountable` naming the size that does not fit in 64 bits, and the
+    ///   errors of the settings checks of `validate()`.
+    public func footprint() throws -> NetworkFootprint {
+        try checkSettings()
+        var counter = try FootprintCounter(input: inputShape, model: name)
+        try ModelBuilder.describe(self, into: &counter)
+        return counter.footprint
+    }
+}
