@@ -100,8 +100,13 @@ public final class Trainer {
         pool = ComputePool(threads: c.threads)
         // Activations are allocated for the largest share a rank really trains: a batch larger than
         // the data set does not reserve memory for samples that do not exist.
+        // The model and batch must fit in this rank's part of the node's available memory, or the
+        // run stops with the memory it would need instead of being killed half-way.
         let largestShare = (min(c.globalBatchSize, trainingSet.count) + communicator.size - 1) / communicator.size
-        network = Network(graph: try ModelBuilder.graph(for: c.model), maxBatch: min(c.batchSize, largestShare), pool: pool, seed: c.seed)
+        let maxBatch = min(c.batchSize, largestShare)
+        let graph = try ModelBuilder.checkedGraph(for: c.model, batch: maxBatch, threads: c.threads,
+                                                  availableBytes: SystemMemory.availableBytes().map { $0 / Self.ranksOnThisNode() })
+        network = Network(graph: graph, maxBatch: maxBatch, pool: pool, seed: c.seed)
         communicator.broadcast(network.parameters.values.pointer, count: network.parameters.count)
         communicator.broadcast(network.buffers.values.pointer, count: network.buffers.count)
         if c.batchNormSync == .batch && communicator.size > 1 {
@@ -129,6 +134,12 @@ public final class Trainer {
         history = state.history
         partial = state.partialEpoch ?? TrainingState.PartialEpoch()
         earlierWallSeconds = state.wallSeconds
+    }
+
+    /// Ranks of the job on this machine (Open MPI's local size; 1 outside `mpirun`), which share
+    /// its memory.
+    static func ranksOnThisNode() -> Int {
+        max(1, Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1)
     }
 
     /// Suffix of the optimizer's momentum tensors in a checkpoint.

@@ -48,7 +48,8 @@ struct Bench: ParsableCommand {
     func bench(_ communicator: Communicator) throws {
         let configuration = try options.configuration()
         let ranks = communicator.size
-        let graph = try ModelBuilder.graph(for: configuration)
+        let graph = try ModelBuilder.checkedGraph(for: configuration, batch: batchSize, threads: threads,
+                                                  availableBytes: SystemMemory.availableBytes())
         let pool = ComputePool(threads: threads)
         let network = Network(graph: graph, maxBatch: batchSize, pool: pool, seed: 1)
         if ranks > 1 && bnSync == .batch { network.context.statisticsReducer = communicator }

@@ -48,7 +48,9 @@ struct Eval: ParsableCommand {
         let test = try ImageSet.load(directory: data, split: .test)
         let normalization = try saved?.state.configuration.normalization
             ?? Normalization.compute(from: ImageSet.load(directory: data, split: .train))
-        let network = Network(graph: try ModelBuilder.graph(for: configuration), maxBatch: batchSize,
+        let graph = try ModelBuilder.checkedGraph(for: configuration, batch: batchSize, threads: threads,
+                                                  availableBytes: SystemMemory.availableBytes())
+        let network = Network(graph: graph, maxBatch: batchSize,
                               pool: ComputePool(threads: threads), seed: seed)
         if let saved { try saved.restore(into: network) }
         let augmenter = Augmenter(options: AugmentationOptions(), normalization: normalization, seed: 0)
