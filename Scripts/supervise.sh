@@ -96,7 +96,7 @@ while true; do
       echo "supervise: the command has not started training after ${start_timeout} s (--start-timeout; a launch waiting for an unreachable node?); killing it" >&2
       kill_tree "$child"
     fi
-    if [ "$aborted_at" -eq 0 ] && grep -qE "has been aborted|no progress for [0-9]+ s" "$log" 2>/dev/null; then
+    if [ "$aborted_at" -eq 0 ] && grep -qE "has been aborted|no progress for [0-9.]+ s" "$log" 2>/dev/null; then
       aborted_at=$(date +%s)
     fi
     if [ "$aborted_at" -ne 0 ] && [ $(( $(date +%s) - aborted_at )) -ge "$hang_grace" ] && kill -0 "$child" 2>/dev/null; then

@@ -156,9 +156,8 @@ public final class RunDirectory {
     /// saved history (a resumed run rewrites the epochs it has already reported).
     public func begin(_ configuration: TrainingConfiguration, history: [EpochMetrics],
                       say: (String) -> Void) throws -> MetricsLog {
-        for (files, folder) in moves where !files.isEmpty {
-            let destination = POSIXFile.join(path, folder)
-            _ = try PathCheck.makeDirectories(destination)
+        for (files, base) in moves where !files.isEmpty {
+            let (folder, destination) = try Self.makeFreshFolder(in: path, named: base)
             for name in files.sorted() {
                 do { try POSIXFile.move(POSIXFile.join(path, name), to: POSIXFile.join(destination, name)) } catch {
                     throw RunDirectoryError.unusable(path: path, reason: "moving \(name) into \(folder)/ failed: \(error)")
@@ -178,6 +177,20 @@ public final class RunDirectory {
         let metrics = try MetricsLog(path: POSIXFile.join(path, Self.metricsName))
         for m in history { try metrics.append(m) }
         return metrics
+    }
+
+    /// Creates a folder that did not exist, `base` or `base-2`, `base-3`, … (two moves within one
+    /// second must never share a folder, or one would rename its files over the other's).
+    static func makeFreshFolder(in directory: String, named base: String) throws(RunDirectoryError) -> (name: String, path: String) {
+        for attempt in 1...1_000 {
+            let name = attempt == 1 ? base : "\(base)-\(attempt)"
+            let destination = POSIXFile.join(directory, name)
+            if mkdir(destination, 0o755) == 0 { return (name, destination) }
+            guard errno == EEXIST else {
+                throw .unusable(path: directory, reason: "creating \(name)/ failed: \(POSIXFile.message(errno))")
+            }
+        }
+        throw .unusable(path: directory, reason: "no free name for \(base)/ (1,000 folders of that name exist)")
     }
 
     /// Removes the lock file and the directories `open` created when the run fails before writing

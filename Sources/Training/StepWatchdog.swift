@@ -53,7 +53,7 @@ public final class StepWatchdog: @unchecked Sendable {
                     : "This single process is stuck or far slower than the limit (stopped with SIGSTOP, starved of CPU, "
                         + "or the limit is too short for this step); ending it so that it can be restarted (e.g. with --resume auto).\n"
                 let message = (distributed ? "rank \(rank): " : "error: ")
-                    + "no progress for \(Int(idle)) s (--step-timeout \(timeout)) during \(phase). " + cause
+                    + "no progress for \(idle < 10 ? String(format: "%.1f", idle) : String(Int(idle))) s (--step-timeout \(timeout)) during \(phase). " + cause
                 FileHandle.standardError.write(Data(message.utf8))
                 _exit(3)
             }
