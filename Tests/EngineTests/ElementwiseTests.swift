@@ -17,6 +17,16 @@ final class ElementwiseTests: XCTestCase {
         XCTAssertEqual(dx, [10, 10, 10, 14, 15])
     }
 
+    /// Issue 10 #5: a NaN input stays NaN (as in PyTorch), so overflowing activations reach the
+    /// loss and stop training; `max(0, x)` used to turn it into 0. Infinities pass as max(x, 0).
+    func testReLUForwardPropagatesNaN() {
+        let x: [Float] = [.nan, -1, 2, .infinity, -.infinity]
+        var y = [Float](repeating: 9, count: 5)
+        ReLU.forward(x, &y, count: 5)
+        XCTAssertTrue(y[0].isNaN, "ReLU(NaN) is \(y[0]), not NaN")
+        XCTAssertEqual(Array(y[1...]), [0, 2, .infinity, 0])
+    }
+
     // MARK: Dropout
 
     func testDropoutMaskKeepsAboutOneMinusRateAndScalesKeptElements() {

@@ -102,4 +102,32 @@ final class LossTests: XCTestCase {
             XCTAssertEqual(Set(results.map(\.tensor)), ["x", "fc.weight", "fc.bias"])
         }
     }
+
+    /// Issue 10 #5: ten equal logits of 3e38 give the loss log(10) (softmax is uniform), not 0:
+    /// the log-sum-exp is taken of the shifted logits, without adding the huge maximum back and
+    /// cancelling it. Checked for every label and through the gradient (p − t: 0.1 − [k = label]).
+    func testEqualHugeLogitsGiveTheLogOfTheClassCount() {
+        let classes = 10
+        let logits = [Float](repeating: 3e38, count: classes)
+        for label in [0, 7] {
+            var gradient = [Float](repeating: 99, count: classes)
+            let result = SoftmaxCrossEntropy.evaluate(logits: logits, labels: [Int32(label)], batch: 1, classes: classes,
+                                                      gradient: &gradient)
+            XCTAssertEqual(result.lossSum, log(10.0), accuracy: 1e-6 * log(10.0), "label \(label)")
+            for k in 0..<classes {
+                XCTAssertEqual(gradient[k], 0.1 - (k == label ? 1 : 0), accuracy: 1e-6, "label \(label), class \(k)")
+            }
+        }
+    }
+
+    /// Issue 10 #5: a NaN logit, wherever it sits in the row (first, middle, last), gives a NaN
+    /// loss, which the training loop's NaN check then catches.
+    func testANaNLogitGivesANaNLoss() {
+        for position in [0, 4, 9] {
+            var logits = [Float](repeating: 0.5, count: 10)
+            logits[position] = .nan
+            let result = SoftmaxCrossEntropy.evaluate(logits: logits, labels: [3], batch: 1, classes: 10)
+            XCTAssertTrue(result.lossSum.isNaN, "NaN logit at \(position): loss \(result.lossSum)")
+        }
+    }
 }
