@@ -201,14 +201,13 @@ extension RunSafetyTests {
         try assertUsageError(data, ["--augment", "none,flip"], naming: "none")
     }
 
-    // MARK: Pending merge (model-size bounds and ResNet-only flags, done on another branch)
+    // MARK: Model sizes and ResNet-only flags
 
-    /// PENDING MERGE — issue 10 #6, fixed on another branch; expected to fail until it is
-    /// merged. Model names whose sizes overflow or exhaust memory (`resnet-600002`,
+    /// Issue 10 #6. Model names whose sizes overflow or exhaust memory (`resnet-600002`,
     /// `resnet-9223372036854775802`, `densenet-10-9223372036854775807`) must end with exit 64
     /// and a message, without a crash signal, within a 15 s guard and 4 GiB of address space.
     /// (Before: Fatal error, SIGILL or SIGSEGV.)
-    func testPendingMergeModelNamesWhoseSizesOverflowAreUsageErrorsNotCrashes() throws {
+    func testModelNamesWhoseSizesOverflowAreUsageErrorsNotCrashes() throws {
         let data = try tinyData()
         for model in ["resnet-600002", "resnet-9223372036854775802", "densenet-10-9223372036854775807"] {
             let run = path("run-\(model)")
@@ -224,11 +223,10 @@ extension RunSafetyTests {
         }
     }
 
-    /// PENDING MERGE — issue 10 #6, fixed on another branch; expected to fail until it is
-    /// merged. `summary densenet-10-9223372036854775807` must exit 64 with a message, without a
+    /// Issue 10 #6. `summary densenet-10-9223372036854775807` must exit 64 with a message, without a
     /// crash signal and without printing a parameter count. (Before: "total parameters: 387",
     /// exit 0.)
-    func testPendingMergeSummaryOfAModelWhoseSizeOverflowsIsAUsageError() throws {
+    func testSummaryOfAModelWhoseSizeOverflowsIsAUsageError() throws {
         let ended = try guarded(["summary", "densenet-10-9223372036854775807"], timeout: 15)
         XCTAssertNil(ended.killed, Self.report(ended.result))
         XCTAssertFalse(ended.signalled, "summary crashed:\n\(Self.report(ended.result))")
@@ -236,10 +234,9 @@ extension RunSafetyTests {
         XCTAssertFalse(ended.result.output.contains("total parameters"), Self.report(ended.result))
     }
 
-    /// PENDING MERGE — issue 10 #10, fixed on another branch; expected to fail until it is
-    /// merged. `--dropout 0.2` on a ResNet (which has no dropout layer) must exit 64 naming
+    /// Issue 10 #10. `--dropout 0.2` on a ResNet (which has no dropout layer) must exit 64 naming
     /// `--dropout`. (Before: accepted and ignored.)
-    func testPendingMergeDropoutOnAResNetIsRefused() throws {
+    func testDropoutOnAResNetIsRefused() throws {
         try assertUsageError(try tinyData(), ["--dropout", "0.2"], naming: "--dropout")
     }
 }

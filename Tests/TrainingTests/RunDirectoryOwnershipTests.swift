@@ -137,12 +137,9 @@ extension RunSafetyTests {
     /// directory, each after the first with `--overwrite`, must leave the config.json of every
     /// one of the five replaced runs (seeds 1–5) in a `replaced-*` folder. The runs take a
     /// fraction of a second each, so several overwrites fall within one second.
-    ///
-    /// FAILS ON THE CURRENT SOURCE (a bug found while writing these tests, not fixed here): the
-    /// folder is named `replaced-<yyyyMMdd-HHmmss>`, one-second resolution, and
-    /// `RunDirectory.begin` renames the files into the folder even when it already exists, so a
-    /// second `--overwrite` within the same second replaces the files the first one moved there,
-    /// and that earlier run is lost without a word. (`superseded-<time>` has the same flaw.)
+    /// (Folders are named to the second; a move never reuses an existing folder but takes
+    /// `replaced-<time>-2`, …. Found by this test: the first version renamed into an existing
+    /// folder and lost the earlier run.)
     func testEveryRunReplacedByOverwriteIsKeptEvenWhenOverwritesFollowWithinOneSecond() throws {
         let data = try tinyData()
         let run = path("run")

@@ -15,14 +15,11 @@ import Darwin
 /// them all:
 /// - this file: the shared set-up and helpers;
 /// - RunDirectoryOwnershipTests.swift: one run per directory, the lock, `--overwrite`,
-///   superseded checkpoints, output paths (`--step-log`, `--dump-state`) — reproductions 1–3.
-///   `testEveryRunReplacedByOverwriteIsKeptEvenWhenOverwritesFollowWithinOneSecond` fails on the
-///   current source: it shows a bug found while writing these tests (see its comment);
+///   superseded checkpoints, output paths (`--step-log`, `--dump-state`) — reproductions 1–3;
 /// - CheckpointValidationTests.swift: edited checkpoint metadata, overflowing weights, a failed
 ///   final checkpoint — reproductions 4, 5 and 8;
 /// - ExitStatusTests.swift: sizes, data files, messages, flags that would do nothing and the exit
-///   statuses — reproductions 6, 7, 9 and 10. Its tests named `testPendingMerge…` cover fixes
-///   made on another branch (model-size bounds, ResNet-only flags) and fail until it is merged.
+///   statuses — reproductions 6, 7, 9 and 10.
 ///
 /// Every run is tiny (40 training and 20 test images, resnet-8 with 4 stem channels, one
 /// thread), so most launches take a fraction of a second. Launches that could hang, or fill
