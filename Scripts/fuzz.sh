@@ -31,12 +31,15 @@ for h in "${harnesses[@]}"; do
   [ -d "Tests/Fuzzing/Corpus/$h" ] || { echo "fuzz: unknown harness '$h' (known: ${all_harnesses[*]})" >&2; exit 2; }
 done
 
-# Extra libFuzzer flags of one harness.
+# Extra libFuzzer flags of one harness: its dictionary (tokens and boundary numbers that
+# mutations splice in), if it has one, and input size limits.
 harness_flags() {
+  local dict="Tests/Fuzzing/Dictionaries/$1.dict"
+  [ -f "$dict" ] && echo "-dict=$dict"
   case "$1" in
     # Room for a few 3,073-byte records (the seeds hold one or two).
     cifar-reader) echo "-max_len=12292" ;;
-    model-name) echo "-dict=Tests/Fuzzing/Dictionaries/model-name.dict -max_len=64" ;;
+    model-name) echo "-max_len=64" ;;
   esac
 }
 
@@ -48,6 +51,9 @@ echo "fuzz: working in $work"
 swift_bin=$(dirname "$(readlink -f "$(command -v swift)")")
 if [ -x "$swift_bin/llvm-symbolizer" ]; then export ASAN_SYMBOLIZER_PATH="$swift_bin/llvm-symbolizer"; fi
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:symbolize=1}
+# Swift's own crash backtracer reads the crashed process's memory in a way AddressSanitizer
+# reports as a wild read, which would hide the real trap; libFuzzer prints the stack instead.
+export SWIFT_BACKTRACE=enable=no
 
 # Build: each harness alone (--product), so the ddptrain CLI and the tests are not built with
 # libFuzzer; -DDDPTRAIN_LIBFUZZER makes the harness's main start libFuzzer (Tests/Fuzzing/Support).
@@ -97,10 +103,13 @@ for h in "${harnesses[@]}"; do
   fi
   failed=$((failed + 1))
   echo "fuzz: $h: FINDING after ${elapsed} s (libFuzzer exit status $status)"
-  what=$(first_line 'Fatal error|ERROR: AddressSanitizer|ERROR: LeakSanitizer|ERROR: libFuzzer|out-of-memory|SUMMARY: ' "$log")
-  echo "fuzz:   what:   ${what:-(no sanitizer line; see the log)}"
-  # The innermost frames in this project's code.
-  grep -E '^ *#[0-9]+ .*/(Sources|Tests)/' "$log" | head -4 | sed -E 's/^ */fuzz:   frame: /' || true
+  # What happened: a Swift trap's message, else the sanitizer's or libFuzzer's error line.
+  what=$(first_line 'Fatal error|Swift runtime failure' "$log")
+  [ -n "$what" ] || what=$(first_line 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|SUMMARY: ' "$log")
+  echo "fuzz:   what:   $(echo "${what:-(no error line; see the log)}" | sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //')"
+  # The innermost frames in this project's code, demangled.
+  grep -E '^ *#[0-9]+ .*/(Sources|Tests)/' "$log" | head -4 | sed -E 's/^ *#[0-9]+ 0x[0-9a-f]+ in //' \
+    | swift demangle --simplified | sed 's/^/fuzz:   frame:  /' || true
   if [ -z "$inputs" ]; then
     echo "fuzz:   no input was saved (the harness may not have started); see the log"
   fi
