@@ -83,12 +83,12 @@ let package = Package(
     ]
 )
 
-// libFuzzer harnesses (Tests/Fuzzing/<Harness>/, run by Scripts/fuzz.sh), one executable each.
-// Ordinary builds (`swift build`, `swift build --build-tests`) compile and link them as small
-// replay tools, so they keep compiling; Scripts/fuzz.sh builds each one alone into .build-fuzz
-// with `--product fuzz-… -Xswiftc -sanitize=fuzzer,address -Xswiftc -DDDPTRAIN_LIBFUZZER`, where
-// their `main` starts libFuzzer instead (see Tests/Fuzzing/Support). They are not products:
-// nothing outside this package uses them.
+// libFuzzer harnesses (Tests/Fuzzing/<Harness>/, run by Scripts/fuzz.sh; see Docs/fuzzing.md),
+// one executable each. Ordinary builds (`swift build [-c release]`, `swift build --build-tests`)
+// compile and link them as small replay tools (about 5 s), so they keep compiling; fuzz.sh builds
+// each one alone into .build-fuzz with `--product fuzz-… -Xswiftc -sanitize=fuzzer,address
+// -Xswiftc -DDDPTRAIN_LIBFUZZER`, where their `main` starts libFuzzer instead. They are not
+// products: nothing outside this package uses them.
 let fuzzHarnesses: [(name: String, directory: String, dependencies: [Target.Dependency])] = [
     ("fuzz-checkpoint-decoder", "CheckpointDecoder", ["Checkpoint", "CZstd"]),
     ("fuzz-training-state", "TrainingState", ["Training"]),
