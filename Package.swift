@@ -84,3 +84,25 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Distributed", "Checkpoint"]),
     ]
 )
+
+// libFuzzer harnesses (Tests/Fuzzing/<Harness>/, run by Scripts/fuzz.sh; see Docs/fuzzing.md),
+// one executable each. Ordinary builds (`swift build [-c release]`, `swift build --build-tests`)
+// compile and link them as small replay tools (about 5 s), so they keep compiling; fuzz.sh builds
+// each one alone into .build-fuzz with `--product fuzz-… -Xswiftc -sanitize=fuzzer,address
+// -Xswiftc -DDDPTRAIN_LIBFUZZER`, where their `main` starts libFuzzer instead. They are not
+// products: nothing outside this package uses them.
+let fuzzHarnesses: [(name: String, directory: String, dependencies: [Target.Dependency])] = [
+    ("fuzz-checkpoint-decoder", "CheckpointDecoder", ["Checkpoint", "CZstd"]),
+    ("fuzz-training-state", "TrainingState", ["Training"]),
+    ("fuzz-cifar-reader", "CIFARReader", ["Data"]),
+    ("fuzz-model-name", "ModelName", ["Models", "Engine"]),
+]
+package.targets += [
+    // libFuzzer's driver entry point (the library comes with -sanitize=fuzzer).
+    .systemLibrary(name: "CLibFuzzer", path: "Tests/Fuzzing/CLibFuzzer"),
+    .target(name: "FuzzSupport", dependencies: ["CLibFuzzer"], path: "Tests/Fuzzing/Support"),
+]
+for harness in fuzzHarnesses {
+    package.targets.append(.executableTarget(name: harness.name, dependencies: ["FuzzSupport"] + harness.dependencies,
+                                             path: "Tests/Fuzzing/\(harness.directory)"))
+}

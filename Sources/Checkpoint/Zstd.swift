@@ -26,10 +26,19 @@ enum Zstd {
         return written
     }
 
+    /// Payloads up to this size are decoded in one call into an array allocated up front; larger
+    /// ones are decoded in pieces into an array that grows with what the frame really produces.
+    static let oneShotLimit = 64 << 20
+
     /// Decodes `frame`, which must be exactly one zstd frame whose content is `expectedBytes`
-    /// long. The frame's declared size is checked before anything is allocated, so a damaged
-    /// length cannot ask for terabytes; zstd verifies the frame's checksum while decoding.
-    static func decompress(_ frame: UnsafeRawBufferPointer, expectedBytes: Int) throws(Failure) -> [UInt8] {
+    /// long; zstd verifies the frame's checksum while decoding.
+    ///
+    /// The size the frame declares must equal `expectedBytes`, but both come from the file, so
+    /// neither is trusted with an allocation: above `oneShotLimit` the output grows (doubling) only
+    /// as zstd fills it, and a frame that claims terabytes while holding a few bytes is rejected
+    /// once it ends, having cost about `oneShotLimit` bytes.
+    static func decompress(_ frame: UnsafeRawBufferPointer, expectedBytes: Int,
+                           oneShotLimit: Int = oneShotLimit) throws(Failure) -> [UInt8] {
         let declared = ZSTD_getFrameContentSize(frame.baseAddress, frame.count)
         if declared == ddp_zstd_contentsize_error() {
             throw Failure(reason: "it is not a zstd frame (bad frame header)")
@@ -51,18 +60,63 @@ enum Zstd {
         guard let context = ZSTD_createDCtx() else { throw Failure(reason: "zstd could not allocate a context") }
         defer { ZSTD_freeDCtx(context) }
         var produced = 0
-        let output = [UInt8](unsafeUninitializedCapacity: expectedBytes) { buffer, initialized in
-            produced = ZSTD_decompressDCtx(context, buffer.baseAddress, expectedBytes, frame.baseAddress, frame.count)
-            // On failure the contents do not matter; the array is discarded below.
-            initialized = expectedBytes
-        }
-        if ZSTD_isError(produced) != 0 {
-            throw Failure(reason: "zstd: \(errorName(produced))")
+        var output: [UInt8]
+        if expectedBytes <= oneShotLimit {
+            output = [UInt8](unsafeUninitializedCapacity: expectedBytes) { buffer, initialized in
+                produced = ZSTD_decompressDCtx(context, buffer.baseAddress, expectedBytes, frame.baseAddress, frame.count)
+                // On failure the contents do not matter; the array is discarded below.
+                initialized = expectedBytes
+            }
+            if ZSTD_isError(produced) != 0 {
+                throw Failure(reason: "zstd: \(errorName(produced))")
+            }
+        } else {
+            output = try decodeInPieces(frame, context: context, expectedBytes: expectedBytes,
+                                        firstPiece: max(1, oneShotLimit), produced: &produced)
         }
         guard produced == expectedBytes else {
             throw Failure(reason: "the zstd frame decoded to \(produced) bytes, expected \(expectedBytes)")
         }
         return output
+    }
+
+    /// Streams `frame` through `context` into an array of `firstPiece` bytes that doubles when
+    /// full, up to `expectedBytes`; stops when the frame ends or would exceed `expectedBytes`.
+    /// `produced` is the number of bytes decoded (the array's valid prefix).
+    private static func decodeInPieces(_ frame: UnsafeRawBufferPointer, context: OpaquePointer,
+                                       expectedBytes: Int, firstPiece: Int,
+                                       produced: inout Int) throws(Failure) -> [UInt8] {
+        var output = [UInt8](unsafeUninitializedCapacity: min(expectedBytes, firstPiece)) { _, initialized in
+            initialized = min(expectedBytes, firstPiece)  // UInt8 needs no initialisation; only the decoded prefix is read
+        }
+        var input = ZSTD_inBuffer(src: frame.baseAddress, size: frame.count, pos: 0)
+        while true {
+            if produced == output.count && output.count < expectedBytes {
+                let larger = output.count + min(output.count, expectedBytes - output.count)
+                output = [UInt8](unsafeUninitializedCapacity: larger) { buffer, initialized in
+                    output.withUnsafeBufferPointer { old in
+                        buffer.baseAddress!.update(from: old.baseAddress!, count: old.count)
+                    }
+                    initialized = larger
+                }
+            }
+            let before = (input: input.pos, output: produced)
+            let remaining = output.withUnsafeMutableBytes { buffer in
+                var out = ZSTD_outBuffer(dst: buffer.baseAddress! + produced, size: buffer.count - produced, pos: 0)
+                let result = ZSTD_decompressStream(context, &out, &input)
+                produced += out.pos
+                return result
+            }
+            if ZSTD_isError(remaining) != 0 {
+                throw Failure(reason: "zstd: \(errorName(remaining))")
+            }
+            if remaining == 0 { return output }  // The frame is complete, checksum included.
+            if input.pos == before.input && produced == before.output {
+                throw Failure(reason: produced == expectedBytes
+                              ? "the zstd frame decodes to more than the \(expectedBytes) bytes it declares"
+                              : "the zstd frame ends early, after \(produced) decoded bytes")
+            }
+        }
     }
 
     /// zstd's name for an error code.

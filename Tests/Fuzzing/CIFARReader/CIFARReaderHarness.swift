@@ -1,0 +1,63 @@
+import Data
+import Foundation
+import FuzzSupport
+
+/// The directory this process's inputs are written to, made on first use (removed at exit).
+let dataDirectory: String = {
+    let path = NSTemporaryDirectory() + "ddptrain-fuzz-cifar-\(ProcessInfo.processInfo.processIdentifier)"
+    try? FileManager.default.removeItem(atPath: path)
+    do {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    } catch {
+        fatalError("fuzz-cifar-reader: cannot create \(path): \(error)")
+    }
+    atexit { try? FileManager.default.removeItem(atPath: dataDirectory) }
+    return path
+}()
+
+/// Reads `bytes` as the records of a CIFAR-10 batch file, the way a run loads its data.
+///
+/// TODO(issue 10): when `ImageSet.decodeRecords(_:path:)` is on main, replace this body with
+/// `try ImageSet.decodeRecords(bytes, path: "test_batch.bin")` (no file, no directory).
+func readRecords(_ bytes: UnsafeRawBufferPointer) throws -> ImageSet {
+    let file = dataDirectory + "/" + CIFAR10.testFiles[0]
+    guard FileManager.default.createFile(atPath: file, contents: Data(bytes)) else {
+        fatalError("fuzz-cifar-reader: cannot write \(file)")
+    }
+    return try ImageSet.load(directory: dataDirectory, split: .test)
+}
+
+/// Fuzz target (c): arbitrary bytes as a CIFAR-10 batch file (`test_batch.bin`).
+///
+/// Reading must throw a `DataError` or return a set with one label in `0..<10` and 3,072 pixel
+/// bytes per record, the records byte for byte as in the file; the set's statistics
+/// (`Normalization.compute`, as a run computes them for its training set) must then be in range.
+func readCIFAR(_ input: UnsafeRawBufferPointer) {
+    guard let set = try? readRecords(input) else { return }
+    precondition(set.count * CIFAR10.recordBytes == input.count, "\(set.count) images from \(input.count) bytes")
+    guard set.count > 0 else { return }  // An empty set has no statistics to check.
+    precondition(set.pixels.count == set.count * CIFAR10.imageBytes, "pixel bytes do not match the images")
+    for i in 0..<set.count {
+        let record = i * CIFAR10.recordBytes
+        precondition(set.labels[i] == input[record] && Int(set.labels[i]) < CIFAR10.classes, "image \(i): bad label")
+        precondition(set.pixels[(i * CIFAR10.imageBytes)..<((i + 1) * CIFAR10.imageBytes)]
+                        .elementsEqual(input[(record + 1)..<(record + CIFAR10.recordBytes)]),
+                     "image \(i): its pixels are not the file's")
+    }
+    let statistics = Normalization.compute(from: set)
+    precondition((statistics.mean + statistics.std).allSatisfy { $0.isFinite && $0 >= 0 && $0 <= 1 },
+                 "normalisation out of range: \(statistics)")
+}
+
+/// libFuzzer's entry point: runs `readCIFAR` on one input; always returns 0.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzCIFARReader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    FuzzMain.withBytes(data, size, readCIFAR)
+    return 0
+}
+
+/// Starts libFuzzer, or replays the named inputs in a build without it (see `FuzzMain`).
+@main
+enum CifarReaderHarness {
+    static func main() { FuzzMain.run(harness: "fuzz-cifar-reader", fuzzCIFARReader) }
+}
