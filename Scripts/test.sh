@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds ddptrain, and runs the whole test suite: unit tests in a debug
-# build, plus end-to-end tests that train with the release binary on a real-data subset
-# (converted from ../shared/data when it is present; skipped with a message otherwise).
+# Installs dependencies, builds ddptrain, runs the fuzzers for a bounded time, and runs the whole
+# test suite: unit tests in a debug build, plus end-to-end tests that train with the release
+# binary on a real-data subset (converted from ../shared/data when it is present; skipped with a
+# message otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
@@ -20,6 +21,9 @@ echo "== release build (the end-to-end tests train with it)"
 swift build -c release --product ddptrain
 .build/release/ddptrain summary sparsenet-40-24 | tail -3
 .build/release/ddptrain bench --model resnet-20 --batch-size 16 --steps 2 --warmup 1
+
+echo "== fuzzing: each libFuzzer harness for \${FUZZ_SECONDS:-60} s from its seed corpus (Docs/fuzzing.md)"
+bash Scripts/fuzz.sh
 
 echo "== tests"
 swift build --build-tests

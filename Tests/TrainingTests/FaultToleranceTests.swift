@@ -329,14 +329,16 @@ final class FaultToleranceTests: XCTestCase {
 
     // MARK: 3. The supervisor gives up
 
-    /// A command that always fails (a data directory that does not exist) under
-    /// `--max-restarts 2 --backoff 1`: three launches (the last two with `--resume auto`), a
-    /// logged restart after each of the first two failures with the doubling delay (1 s, 2 s),
-    /// then "giving up after 2 restart(s)" and the command's last exit status.
+    /// A command that always fails while running (a learning rate of 1e30 makes the loss NaN
+    /// on the second step, before any checkpoint: status 1) under `--max-restarts 2 --backoff
+    /// 1`: three launches (the last two with `--resume auto`), a logged restart after each of the
+    /// first two failures with the doubling delay (1 s, 2 s), then "giving up after 2
+    /// restart(s)" and the command's last exit status.
     func testTheSupervisorGivesUpAfterMaxRestartsWithTheCommandsLastExitStatus() throws {
-        let (bash, command) = try supervisedCommand(
-            ["--max-restarts", "2", "--backoff", "1"],
-            train(data: harness.path("no-such-data"), run: "run", epochs: 1))
+        let data = try harness.writeDataSet("data", training: 40, test: 20)
+        var diverging = train(data: data, run: "run", epochs: 1)
+        diverging[try XCTUnwrap(diverging.firstIndex(of: "0.05"))] = "1e30"
+        let (bash, command) = try supervisedCommand(["--max-restarts", "2", "--backoff", "1"], diverging)
         let result = try harness.launch(bash, command, environment: environment())
         let output = result.output
         print("always-failing command: the supervisor gave up after \(Self.seconds(result.seconds)) (exit \(result.status))")
@@ -361,7 +363,19 @@ final class FaultToleranceTests: XCTestCase {
             XCTAssertTrue(later.hasSuffix(" --resume auto"), "a restart without --resume auto: \(later)")
             XCTAssertEqual(later.components(separatedBy: "--resume").count, 2, "--resume added more than once: \(later)")
         }
-        XCTAssertTrue(output.contains("no-such-data' does not exist"), "the command's own error is not shown:\n\(result.tail)")
+        XCTAssertTrue(output.contains("became NaN or infinite"), "the command's own error is not shown:\n\(result.tail)")
+    }
+
+    /// A command that is refused (a data directory that does not exist: status 65, bad input)
+    /// is not restarted: a restart cannot help. One launch, "not restarting", the same status.
+    func testTheSupervisorDoesNotRestartACommandWhoseInputIsRefused() throws {
+        let (bash, command) = try supervisedCommand(["--max-restarts", "2", "--backoff", "1"],
+                                                    train(data: harness.path("no-such-data"), run: "run", epochs: 1))
+        let result = try harness.launch(bash, command, environment: environment())
+        XCTAssertEqual(result.status, 65, result.tail)
+        XCTAssertTrue(result.output.contains("not restarting"), result.tail)
+        XCTAssertTrue(result.output.contains("no-such-data' does not exist"), "the command's own error is not shown:\n\(result.tail)")
+        XCTAssertEqual(attempts().count, 1, "launches of the command: \(attempts())")
     }
 
     // MARK: 4. SIGTERM to the supervisor

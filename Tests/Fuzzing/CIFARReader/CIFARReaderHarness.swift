@@ -2,29 +2,10 @@ import Data
 import Foundation
 import FuzzSupport
 
-/// The directory this process's inputs are written to, made on first use (removed at exit).
-let dataDirectory: String = {
-    let path = NSTemporaryDirectory() + "ddptrain-fuzz-cifar-\(ProcessInfo.processInfo.processIdentifier)"
-    try? FileManager.default.removeItem(atPath: path)
-    do {
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    } catch {
-        fatalError("fuzz-cifar-reader: cannot create \(path): \(error)")
-    }
-    atexit { try? FileManager.default.removeItem(atPath: dataDirectory) }
-    return path
-}()
-
-/// Reads `bytes` as the records of a CIFAR-10 batch file, the way a run loads its data.
-///
-/// TODO(issue 10): when `ImageSet.decodeRecords(_:path:)` is on main, replace this body with
-/// `try ImageSet.decodeRecords(bytes, path: "test_batch.bin")` (no file, no directory).
+/// Reads `bytes` as the records of a CIFAR-10 batch file, with the validation `ImageSet.load`
+/// applies to every file it reads.
 func readRecords(_ bytes: UnsafeRawBufferPointer) throws -> ImageSet {
-    let file = dataDirectory + "/" + CIFAR10.testFiles[0]
-    guard FileManager.default.createFile(atPath: file, contents: Data(bytes)) else {
-        fatalError("fuzz-cifar-reader: cannot write \(file)")
-    }
-    return try ImageSet.load(directory: dataDirectory, split: .test)
+    try ImageSet.decodeRecords(bytes, path: "test_batch.bin")
 }
 
 /// Fuzz target (c): arbitrary bytes as a CIFAR-10 batch file (`test_batch.bin`).

@@ -2,14 +2,10 @@ import Foundation
 import FuzzSupport
 import Training
 
-/// Turns a checkpoint's metadata into the training state a resumed run continues from.
-///
-/// TODO(issue 10): when `TrainingState.decode(_:path:)` is on main, replace this body with
-/// `try TrainingState.decode(metadata, path: path)`.
+/// Turns a checkpoint's metadata into the training state a resumed run continues from, with
+/// the validation every resume, `inspect` and `eval` applies.
 func decodeState(_ metadata: Data, path: String) throws -> TrainingState {
-    let state = try JSONDecoder().decode(TrainingState.self, from: metadata)
-    try state.configuration.validate()
-    return state
+    try TrainingState.decode(metadata, path: path)
 }
 
 /// Fuzz target (b): arbitrary bytes as a checkpoint's JSON metadata.
