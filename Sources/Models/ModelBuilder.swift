@@ -92,24 +92,31 @@ public enum ModelBuilder {
         }
     }
 
+    /// One dense/sparse layer over `inputs`: [BN-ReLU-Conv1×1(4k), dropout,] BN-ReLU-Conv3×3(k), dropout.
+    static func denseLayer<G: ModelGraph>(_ g: inout G, _ c: ModelConfiguration, inputs: [G.Value],
+                                          prefix: String) throws -> G.Value {
+        var inputs = inputs
+        if c.bottleneck {
+            var b = try g.convolution(inputs, outChannels: 4 * c.growthRate, kernel: 1, stride: 1, preactivation: true,
+                                      name: prefix + ".bottleneck")
+            if c.dropout > 0 { b = try g.dropout(b, rate: c.dropout, name: prefix + ".bottleneck.dropout") }
+            inputs = [b]
+        }
+        var y = try g.convolution(inputs, outChannels: c.growthRate, kernel: 3, stride: 1, preactivation: true,
+                                  name: prefix + ".conv")
+        if c.dropout > 0 { y = try g.dropout(y, rate: c.dropout, name: prefix + ".dropout") }
+        return y
+    }
+
     static func buildAggregated<G: ModelGraph>(_ g: inout G, _ c: ModelConfiguration) throws {
-        let k = c.growthRate
         var x = [try g.convolution([g.input], outChannels: c.stemChannels, kernel: 3, stride: 1, preactivation: false,
                                    name: "stem")]
         for block in 1...3 {
             var outputs = x
             for layer in 1...c.unitsPerStage {
-                let prefix = "block\(block).layer\(layer)"
-                var inputs = aggregation(c.family, outputs)
-                if c.bottleneck {
-                    var b = try g.convolution(inputs, outChannels: 4 * k, kernel: 1, stride: 1, preactivation: true,
-                                              name: prefix + ".bottleneck")
-                    if c.dropout > 0 { b = try g.dropout(b, rate: c.dropout, name: prefix + ".bottleneck.dropout") }
-                    inputs = [b]
-                }
-                var y = try g.convolution(inputs, outChannels: k, kernel: 3, stride: 1, preactivation: true,
-                                          name: prefix + ".conv")
-                if c.dropout > 0 { y = try g.dropout(y, rate: c.dropout, name: prefix + ".dropout") }
+                // The layer reads a temporary list, gone before `append`: a list still alive
+                // would make every append copy `outputs`, quadratic in depth.
+                let y = try denseLayer(&g, c, inputs: aggregation(c.family, outputs), prefix: "block\(block).layer\(layer)")
                 outputs.append(y)
             }
             x = aggregation(c.family, outputs)

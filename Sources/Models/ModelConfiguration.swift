@@ -58,7 +58,7 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
     /// channels, DenseNet-BC's and SparseNet's have 2k; `-bc` means a bottleneck and compression 0.5.
     /// A number above its limit (even one too large for `Int`) is refused as out of range.
     public init(name: String) throws {
-        let parts = name.lowercased().split(separator: "-").map(String.init)
+        let parts = name.lowercased().split(separator: "-", omittingEmptySubsequences: false).map(String.init)
         guard let first = parts.first, let family = ModelFamily(rawValue: first) else {
             throw ModelError.unknownName(name)
         }
