@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Installs dependencies, builds ddptrain, runs the fuzzers for a bounded time, and runs the whole
-# test suite: unit tests in a debug build, plus end-to-end tests that train with the release
-# binary on a real-data subset (converted from ../shared/data when it is present; skipped with a
-# message otherwise).
+# Installs dependencies, builds ddptrain, runs the fuzzers for a bounded time, runs the unit tests
+# under AddressSanitizer, and runs the whole test suite: unit tests in a debug build, plus
+# end-to-end tests that train with the release binary on a real-data subset (converted from
+# ../shared/data when it is present; skipped with a message otherwise).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
@@ -24,6 +24,11 @@ swift build -c release --product ddptrain
 
 echo "== fuzzing: each libFuzzer harness for \${FUZZ_SECONDS:-60} s from its seed corpus (Docs/fuzzing.md)"
 bash Scripts/fuzz.sh
+
+echo "== unit tests under AddressSanitizer (debug build in .build-asan; the system tests that launch the release binary run below)"
+swift build --build-tests --sanitize=address --scratch-path .build-asan
+SWIFT_BACKTRACE=enable=no swift test --skip-build --sanitize=address --scratch-path .build-asan \
+  --filter "EngineTests|ModelsTests|DataTests|CheckpointTests|DistributedTests|TrainerTests|ResumeTests|ShardingTests|LearningRateScheduleTests"
 
 echo "== tests"
 swift build --build-tests
