@@ -63,7 +63,7 @@ let package = Package(
         // Ranks and collectives: OpenMPI, or a single process through the same interface.
         .target(name: "Distributed", dependencies: ["CMPI", "Engine"], swiftSettings: fastMath),
         // Self-checking zstd checkpoint files and their atomic writer.
-        .target(name: "Checkpoint", dependencies: ["CZstd", "Engine"], swiftSettings: fastMath),
+        .target(name: "Checkpoint", dependencies: ["CZstd"], swiftSettings: fastMath),
         // The training loop: input pipeline, schedules, evaluation, metrics.
         .target(name: "Training", dependencies: ["Engine", "Models", "Data", "Distributed", "Checkpoint"], swiftSettings: fastMath),
         // The command-line tool.
@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"]),
         .testTarget(name: "DataTests", dependencies: ["Data", "Engine"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Engine"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Engine"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Distributed", "Checkpoint"]),
     ]
 )

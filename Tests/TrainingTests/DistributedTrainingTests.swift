@@ -271,7 +271,7 @@ final class DistributedTrainingTests: XCTestCase {
     func testACorruptDataFileOnOneRankAbortsTheJobNamingTheRankAndFile() throws {
         let good = try harness.writeDataSet("good", training: 20, test: 10)
         let bad = try harness.writeDataSet("bad", training: 20, test: 10)
-        try harness.truncateRecord(of: "bad", file: "data_batch_3.bin")
+        try harness.appendPartialRecord(to: "bad", file: "data_batch_3.bin")
         let result = try harness.mpmd([
             (1, trainArguments(data: good, run: "good-run", epochs: 1, batch: 4)),
             (1, trainArguments(data: bad, run: "bad-run", epochs: 1, batch: 4)),

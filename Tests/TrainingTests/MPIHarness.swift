@@ -84,7 +84,7 @@ final class MPIHarness {
 
     /// Appends `extraBytes` bytes to `file` of the data set `name`, so its size is no longer a
     /// whole number of 3073-byte records.
-    func truncateRecord(of name: String, file: String, extraBytes: Int = 100) throws {
+    func appendPartialRecord(to name: String, file: String, extraBytes: Int = 100) throws {
         let url = scratch.appendingPathComponent(name).appendingPathComponent(file)
         var data = try Data(contentsOf: url)
         data.append(Data(repeating: 7, count: extraBytes))
