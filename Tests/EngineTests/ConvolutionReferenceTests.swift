@@ -141,6 +141,18 @@ final class ConvolutionReferenceTests: XCTestCase {
             Convolution.forward(sample: n, input: x, geometry: g, activation: activation, weight: w.pointer,
                                 bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yView, col: col.pointer)
         }
+        // The direct kernel, where it applies, against the same reference.
+        let direct = FloatBuffer(count: dy.count)
+        if DirectConvolution.supports(g) {
+            // Scratch as a reused panel leaves it: garbage, so a border left unwritten shows.
+            let scratch = FloatBuffer(count: DirectConvolution.scratchCount(g))
+            scratch.pointer.update(repeating: .nan, count: scratch.count)
+            for n in 0..<c.batch {
+                DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation, weight: w.pointer,
+                                          bias: c.bias ? UnsafePointer(b.pointer) : nil,
+                                          output: TensorView(base: direct.pointer, shape: g.outShape), scratch: scratch.pointer)
+            }
+        }
         for n in 0..<c.batch {
             Convolution.backward(sample: n, input: x, geometry: g, activation: activation, weight: w.pointer,
                                  outputGradient: dyView, weightGradient: dw.pointer, biasGradient: db.pointer,
@@ -157,6 +169,9 @@ final class ConvolutionReferenceTests: XCTestCase {
             }
         }
         for i in 0..<refY.count { expect("y[\(i)]", y.pointer[i], refY[i]) }
+        if DirectConvolution.supports(g) {
+            for i in 0..<refY.count { expect("direct y[\(i)]", direct.pointer[i], refY[i]) }
+        }
         for i in 0..<g.weightCount {
             expect("dW[\(i)]", dw.pointer[i], refDW[i] + (c.accumulateWeights ? Double(weightGradientBefore[i]) : 0))
         }
@@ -182,6 +197,23 @@ final class ConvolutionReferenceTests: XCTestCase {
             }
             first += t.channels
         }
+    }
+
+    /// The direct 3×3 kernel's tiles (4 channels × 16 or 8 pixels) and tails (single channels,
+    /// scalar pixels): widths 1–33 and up to 9 output channels reach every path, with several
+    /// segments, the fused activation and a bias.
+    func testDirectThreeByThreeConvolutionMatchesNaiveReferenceAcrossTilesAndTails() {
+        var rng = TestRandom(seed: 33)
+        var widths = Set<Int>()
+        for width in [1, 7, 8, 9, 15, 16, 17, 23, 24, 31, 32, 33] {
+            let segmentCount = rng.int(1...3)
+            let c = Case(batch: rng.int(1...2), segments: (0..<segmentCount).map { _ in rng.int(1...3) },
+                         height: rng.int(1...4), width: width, outChannels: rng.int(1...9), kernel: 3, stride: 1,
+                         padding: 1, activation: rng.bool(), bias: rng.bool(), accumulateWeights: false, accumulateInput: false)
+            widths.insert(width)
+            check(c, rng: &rng)
+        }
+        XCTAssertEqual(widths.count, 12)
     }
 
     func testConvolutionKernelsMatchNaiveReferenceOnRandomShapes() {

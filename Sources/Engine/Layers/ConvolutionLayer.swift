@@ -62,7 +62,8 @@ public final class ConvolutionLayer: Layer {
 
     public var workspace: WorkspaceRequirement {
         var w = WorkspaceRequirement()
-        w.panel = geometry.patchSize * geometry.outPlane
+        w.panel = max(geometry.patchSize * geometry.outPlane,
+                      DirectConvolution.supports(geometry) ? DirectConvolution.scratchCount(geometry) : 0)
         w.partial = geometry.weightCount + geometry.outChannels
         w.sharedPerSample = preactivation ? geometry.inChannels * geometry.inPlane : 0
         return w
@@ -95,11 +96,17 @@ public final class ConvolutionLayer: Layer {
         let y = context.view(output)
         let activation = self.activation
         let g = geometry, w = weight!, b = bias
+        let direct = ConvolutionAlgorithm.current == .direct && DirectConvolution.supports(g)
         context.pool.chunks(context.batch) { samples, worker in
             let col = context.panels[worker].col.pointer
             for n in samples {
-                Convolution.forward(sample: n, input: x, geometry: g, activation: activation,
-                                    weight: w, bias: b, output: y, col: col)
+                if direct {
+                    DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
+                                              weight: w, bias: b, output: y, scratch: col)
+                } else {
+                    Convolution.forward(sample: n, input: x, geometry: g, activation: activation,
+                                        weight: w, bias: b, output: y, col: col)
+                }
             }
         }
     }
