@@ -60,8 +60,11 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
 /// the last channel's weights for the missing lanes of the final block and stores only the
 /// real channels.
 ///
-/// The tile loops run over output channel blocks, then rows, then row tiles, so one block's
-/// weights (6·9·Cin floats) stay in L1 while the padded input streams from L2.
+/// The weights are repacked once per layer call and worker (`packWeights`) as
+/// `[out / 6][in][tap][6]`, so the 6 broadcasts of a tap come from one pointer at fixed offsets
+/// and the inner loop needs few general registers. The tile loops run over output channel
+/// blocks, then rows, then row tiles, so one block's weights (6·9·Cin floats) stay in L1 while
+/// the padded input streams from L2.
 public enum DirectConvolution {
     /// Output channels per register tile.
     static let channelBlock = 6
@@ -81,20 +84,50 @@ public enum DirectConvolution {
     /// for an odd last row.
     static func paddedHeight(_ g: ConvolutionGeometry) -> Int { g.inHeight + 3 }
 
-    /// Floats of scratch that `forward` needs for geometry `g`.
-    public static func scratchCount(_ g: ConvolutionGeometry) -> Int {
+    /// Floats of the padded planes of one sample, at the start of the scratch.
+    static func planesCount(_ g: ConvolutionGeometry) -> Int {
         g.inChannels * paddedHeight(g) * paddedWidth(g)
+    }
+
+    /// Floats of the packed weights (`packWeights`), after the planes in the scratch.
+    static func packedWeightCount(_ g: ConvolutionGeometry) -> Int {
+        (g.outChannels + channelBlock - 1) / channelBlock * channelBlock * g.patchSize
+    }
+
+    /// Floats of scratch that `packWeights` and `forward` need for geometry `g`: the padded
+    /// planes, then the packed weights.
+    public static func scratchCount(_ g: ConvolutionGeometry) -> Int {
+        planesCount(g) + packedWeightCount(g)
+    }
+
+    /// Repacks `weight` (`[out][in][3][3]`) into `scratch`'s weight area as
+    /// `[out / 6][in][tap][6]`, so that a tile's 6 weights of one tap are adjacent and the inner
+    /// loop broadcasts them from one pointer. A last block with fewer than 6 channels repeats the
+    /// last channel. Call once per weight update and scratch, before `forward`.
+    public static func packWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+                                   scratch: UnsafeMutablePointer<Float>) {
+        let packed = scratch + planesCount(g)
+        let patch = g.patchSize, cout = g.outChannels, b = channelBlock
+        for block in 0..<(cout + b - 1) / b {
+            let to = packed + block * b * patch
+            for j in 0..<b {
+                let from = weight + min(block * b + j, cout - 1) * patch
+                for i in 0..<patch { to[i * b + j] = from[i] }
+            }
+        }
     }
 
     /// Computes `out[n] = conv3x3(act(x[n])) (+ bias)` for sample `n`.
     ///
     /// - Parameters:
-    ///   - scratch: at least `scratchCount(g)` floats; its contents are overwritten.
+    ///   - scratch: at least `scratchCount(g)` floats, holding the weights that `packWeights`
+    ///     wrote; the planes before them are overwritten.
     public static func forward(
         sample n: Int, input: [TensorView], geometry g: ConvolutionGeometry,
-        activation: InputActivation?, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        activation: InputActivation?, bias: UnsafePointer<Float>?,
         output: TensorView, scratch: UnsafeMutablePointer<Float>
     ) {
+        let weight = UnsafePointer(scratch + planesCount(g))
         precondition(supports(g), "direct convolution needs a 3×3 kernel, stride 1, padding 1")
         let inW = g.inWidth, inH = g.inHeight
         let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
@@ -151,19 +184,10 @@ public enum DirectConvolution {
     ) {
         let outW = g.outWidth, outH = g.outHeight, outPlane = g.outPlane
         let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
-        let patch = g.patchSize, cout = g.outChannels, cin = g.inChannels
+        let patch = g.patchSize, cout = g.outChannels, cin = g.inChannels, twoRows = 2 * padW
         var co = 0
         while co < cout {
-            // Weights of the block's 6 channels; missing ones repeat the last channel.
-            var offsets = (0, 0, 0, 0, 0, 0)
-            offsets.0 = min(co + 0, cout - 1) * patch
-            offsets.1 = min(co + 1, cout - 1) * patch
-            offsets.2 = min(co + 2, cout - 1) * patch
-            offsets.3 = min(co + 3, cout - 1) * patch
-            offsets.4 = min(co + 4, cout - 1) * patch
-            offsets.5 = min(co + 5, cout - 1) * patch
-            let w0 = weight + offsets.0, w1 = weight + offsets.1, w2 = weight + offsets.2
-            let w3 = weight + offsets.3, w4 = weight + offsets.4, w5 = weight + offsets.5
+            let w = weight + co * patch  // this block's packed weights, [in][tap][6]
             var b = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
             if let bias {
                 b = (bias[min(co + 0, cout - 1)], bias[min(co + 1, cout - 1)], bias[min(co + 2, cout - 1)],
@@ -178,22 +202,13 @@ public enum DirectConvolution {
                     var a2 = SIMD16<Float>(repeating: b.2), a3 = SIMD16<Float>(repeating: b.3)
                     var a4 = SIMD16<Float>(repeating: b.4), a5 = SIMD16<Float>(repeating: b.5)
                     var p = scratch + oy * padW + ox
-                    var t = 0
+                    var wp = w
                     for _ in 0..<cin {
-                        for ky in 0..<3 {
-                            for kx in 0..<3 {
-                                let v = Tile.load(p + ky * padW + kx, rowStride: padW)
-                                let k = t + ky * 3 + kx
-                                a0 = a0.addingProduct(v, SIMD16(repeating: w0[k]))
-                                a1 = a1.addingProduct(v, SIMD16(repeating: w1[k]))
-                                a2 = a2.addingProduct(v, SIMD16(repeating: w2[k]))
-                                a3 = a3.addingProduct(v, SIMD16(repeating: w3[k]))
-                                a4 = a4.addingProduct(v, SIMD16(repeating: w4[k]))
-                                a5 = a5.addingProduct(v, SIMD16(repeating: w5[k]))
-                            }
-                        }
+                        taps(Tile.self, p, wp, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
+                        taps(Tile.self, p + padW, wp + 18, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
+                        taps(Tile.self, p + twoRows, wp + 36, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
                         p += planeStride
-                        t += 9
+                        wp += 54
                     }
                     let base = y + co * outPlane + oy * outW + ox
                     Tile.store(a0, base, x: ox, y: oy, width: outW, height: outH)
@@ -207,6 +222,28 @@ public enum DirectConvolution {
                 oy += Tile.rows
             }
             co += channelBlock
+        }
+    }
+}
+
+extension DirectConvolution {
+    /// One kernel row: the three taps `kx = 0, 1, 2` from padded-plane row `row` (shifted by `kx`),
+    /// with the packed weights `w[kx · 6 + j]` of the tile's 6 channels.
+    @inline(__always)
+    static func taps<Tile: DirectTile>(
+        _: Tile.Type, _ row: UnsafePointer<Float>, _ w: UnsafePointer<Float>, rowStride: Int,
+        _ a0: inout SIMD16<Float>, _ a1: inout SIMD16<Float>, _ a2: inout SIMD16<Float>,
+        _ a3: inout SIMD16<Float>, _ a4: inout SIMD16<Float>, _ a5: inout SIMD16<Float>
+    ) {
+        for kx in 0..<3 {
+            let v = Tile.load(row + kx, rowStride: rowStride)
+            let k = w + 6 * kx
+            a0 = a0.addingProduct(v, SIMD16(repeating: k[0]))
+            a1 = a1.addingProduct(v, SIMD16(repeating: k[1]))
+            a2 = a2.addingProduct(v, SIMD16(repeating: k[2]))
+            a3 = a3.addingProduct(v, SIMD16(repeating: k[3]))
+            a4 = a4.addingProduct(v, SIMD16(repeating: k[4]))
+            a5 = a5.addingProduct(v, SIMD16(repeating: k[5]))
         }
     }
 }

@@ -64,8 +64,9 @@ final class DirectConvolutionTests: XCTestCase {
         scratch.pointer.update(repeating: sentinel, count: scratch.count)
         y.pointer.update(repeating: sentinel, count: y.count)
         let yView = TensorView(base: y.pointer, shape: g.outShape)
+        DirectConvolution.packWeights(w.pointer, geometry: g, scratch: scratch.pointer)
         for n in (0..<c.batch).reversed() {
-            DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation, weight: w.pointer,
+            DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
                                       bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yView,
                                       scratch: scratch.pointer)
         }

@@ -105,10 +105,11 @@ public final class ConvolutionLayer: Layer {
         let direct = forwardAlgorithm.handlesForward(g)
         context.pool.chunks(context.batch) { samples, worker in
             let col = context.panels[worker].col.pointer
+            if direct { DirectConvolution.packWeights(w, geometry: g, scratch: col) }
             for n in samples {
                 if direct {
                     DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
-                                              weight: w, bias: b, output: y, scratch: col)
+                                              bias: b, output: y, scratch: col)
                 } else {
                     Convolution.forward(sample: n, input: x, geometry: g, activation: activation,
                                         weight: w, bias: b, output: y, col: col)
