@@ -8,7 +8,9 @@ import Darwin
 ///
 /// Chosen once per process from the environment variable `DDPTRAIN_CONVOLUTION` (`direct` or
 /// `im2col`), for A/B runs and tests; without it, `direct`, which measured faster on every model
-/// (Docs/benchmarks.md). Other geometries and all backward passes always use im2col + `sgemm`.
+/// (batch 64, 2 threads, AMD EPYC Zen 4, medians of 3 interleaved rounds: 3×3 forward time
+/// 204 against 347 ms per step on densenet-40-12, 232 against 335 on sparsenet-40-24, 34 against
+/// 39 on resnet-20). Other geometries and all backward passes always use im2col + `sgemm`.
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     /// `DirectConvolution`: no im2col buffer, register-blocked over output channels and pixels.
     case direct
