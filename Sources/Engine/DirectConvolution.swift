@@ -1,194 +1,262 @@
-/// Direct 3×3 convolution with stride 1 and padding 1, in NCHW, without an im2col panel.
+/// A direct 3×3, stride-1, padding-1 convolution forward pass in NCHW, without an im2col buffer.
 ///
-/// im2col writes `9 · Cin · H · W` floats per sample and `sgemm` reads them back; for DenseNet's
-/// and SparseNet's layers, whose output is only the growth rate (12–24 channels) wide, that
-/// traffic costs more than the arithmetic. Here every input channel is activated once (the fused
-/// BN-ReLU, exactly as `Convolution.im2col` applies it) into a zero-bordered plane, and the
-/// output is accumulated in registers:
+/// Per sample, every input channel (across all segments, with the fused BN-ReLU applied exactly
+/// as `Convolution.im2col` applies it) is first written once into a zero-bordered padded plane
+/// in `scratch`, so the inner loop needs no bounds tests. That copy is `Cin·(H+3)·(W'+2)` floats,
+/// about a ninth of the im2col matrix.
 ///
-/// - a tile is 4 output channels × 16 output pixels of one row: eight 8-lane accumulators;
-/// - for each input channel and each of the 9 taps, two shifted row loads serve all 4 output
-///   channels, and each broadcast weight serves both halves of the row (8 FMAs per 2 loads and
-///   4 broadcasts);
-/// - rows narrower than 16 (the 8-wide last stage) use a 4 × 8 tile, other widths and output
-///   channels beyond a multiple of 4 a scalar tail.
+/// The output is then computed in register tiles of **6 output channels × 16 output pixels**:
+/// twelve 8-lane accumulators (`SIMD16<Float>` is two `ymm` registers on the AVX2 target), which
+/// with one input vector and one broadcast weight fill the 16 `ymm` registers. For each input
+/// channel and each of the 9 taps the tile loads one shifted 16-pixel input vector and does
+/// 6 broadcast FMAs into it, so 2 vector loads and 6 broadcasts feed 12 FMAs. The 16 pixels are
+/// half of a 32-wide row or a whole 16-wide row (`RowTile`), or two consecutive 8-wide rows
+/// (`TwoRowTile`, for widths ≤ 8, so the 8×8 stage still fills 16 lanes). Wider maps take
+/// ⌈W/16⌉ tiles per row; lanes past the right edge (or below the bottom row) are computed from
+/// the zero border and not stored. An output-channel count that is not a multiple of 6 reuses
+/// the last channel's weights for the missing lanes of the final block and stores only the
+/// real channels.
 ///
-/// The sum over input channels and taps runs in a different order than `sgemm`'s, so results
-/// equal the im2col path up to float rounding.
+/// The weights are repacked once per layer call and worker (`packWeights`) as
+/// `[out / 6][in][tap][6]`, so the 6 broadcasts of a tap come from one pointer at fixed offsets
+/// and the inner loop needs few general registers. The tile loops run over output channel
+/// blocks, then rows, then row tiles, so one block's weights (6·9·Cin floats) stay in L1 while
+/// the padded input streams from L2.
 public enum DirectConvolution {
-    /// Output channels of a register tile.
-    static let channelBlock = 4
+    /// Output channels per register tile.
+    static let channelBlock = 6
 
-    /// Whether the direct kernel computes `g` (3×3, stride 1, padding 1).
+    /// Whether this kernel computes geometry `g` (3×3, stride 1, padding 1).
     public static func supports(_ g: ConvolutionGeometry) -> Bool {
         g.kernel == 3 && g.stride == 1 && g.padding == 1
     }
 
-    /// Floats of scratch `forward` needs: one zero-bordered plane per input channel.
-    public static func scratchCount(_ g: ConvolutionGeometry) -> Int {
-        g.inChannels * (g.inHeight + 2) * (g.inWidth + 2)
+    /// Padded row length: the tiles read 16 (or, for widths ≤ 8, 8) floats from each of the three
+    /// tap columns, so the row holds the rounded-up width plus the two border columns.
+    static func paddedWidth(_ g: ConvolutionGeometry) -> Int {
+        (g.inWidth <= 8 ? 8 : (g.inWidth + 15) / 16 * 16) + 2
     }
 
-    /// Computes `out[n] = conv3×3(act(x[n])) (+ bias)` for sample `n`; `scratch` holds at least
-    /// `scratchCount(g)` floats.
-    public static func forward(
-        sample n: Int, input: [TensorView], geometry g: ConvolutionGeometry,
-        activation: InputActivation?, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        output: TensorView, scratch: UnsafeMutablePointer<Float>
-    ) {
-        precondition(supports(g), "DirectConvolution computes 3×3 stride-1 padding-1 convolutions only")
-        padActivated(sample: n, input: input, geometry: g, activation: activation, into: scratch)
-        let y = output.sample(n)
-        var oc = 0
-        while oc + channelBlock <= g.outChannels {
-            tile4(oc, geometry: g, padded: scratch, weight: weight, output: y)
-            oc += channelBlock
-        }
-        while oc < g.outChannels {
-            single(oc, geometry: g, padded: scratch, weight: weight, output: y)
-            oc += 1
-        }
-        if let bias {
-            for c in 0..<g.outChannels {
-                let b = Float8(repeating: bias[c]), p = y + c * g.outPlane
-                var i = 0
-                while i + 8 <= g.outPlane { p.store8(p.load8(i) + b, i); i += 8 }
-                while i < g.outPlane { p[i] += bias[c]; i += 1 }
+    /// Padded rows: one border row on top, one below, and one more that the two-row tile reads
+    /// for an odd last row.
+    static func paddedHeight(_ g: ConvolutionGeometry) -> Int { g.inHeight + 3 }
+
+    /// Floats of the padded planes of one sample, at the start of the scratch.
+    static func planesCount(_ g: ConvolutionGeometry) -> Int {
+        g.inChannels * paddedHeight(g) * paddedWidth(g)
+    }
+
+    /// Floats of the packed weights (`packWeights`), after the planes in the scratch.
+    static func packedWeightCount(_ g: ConvolutionGeometry) -> Int {
+        (g.outChannels + channelBlock - 1) / channelBlock * channelBlock * g.patchSize
+    }
+
+    /// Floats of scratch that `packWeights` and `forward` need for geometry `g`: the padded
+    /// planes, then the packed weights.
+    public static func scratchCount(_ g: ConvolutionGeometry) -> Int {
+        planesCount(g) + packedWeightCount(g)
+    }
+
+    /// Repacks `weight` (`[out][in][3][3]`) into `scratch`'s weight area as
+    /// `[out / 6][in][tap][6]`, so that a tile's 6 weights of one tap are adjacent and the inner
+    /// loop broadcasts them from one pointer. A last block with fewer than 6 channels repeats the
+    /// last channel. Call once per weight update and scratch, before `forward`.
+    public static func packWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+                                   scratch: UnsafeMutablePointer<Float>) {
+        let packed = scratch + planesCount(g)
+        let patch = g.patchSize, cout = g.outChannels, b = channelBlock
+        for block in 0..<(cout + b - 1) / b {
+            let to = packed + block * b * patch
+            for j in 0..<b {
+                let from = weight + min(block * b + j, cout - 1) * patch
+                for i in 0..<patch { to[i * b + j] = from[i] }
             }
         }
     }
 
-    /// Writes every input channel of sample `n`, activated, into its zero-bordered
-    /// `(H + 2) × (W + 2)` plane of `padded`.
-    static func padActivated(sample n: Int, input: [TensorView], geometry g: ConvolutionGeometry,
-                             activation: InputActivation?, into padded: UnsafeMutablePointer<Float>) {
-        let w = g.inWidth, h = g.inHeight, pw = w + 2, planeSize = pw * (h + 2)
+    /// Computes `out[n] = conv3x3(act(x[n])) (+ bias)` for sample `n`.
+    ///
+    /// - Parameters:
+    ///   - scratch: at least `scratchCount(g)` floats, holding the weights that `packWeights`
+    ///     wrote; the planes before them are overwritten.
+    public static func forward(
+        sample n: Int, input: [TensorView], geometry g: ConvolutionGeometry,
+        activation: InputActivation?, bias: UnsafePointer<Float>?,
+        output: TensorView, scratch: UnsafeMutablePointer<Float>
+    ) {
+        let weight = UnsafePointer(scratch + planesCount(g))
+        precondition(supports(g), "direct convolution needs a 3×3 kernel, stride 1, padding 1")
+        let inW = g.inWidth, inH = g.inHeight
+        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
+        // 1. Activate every input channel once into its zero-bordered plane.
         var channel = 0
         for segment in input {
             for c in 0..<segment.shape.channels {
-                let src = segment.plane(n, c), plane = padded + channel * planeSize
-                plane.update(repeating: 0, count: pw)
-                (plane + (h + 1) * pw).update(repeating: 0, count: pw)
-                for row in 0..<h {
-                    let from = src + row * w, to = plane + (row + 1) * pw
-                    to[0] = 0
-                    to[w + 1] = 0
-                    if let activation {
-                        let a = activation.scale[channel], b = activation.shift[channel]
-                        let a8 = Float8(repeating: a), b8 = Float8(repeating: b)
-                        var x = 0
-                        while x + 8 <= w { (to + 1).store8(rectify(from.load8(x) * a8 + b8), x); x += 8 }
-                        while x < w { to[1 + x] = max(from[x] * a + b, 0); x += 1 }
-                    } else {
-                        (to + 1).update(from: from, count: w)
-                    }
-                }
+                pad(plane: scratch + channel * planeStride, from: UnsafePointer(segment.plane(n, c)),
+                    width: inW, height: inH, paddedWidth: padW,
+                    activation: activation.map { ($0.scale[channel], $0.shift[channel]) })
                 channel += 1
             }
         }
+        precondition(channel == g.inChannels, "input segments do not add up to the geometry's channels")
+        // 2. Register tiles.
+        if inW <= 8 {
+            tiles(TwoRowTile.self, scratch: UnsafePointer(scratch), geometry: g, weight: weight, bias: bias,
+                  output: output.sample(n))
+        } else {
+            tiles(RowTile.self, scratch: UnsafePointer(scratch), geometry: g, weight: weight, bias: bias,
+                  output: output.sample(n))
+        }
     }
 
-    /// Output channels `oc ..< oc + 4`, every row: 4 × 16 tiles, then 4 × 8, then scalars.
+    /// Writes one channel into `plane` (`(height + 3) × paddedWidth`): a zero row on top, the
+    /// (activated) rows with a zero column on the left and zeros up to `paddedWidth` on the right,
+    /// then two zero rows. The activation is the same expression as in `Convolution.im2col`.
     @inline(__always)
-    static func tile4(_ oc: Int, geometry g: ConvolutionGeometry, padded: UnsafePointer<Float>,
-                      weight: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>) {
-        let w = g.inWidth, h = g.inHeight, pw = w + 2, planeSize = pw * (h + 2), cin = g.inChannels
-        let filter = 9 * cin
-        let w0 = weight + oc * filter, w1 = w0 + filter, w2 = w1 + filter, w3 = w2 + filter
-        let y0 = y + oc * g.outPlane, y1 = y0 + g.outPlane, y2 = y1 + g.outPlane, y3 = y2 + g.outPlane
-        for row in 0..<h {
-            var x = 0
-            while x + 16 <= w {
-                var a0 = Float8(), a1 = Float8(), a2 = Float8(), a3 = Float8()
-                var b0 = Float8(), b1 = Float8(), b2 = Float8(), b3 = Float8()
-                for c in 0..<cin {
-                    let p = padded + c * planeSize + row * pw + x
-                    let k = c * 9
-                    for ky in 0..<3 {
-                        for kx in 0..<3 {
-                            let s = p + ky * pw + kx, t = k + ky * 3 + kx
-                            let u = s.load8(0), v = s.load8(8)
-                            let c0 = Float8(repeating: w0[t]), c1 = Float8(repeating: w1[t])
-                            let c2 = Float8(repeating: w2[t]), c3 = Float8(repeating: w3[t])
-                            a0 = a0.addingProduct(c0, u); b0 = b0.addingProduct(c0, v)
-                            a1 = a1.addingProduct(c1, u); b1 = b1.addingProduct(c1, v)
-                            a2 = a2.addingProduct(c2, u); b2 = b2.addingProduct(c2, v)
-                            a3 = a3.addingProduct(c3, u); b3 = b3.addingProduct(c3, v)
-                        }
-                    }
-                }
-                let o = row * w + x
-                y0.store8(a0, o); y0.store8(b0, o + 8)
-                y1.store8(a1, o); y1.store8(b1, o + 8)
-                y2.store8(a2, o); y2.store8(b2, o + 8)
-                y3.store8(a3, o); y3.store8(b3, o + 8)
-                x += 16
+    static func pad(plane: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, width inW: Int,
+                    height inH: Int, paddedWidth padW: Int, activation: (Float, Float)?) {
+        plane.update(repeating: 0, count: padW)
+        for y in 0..<inH {
+            let row = plane + (y + 1) * padW
+            row[0] = 0
+            let from = src + y * inW, to = row + 1
+            if let (a, b) = activation {
+                let a8 = Float8(repeating: a), b8 = Float8(repeating: b)
+                var x = 0
+                while x + 8 <= inW { to.store8(rectify(from.load8(x) * a8 + b8), x); x += 8 }
+                while x < inW { to[x] = max(from[x] * a + b, 0); x += 1 }
+            } else {
+                to.update(from: from, count: inW)
             }
-            while x + 8 <= w {
-                var a0 = Float8(), a1 = Float8(), a2 = Float8(), a3 = Float8()
-                for c in 0..<cin {
-                    let p = padded + c * planeSize + row * pw + x
-                    let k = c * 9
-                    for ky in 0..<3 {
-                        for kx in 0..<3 {
-                            let u = (p + ky * pw + kx).load8(0), t = k + ky * 3 + kx
-                            a0 = a0.addingProduct(Float8(repeating: w0[t]), u)
-                            a1 = a1.addingProduct(Float8(repeating: w1[t]), u)
-                            a2 = a2.addingProduct(Float8(repeating: w2[t]), u)
-                            a3 = a3.addingProduct(Float8(repeating: w3[t]), u)
-                        }
-                    }
-                }
-                let o = row * w + x
-                y0.store8(a0, o); y1.store8(a1, o); y2.store8(a2, o); y3.store8(a3, o)
-                x += 8
-            }
-            while x < w {
-                for j in 0..<4 { y[(oc + j) * g.outPlane + row * w + x] = point(oc + j, row, x, g, padded, weight) }
-                x += 1
-            }
+            (to + inW).update(repeating: 0, count: padW - 1 - inW)
         }
+        (plane + (inH + 1) * padW).update(repeating: 0, count: 2 * padW)
     }
 
-    /// One output channel, every pixel, eight at a time and then scalars.
-    static func single(_ oc: Int, geometry g: ConvolutionGeometry, padded: UnsafePointer<Float>,
-                       weight: UnsafePointer<Float>, output y: UnsafeMutablePointer<Float>) {
-        let w = g.inWidth, h = g.inHeight, pw = w + 2, planeSize = pw * (h + 2), cin = g.inChannels
-        let filter = weight + oc * 9 * cin, out = y + oc * g.outPlane
-        for row in 0..<h {
-            var x = 0
-            while x + 8 <= w {
-                var a = Float8()
-                for c in 0..<cin {
-                    let p = padded + c * planeSize + row * pw + x
-                    for ky in 0..<3 {
-                        for kx in 0..<3 {
-                            a = a.addingProduct(Float8(repeating: filter[c * 9 + ky * 3 + kx]), (p + ky * pw + kx).load8(0))
-                        }
+    /// Runs the register tiles of one sample over all output channel blocks, rows and row tiles.
+    @inline(__always)
+    static func tiles<Tile: DirectTile>(
+        _: Tile.Type, scratch: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>
+    ) {
+        let outW = g.outWidth, outH = g.outHeight, outPlane = g.outPlane
+        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
+        let patch = g.patchSize, cout = g.outChannels, cin = g.inChannels, twoRows = 2 * padW
+        var co = 0
+        while co < cout {
+            let w = weight + co * patch  // this block's packed weights, [in][tap][6]
+            var b = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
+            if let bias {
+                b = (bias[min(co + 0, cout - 1)], bias[min(co + 1, cout - 1)], bias[min(co + 2, cout - 1)],
+                     bias[min(co + 3, cout - 1)], bias[min(co + 4, cout - 1)], bias[min(co + 5, cout - 1)])
+            }
+            let channels = min(channelBlock, cout - co)
+            var oy = 0
+            while oy < outH {
+                var ox = 0
+                while ox < outW {
+                    var a0 = SIMD16<Float>(repeating: b.0), a1 = SIMD16<Float>(repeating: b.1)
+                    var a2 = SIMD16<Float>(repeating: b.2), a3 = SIMD16<Float>(repeating: b.3)
+                    var a4 = SIMD16<Float>(repeating: b.4), a5 = SIMD16<Float>(repeating: b.5)
+                    var p = scratch + oy * padW + ox
+                    var wp = w
+                    for _ in 0..<cin {
+                        taps(Tile.self, p, wp, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
+                        taps(Tile.self, p + padW, wp + 18, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
+                        taps(Tile.self, p + twoRows, wp + 36, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
+                        p += planeStride
+                        wp += 54
                     }
+                    let base = y + co * outPlane + oy * outW + ox
+                    Tile.store(a0, base, x: ox, y: oy, width: outW, height: outH)
+                    if channels > 1 { Tile.store(a1, base + outPlane, x: ox, y: oy, width: outW, height: outH) }
+                    if channels > 2 { Tile.store(a2, base + 2 * outPlane, x: ox, y: oy, width: outW, height: outH) }
+                    if channels > 3 { Tile.store(a3, base + 3 * outPlane, x: ox, y: oy, width: outW, height: outH) }
+                    if channels > 4 { Tile.store(a4, base + 4 * outPlane, x: ox, y: oy, width: outW, height: outH) }
+                    if channels > 5 { Tile.store(a5, base + 5 * outPlane, x: ox, y: oy, width: outW, height: outH) }
+                    ox += Tile.columns
                 }
-                out.store8(a, row * w + x)
-                x += 8
+                oy += Tile.rows
             }
-            while x < w {
-                out[row * w + x] = point(oc, row, x, g, padded, weight)
-                x += 1
-            }
+            co += channelBlock
         }
     }
+}
 
-    /// Output channel `oc` at (`row`, `x`), one product at a time (tails).
-    static func point(_ oc: Int, _ row: Int, _ x: Int, _ g: ConvolutionGeometry, _ padded: UnsafePointer<Float>,
-                      _ weight: UnsafePointer<Float>) -> Float {
-        let pw = g.inWidth + 2, planeSize = pw * (g.inHeight + 2), cin = g.inChannels
-        let filter = weight + oc * 9 * cin
-        var sum: Float = 0
-        for c in 0..<cin {
-            let p = padded + c * planeSize + row * pw + x
-            for ky in 0..<3 {
-                for kx in 0..<3 { sum += filter[c * 9 + ky * 3 + kx] * p[ky * pw + kx] }
-            }
+extension DirectConvolution {
+    /// One kernel row: the three taps `kx = 0, 1, 2` from padded-plane row `row` (shifted by `kx`),
+    /// with the packed weights `w[kx · 6 + j]` of the tile's 6 channels.
+    @inline(__always)
+    static func taps<Tile: DirectTile>(
+        _: Tile.Type, _ row: UnsafePointer<Float>, _ w: UnsafePointer<Float>, rowStride: Int,
+        _ a0: inout SIMD16<Float>, _ a1: inout SIMD16<Float>, _ a2: inout SIMD16<Float>,
+        _ a3: inout SIMD16<Float>, _ a4: inout SIMD16<Float>, _ a5: inout SIMD16<Float>
+    ) {
+        for kx in 0..<3 {
+            let v = Tile.load(row + kx, rowStride: rowStride)
+            let k = w + 6 * kx
+            a0 = a0.addingProduct(v, SIMD16(repeating: k[0]))
+            a1 = a1.addingProduct(v, SIMD16(repeating: k[1]))
+            a2 = a2.addingProduct(v, SIMD16(repeating: k[2]))
+            a3 = a3.addingProduct(v, SIMD16(repeating: k[3]))
+            a4 = a4.addingProduct(v, SIMD16(repeating: k[4]))
+            a5 = a5.addingProduct(v, SIMD16(repeating: k[5]))
         }
-        return sum
+    }
+}
+
+/// The 16 output pixels of one register tile: how they are loaded from a padded plane and stored
+/// into an output plane. Used as a generic parameter only (specialised, never an existential).
+protocol DirectTile {
+    /// Output columns and rows covered (columns × rows = 16).
+    static var columns: Int { get }
+    static var rows: Int { get }
+    /// The 16 input values under one tap, from the tap's top-left padded-plane element `p`.
+    static func load(_ p: UnsafePointer<Float>, rowStride: Int) -> SIMD16<Float>
+    /// Stores the lanes of `v` that fall inside the `width × height` output, the tile's first
+    /// pixel being `(x, y)` at `to`.
+    static func store(_ v: SIMD16<Float>, _ to: UnsafeMutablePointer<Float>, x: Int, y: Int, width: Int, height: Int)
+}
+
+/// 16 consecutive pixels of one row (widths above 8).
+enum RowTile: DirectTile {
+    static var columns: Int { 16 }
+    static var rows: Int { 1 }
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>, rowStride: Int) -> SIMD16<Float> {
+        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
+    }
+
+    @inline(__always)
+    static func store(_ v: SIMD16<Float>, _ to: UnsafeMutablePointer<Float>, x: Int, y: Int, width: Int, height: Int) {
+        if x + 16 <= width {
+            UnsafeMutableRawPointer(to).storeBytes(of: v, as: SIMD16<Float>.self)
+        } else {
+            for i in 0..<(width - x) { to[i] = v[i] }
+        }
+    }
+}
+
+/// Two rows of 8 pixels (widths up to 8): lanes 0–7 are row `y`, lanes 8–15 row `y + 1`.
+enum TwoRowTile: DirectTile {
+    static var columns: Int { 8 }
+    static var rows: Int { 2 }
+
+    @inline(__always)
+    static func load(_ p: UnsafePointer<Float>, rowStride: Int) -> SIMD16<Float> {
+        SIMD16(lowHalf: p.load8(0), highHalf: (p + rowStride).load8(0))
+    }
+
+    @inline(__always)
+    static func store(_ v: SIMD16<Float>, _ to: UnsafeMutablePointer<Float>, x: Int, y: Int, width: Int, height: Int) {
+        let secondRow = y + 1 < height
+        if width == 8 {
+            to.store8(v.lowHalf, 0)
+            if secondRow { to.store8(v.highHalf, width) }
+        } else {
+            for i in 0..<width { to[i] = v[i] }
+            if secondRow { for i in 0..<width { to[width + i] = v[8 + i] } }
+        }
     }
 }

@@ -46,6 +46,66 @@ final class ConvolutionReferenceTests: XCTestCase {
         }
     }
 
+    /// The activated input `z = act(x)` of sample `n`, channel `ch` (over the concatenated
+    /// segments), pixel `(iy, ix)`, in Double: `max(0, scale·x + shift)` with an activation.
+    static func referenceInput(_ inputs: [TensorView], _ n: Int, _ ch: Int, _ iy: Int, _ ix: Int,
+                               activation: (scale: [Float], shift: [Float])?) -> Double {
+        var local = ch
+        for s in inputs {
+            if local < s.shape.channels {
+                let v = Double(s.plane(n, local)[iy * s.shape.width + ix])
+                guard let (scale, shift) = activation else { return v }
+                return max(0, Double(scale[ch]) * v + Double(shift[ch]))
+            }
+            local -= s.shape.channels
+        }
+        fatalError("channel \(ch) is past the inputs")
+    }
+
+    /// Calls `body(n, yi, ch, wi, iy, ix)` for every product of the convolution: output element
+    /// `yi` (dense `[batch × outChannels × outHeight × outWidth]`) of sample `n` takes weight `wi`
+    /// times input channel `ch` at `(iy, ix)`; taps on the padding are skipped.
+    static func forEachTap(batch: Int, geometry g: ConvolutionGeometry,
+                           _ body: (_ n: Int, _ yi: Int, _ ch: Int, _ wi: Int, _ iy: Int, _ ix: Int) -> Void) {
+        let k = g.kernel
+        for n in 0..<batch {
+            for o in 0..<g.outChannels {
+                for oy in 0..<g.outHeight {
+                    for ox in 0..<g.outWidth {
+                        let yi = (n * g.outChannels + o) * g.outPlane + oy * g.outWidth + ox
+                        for ch in 0..<g.inChannels {
+                            for ky in 0..<k {
+                                let iy = oy * g.stride - g.padding + ky
+                                if iy < 0 || iy >= g.inHeight { continue }
+                                for kx in 0..<k {
+                                    let ix = ox * g.stride - g.padding + kx
+                                    if ix < 0 || ix >= g.inWidth { continue }
+                                    body(n, yi, ch, ((o * g.inChannels + ch) * k + ky) * k + kx, iy, ix)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The naive nested-loop convolution in Double: `y[n, o, oy, ox] = bias[o] + Σ W[o, c, ky, kx] ·
+    /// z[n, c, oy·s − p + ky, ox·s − p + kx]` over taps inside the input, for `batch` samples, laid
+    /// out densely as `[batch × outChannels × outHeight × outWidth]`.
+    static func referenceForward(batch: Int, inputs: [TensorView], geometry g: ConvolutionGeometry,
+                                 activation: (scale: [Float], shift: [Float])?, weight: [Float],
+                                 bias: [Float]?) -> [Double] {
+        var y = [Double](repeating: 0, count: batch * g.outChannels * g.outPlane)
+        if let bias {
+            for i in y.indices { y[i] = Double(bias[i / g.outPlane % g.outChannels]) }
+        }
+        forEachTap(batch: batch, geometry: g) { n, yi, ch, wi, iy, ix in
+            y[yi] += Double(weight[wi]) * referenceInput(inputs, n, ch, iy, ix, activation: activation)
+        }
+        return y
+    }
+
     func randomCase(_ rng: inout TestRandom) -> Case {
         let segmentCount = rng.int(1...3)
         let segments = (0..<segmentCount).map { _ in rng.int(1...(segmentCount == 1 ? 7 : 4)) }
@@ -60,7 +120,7 @@ final class ConvolutionReferenceTests: XCTestCase {
         let inChannels = c.segments.reduce(0, +)
         let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: c.kernel,
                                     stride: c.stride, padding: c.padding, inHeight: c.height, inWidth: c.width)
-        let k = c.kernel, plane = g.inPlane, outPlane = g.outPlane
+        let plane = g.inPlane, outPlane = g.outPlane
         // Inputs and their gradient targets, with random slice layouts.
         var inputs: [SegmentStorage] = [], targets: [SegmentStorage] = []
         for channels in c.segments {
@@ -78,49 +138,19 @@ final class ConvolutionReferenceTests: XCTestCase {
         let dy = rng.floats(c.batch * c.outChannels * outPlane)
         let weightGradientBefore = rng.floats(g.weightCount), biasGradientBefore = rng.floats(c.outChannels)
 
-        // Reference, in Double: z = act(x) over the concatenated channels.
-        func z(_ n: Int, _ ch: Int, _ iy: Int, _ ix: Int) -> Double {
-            var local = ch
-            for s in inputs {
-                if local < s.channels {
-                    let v = Double(s.view.plane(n, local)[iy * c.width + ix])
-                    return c.activation ? max(0, Double(scale[ch]) * v + Double(shift[ch])) : v
-                }
-                local -= s.channels
-            }
-            fatalError()
-        }
-        var refY = [Double](repeating: 0, count: dy.count)
+        // Reference, in Double: forward by `referenceForward`, the gradients by the same loops.
+        let views = inputs.map(\.view)
+        let refY = Self.referenceForward(batch: c.batch, inputs: views, geometry: g,
+                                         activation: c.activation ? (scale, shift) : nil, weight: weight,
+                                         bias: c.bias ? bias : nil)
         var refDW = [Double](repeating: 0, count: g.weightCount)
         var refDB = [Double](repeating: 0, count: c.outChannels)
         var refDZ = [Double](repeating: 0, count: c.batch * inChannels * plane)
-        for n in 0..<c.batch {
-            for o in 0..<c.outChannels {
-                for oy in 0..<g.outHeight {
-                    for ox in 0..<g.outWidth {
-                        let yi = (n * c.outChannels + o) * outPlane + oy * g.outWidth + ox
-                        let d = Double(dy[yi])
-                        var sum = c.bias ? Double(bias[o]) : 0
-                        refDB[o] += d
-                        for ch in 0..<inChannels {
-                            for ky in 0..<k {
-                                let iy = oy * c.stride - c.padding + ky
-                                if iy < 0 || iy >= c.height { continue }
-                                for kx in 0..<k {
-                                    let ix = ox * c.stride - c.padding + kx
-                                    if ix < 0 || ix >= c.width { continue }
-                                    let wi = ((o * inChannels + ch) * k + ky) * k + kx
-                                    let zv = z(n, ch, iy, ix)
-                                    sum += Double(weight[wi]) * zv
-                                    refDW[wi] += d * zv
-                                    refDZ[(n * inChannels + ch) * plane + iy * c.width + ix] += d * Double(weight[wi])
-                                }
-                            }
-                        }
-                        refY[yi] = sum
-                    }
-                }
-            }
+        for (o, d) in dy.enumerated().map({ ($0.offset / outPlane % c.outChannels, Double($0.element)) }) { refDB[o] += d }
+        Self.forEachTap(batch: c.batch, geometry: g) { n, yi, ch, wi, iy, ix in
+            let d = Double(dy[yi])
+            refDW[wi] += d * Self.referenceInput(views, n, ch, iy, ix, activation: c.activation ? (scale, shift) : nil)
+            refDZ[(n * inChannels + ch) * plane + iy * c.width + ix] += d * Double(weight[wi])
         }
 
         // The engine.
@@ -147,8 +177,9 @@ final class ConvolutionReferenceTests: XCTestCase {
             // Scratch as a reused panel leaves it: garbage, so a border left unwritten shows.
             let scratch = FloatBuffer(count: DirectConvolution.scratchCount(g))
             scratch.pointer.update(repeating: .nan, count: scratch.count)
+            DirectConvolution.packWeights(w.pointer, geometry: g, scratch: scratch.pointer)
             for n in 0..<c.batch {
-                DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation, weight: w.pointer,
+                DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
                                           bias: c.bias ? UnsafePointer(b.pointer) : nil,
                                           output: TensorView(base: direct.pointer, shape: g.outShape), scratch: scratch.pointer)
             }

@@ -18,6 +18,9 @@ public final class ConvolutionLayer: Layer {
     /// the network input, whose gradient nobody uses).
     public let needsInputGradient: Bool
     let norm: NormalizationState?
+    /// The forward kernel for 3×3 stride-1 padding-1 geometries (others always use im2col);
+    /// `ConvolutionAlgorithm.selected` unless a test sets it.
+    public var forwardAlgorithm = ConvolutionAlgorithm.selected
     var weight: UnsafeMutablePointer<Float>!
     var bias: UnsafeMutablePointer<Float>?
     var weightGradient: UnsafeMutablePointer<Float>!
@@ -62,8 +65,11 @@ public final class ConvolutionLayer: Layer {
 
     public var workspace: WorkspaceRequirement {
         var w = WorkspaceRequirement()
-        w.panel = max(geometry.patchSize * geometry.outPlane,
-                      DirectConvolution.supports(geometry) ? DirectConvolution.scratchCount(geometry) : 0)
+        w.panel = geometry.patchSize * geometry.outPlane
+        if DirectConvolution.supports(geometry) {
+            // The direct forward's padded planes (never larger in practice; kept exact for tiny maps).
+            w.panel = max(w.panel, DirectConvolution.scratchCount(geometry))
+        }
         w.partial = geometry.weightCount + geometry.outChannels
         w.sharedPerSample = preactivation ? geometry.inChannels * geometry.inPlane : 0
         return w
@@ -96,13 +102,14 @@ public final class ConvolutionLayer: Layer {
         let y = context.view(output)
         let activation = self.activation
         let g = geometry, w = weight!, b = bias
-        let direct = ConvolutionAlgorithm.current == .direct && DirectConvolution.supports(g)
+        let direct = forwardAlgorithm.handlesForward(g)
         context.pool.chunks(context.batch) { samples, worker in
             let col = context.panels[worker].col.pointer
+            if direct { DirectConvolution.packWeights(w, geometry: g, scratch: col) }
             for n in samples {
                 if direct {
                     DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
-                                              weight: w, bias: b, output: y, scratch: col)
+                                              bias: b, output: y, scratch: col)
                 } else {
                     Convolution.forward(sample: n, input: x, geometry: g, activation: activation,
                                         weight: w, bias: b, output: y, col: col)

@@ -1,0 +1,184 @@
+import XCTest
+@testable import Engine
+
+/// Checks the direct 3×3 forward kernel (`DirectConvolution.forward`) against the naive Double
+/// reference of `ConvolutionReferenceTests` and against the im2col + sgemm path, on random shapes:
+/// multi-segment channel-slice inputs, with and without the fused BN-ReLU and bias, widths 1–33
+/// (both tile kinds, partial tiles), heights 1–9 (odd last rows of the two-row tile) and output
+/// channel counts that are not multiples of the 6-channel block.
+final class DirectConvolutionTests: XCTestCase {
+    /// `|direct − reference| ≤ referenceTolerance · max(1, |reference|)`: float accumulation over
+    /// at most 9·14 products of values below 1.5 in magnitude.
+    let referenceTolerance = 1e-4
+    /// `|direct − im2col| ≤ im2colTolerance · max(1, |im2col|)`: the two differ only in the order
+    /// of the float summation (and FMA rounding).
+    let im2colTolerance: Float = 2e-5
+    /// Floats after the scratch and output that must stay untouched.
+    let guardCount = 64
+    let sentinel: Float = -12345
+
+    /// The reference tests' case; kernel 3, stride 1, padding 1 (the accumulate flags are unused).
+    typealias Case = ConvolutionReferenceTests.Case
+
+    /// A 3×3, stride-1, padding-1 case.
+    func threeByThree(batch: Int, segments: [Int], height: Int, width: Int, outChannels: Int,
+                      activation: Bool, bias: Bool) -> Case {
+        Case(batch: batch, segments: segments, height: height, width: width, outChannels: outChannels, kernel: 3,
+             stride: 1, padding: 1, activation: activation, bias: bias, accumulateWeights: false, accumulateInput: false)
+    }
+
+    /// The outputs of both kernels and the reference for one case, after checking that neither
+    /// kernel wrote past its scratch or output.
+    struct Outcome {
+        var direct: [Float], im2col: [Float], reference: [Double]
+    }
+
+    func run(_ c: Case, rng: inout TestRandom, input: ((Int, TensorView) -> Void)? = nil,
+             file: StaticString = #filePath, line: UInt = #line) -> Outcome {
+        let inChannels = c.segments.reduce(0, +)
+        let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: 3, stride: 1,
+                                    padding: 1, inHeight: c.height, inWidth: c.width)
+        var inputs: [ConvolutionReferenceTests.SegmentStorage] = []
+        for channels in c.segments {
+            let x = ConvolutionReferenceTests.SegmentStorage(batch: c.batch, channels: channels, height: c.height,
+                                                             width: c.width, front: rng.int(0...2), back: rng.int(0...2))
+            for i in 0..<x.buffer.count { x.buffer.pointer[i] = rng.uniform(-1, 1) }
+            input?(inputs.count, x.view)
+            inputs.append(x)
+        }
+        let weight = rng.floats(g.weightCount), bias = rng.floats(c.outChannels)
+        let scale = rng.floats(inChannels, 0.5, 1.5), shift = rng.floats(inChannels, -0.3, 0.3)
+        let w = FloatBuffer(count: g.weightCount), b = FloatBuffer(count: c.outChannels)
+        w.copy(from: weight); b.copy(from: bias)
+        let scaleBuffer = FloatBuffer(count: inChannels), shiftBuffer = FloatBuffer(count: inChannels)
+        scaleBuffer.copy(from: scale); shiftBuffer.copy(from: shift)
+        let activation = c.activation ? InputActivation(scale: scaleBuffer.pointer, shift: shiftBuffer.pointer) : nil
+        let x = inputs.map(\.view)
+        let outCount = c.batch * g.outChannels * g.outPlane
+
+        // Direct: scratch of exactly `scratchCount` and an output followed by guards, both full
+        // of a sentinel; samples in reverse order so that a store into the next sample's planes
+        // is not repaired by computing that sample afterwards.
+        let scratch = FloatBuffer(count: DirectConvolution.scratchCount(g) + guardCount)
+        let y = FloatBuffer(count: outCount + guardCount)
+        scratch.pointer.update(repeating: sentinel, count: scratch.count)
+        y.pointer.update(repeating: sentinel, count: y.count)
+        let yView = TensorView(base: y.pointer, shape: g.outShape)
+        DirectConvolution.packWeights(w.pointer, geometry: g, scratch: scratch.pointer)
+        for n in (0..<c.batch).reversed() {
+            DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
+                                      bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yView,
+                                      scratch: scratch.pointer)
+        }
+        for i in 0..<guardCount {
+            XCTAssertEqual(scratch.pointer[DirectConvolution.scratchCount(g) + i], sentinel,
+                           "\(c): scratch guard \(i) overwritten", file: file, line: line)
+            XCTAssertEqual(y.pointer[outCount + i], sentinel, "\(c): output guard \(i) overwritten", file: file, line: line)
+        }
+
+        // im2col + sgemm.
+        let col = FloatBuffer(count: g.patchSize * g.outPlane), yIm2col = FloatBuffer(count: outCount)
+        let yIm2colView = TensorView(base: yIm2col.pointer, shape: g.outShape)
+        for n in 0..<c.batch {
+            Convolution.forward(sample: n, input: x, geometry: g, activation: activation, weight: w.pointer,
+                                bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yIm2colView, col: col.pointer)
+        }
+
+        let reference = ConvolutionReferenceTests.referenceForward(
+            batch: c.batch, inputs: x, geometry: g, activation: c.activation ? (scale, shift) : nil,
+            weight: weight, bias: c.bias ? bias : nil)
+        return Outcome(direct: Array(y.toArray()[0..<outCount]), im2col: yIm2col.toArray(), reference: reference)
+    }
+
+    /// Runs `c` and reports the first few disagreements with the reference and with im2col.
+    func check(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
+        let o = run(c, rng: &rng, file: file, line: line)
+        var failures = 0
+        for i in 0..<o.reference.count {
+            let d = o.direct[i], r = o.reference[i], m = o.im2col[i]
+            let matchesReference = abs(Double(d) - r) <= referenceTolerance * max(1, abs(r))
+            let matchesIm2col = abs(d - m) <= im2colTolerance * max(1, abs(m))
+            if !(matchesReference && matchesIm2col) {
+                failures += 1
+                if failures <= 5 {
+                    XCTFail("\(c): y[\(i)]: direct \(d), reference \(r), im2col \(m)", file: file, line: line)
+                }
+            }
+        }
+    }
+
+    func testDirectForwardMatchesReferenceAndIm2colOnEveryWidth() {
+        // Widths 1–33 (two-row tiles up to 8, then full and partial 16-wide tiles), each with
+        // random heights 1–9, 1–3 segments of channel slices, 1–14 output channels.
+        var rng = TestRandom(seed: 311)
+        var tails = Set<Int>(), flags = Set<String>()
+        for width in 1...33 {
+            let segmentCount = rng.int(1...3)
+            let c = threeByThree(batch: rng.int(1...2), segments: (0..<segmentCount).map { _ in rng.int(1...4) },
+                         height: rng.int(1...9), width: width, outChannels: rng.int(1...14),
+                         activation: rng.bool(), bias: rng.bool())
+            tails.insert(c.outChannels % DirectConvolution.channelBlock)
+            flags.insert("act \(c.activation) bias \(c.bias) multi \(segmentCount > 1)")
+            check(c, rng: &rng)
+        }
+        // The draw reached every channel-block remainder and every activation/bias/segment mix.
+        XCTAssertEqual(tails.count, DirectConvolution.channelBlock, "remainders: \(tails.sorted())")
+        XCTAssertEqual(flags.count, 8, "\(flags.sorted())")
+    }
+
+    func testDirectForwardMatchesReferenceOnNetworkStageShapes() {
+        // The CIFAR stages' widths 32, 16 and 8 with DenseNet-like channel counts.
+        var rng = TestRandom(seed: 12)
+        for (side, segments, out) in [(32, [3, 5], 12), (16, [7, 2, 3], 13), (8, [9, 4], 24), (8, [5], 7), (4, [6], 6)] {
+            check(threeByThree(batch: 2, segments: segments, height: side, width: side, outChannels: out,
+                       activation: true, bias: false), rng: &rng)
+        }
+        check(threeByThree(batch: 1, segments: [6], height: 7, width: 32, outChannels: 16, activation: false, bias: true), rng: &rng)
+    }
+
+    func testDirectForwardPropagatesNaNLikeIm2col() {
+        // The fused activation is `max(v, 0)`, which keeps a NaN: a NaN input pixel poisons exactly
+        // the outputs whose window covers it, in both kernels. (The Double reference's
+        // `max(0, v)` drops NaNs, so it is not compared here.)
+        var rng = TestRandom(seed: 5)
+        for activation in [false, true] {
+            let c = threeByThree(batch: 1, segments: [2, 1], height: 5, width: 11, outChannels: 7, activation: activation, bias: true)
+            let o = run(c, rng: &rng, input: { segment, view in
+                // Segment 1 (channel 2), pixel (2, 9).
+                if segment == 1 { view.plane(0, 0)[2 * 11 + 9] = .nan }
+            })
+            var nanCount = 0
+            for i in 0..<o.direct.count {
+                XCTAssertEqual(o.direct[i].isNaN, o.im2col[i].isNaN, "activation \(activation) y[\(i)]")
+                if o.direct[i].isNaN { nanCount += 1 }
+            }
+            // 3×3 window around (2, 9) in an 11-wide map, in all 7 output channels.
+            XCTAssertEqual(nanCount, 7 * 9, "activation \(activation)")
+        }
+    }
+
+    func testScratchCoversTheIm2colPanelOrDirectNeeds() {
+        // The layer's per-worker panel is sized for both kernels.
+        for (h, w) in [(1, 1), (1, 9), (32, 32), (8, 8), (9, 33)] {
+            let g = ConvolutionGeometry(inChannels: 5, outChannels: 3, kernel: 3, stride: 1, padding: 1, inHeight: h, inWidth: w)
+            let layer = ConvolutionLayer(name: "c", inputs: [], output: ValueID(index: 0), geometry: g,
+                                         preactivation: true, bias: false, needsInputGradient: true)
+            XCTAssertGreaterThanOrEqual(layer.workspace.panel, DirectConvolution.scratchCount(g), "\(h)×\(w)")
+            XCTAssertGreaterThanOrEqual(layer.workspace.panel, g.patchSize * g.outPlane, "\(h)×\(w)")
+        }
+    }
+
+    func testAlgorithmNamesParse() {
+        XCTAssertEqual(ConvolutionAlgorithm.parse("direct"), .direct)
+        XCTAssertEqual(ConvolutionAlgorithm.parse("im2col"), .im2col)
+        XCTAssertEqual(ConvolutionAlgorithm.parse(""), ConvolutionAlgorithm.standard)
+        XCTAssertNil(ConvolutionAlgorithm.parse("Direct"))
+        let g3 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 3, stride: 1, padding: 1, inHeight: 4, inWidth: 4)
+        let g3s2 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1, inHeight: 4, inWidth: 4)
+        let g1 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 1, stride: 1, padding: 0, inHeight: 4, inWidth: 4)
+        XCTAssertTrue(ConvolutionAlgorithm.direct.handlesForward(g3))
+        XCTAssertFalse(ConvolutionAlgorithm.direct.handlesForward(g3s2))
+        XCTAssertFalse(ConvolutionAlgorithm.direct.handlesForward(g1))
+        XCTAssertFalse(ConvolutionAlgorithm.im2col.handlesForward(g3))
+    }
+}
