@@ -21,6 +21,18 @@ let fastMath: [SwiftSetting] = [
     .unsafeFlags(targetCPU.map { ["-target-cpu", $0] } ?? []),
 ]
 
+/// The AVX-512 kernels' settings: as `fastMath`, for a CPU with AVX-512 F/CD/BW/DQ/VL (Intel
+/// since Skylake-SP, AMD since Zen 4). Only code that `KernelSet` runs after a CPUID check is
+/// compiled this way, so the binary still starts on an AVX2-only machine.
+#if arch(x86_64)
+let avx512Math: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+    .unsafeFlags(["-target-cpu", "skylake-avx512"]),
+]
+#else
+let avx512Math = fastMath
+#endif
+
 let package = Package(
     name: "ddptrain",
     platforms: [.macOS(.v13)],
@@ -54,8 +66,15 @@ let package = Package(
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
         ),
 
+        // CPUID probes for the kernel set chosen at start-up.
+        .target(name: "CPUFeatures"),
+        // The convolution micro-kernels, one source compiled once per instruction set: the files
+        // of KernelsAVX512 are symbolic links to those of KernelsAVX2 (Docs/architecture.md).
+        .target(name: "KernelsAVX2", swiftSettings: fastMath),
+        .target(name: "KernelsAVX512", swiftSettings: avx512Math),
         // The compute core: tensors, kernels (forward and backward), the layer graph, SGD.
-        .target(name: "Engine", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "Engine", dependencies: ["CBLAS", "CPUFeatures", "KernelsAVX2", "KernelsAVX512"],
+                swiftSettings: fastMath),
         // SparseNet, DenseNet and ResNet built from names or flags.
         .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
         // CIFAR-10 files, normalisation, augmentation and epoch order.

@@ -1,45 +1,33 @@
-/// A direct 3×3, stride-1, padding-1 convolution forward pass in NCHW, without an im2col buffer.
+import KernelsAVX2
+
+/// A direct 3×3, stride-1, padding-1 convolution in NCHW, without an im2col buffer.
 ///
 /// Per sample, every input channel (across all segments, with the fused BN-ReLU applied exactly
 /// as `Convolution.im2col` applies it) is first written once into a zero-bordered padded plane
 /// in `scratch`, so the inner loop needs no bounds tests. That copy is `Cin·(H+3)·(W'+2)` floats,
-/// about a ninth of the im2col matrix.
-///
-/// The output is then computed in register tiles of **6 output channels × 16 output pixels**:
-/// twelve 8-lane accumulators (`SIMD16<Float>` is two `ymm` registers on the AVX2 target), which
-/// with one input vector and one broadcast weight fill the 16 `ymm` registers. For each input
-/// channel and each of the 9 taps the tile loads one shifted 16-pixel input vector and does
-/// 6 broadcast FMAs into it, so 2 vector loads and 6 broadcasts feed 12 FMAs. The 16 pixels are
-/// half of a 32-wide row or a whole 16-wide row (`RowTile`), or two consecutive 8-wide rows
-/// (`TwoRowTile`, for widths ≤ 8, so the 8×8 stage still fills 16 lanes). Wider maps take
-/// ⌈W/16⌉ tiles per row; lanes past the right edge (or below the bottom row) are computed from
-/// the zero border and not stored. An output-channel count that is not a multiple of 6 reuses
-/// the last channel's weights for the missing lanes of the final block and stores only the
-/// real channels.
+/// about a ninth of the im2col matrix. The register-tiled loops over those planes
+/// (`ThreeByThreeTiles`, 6 output channels × 16 pixels per tile) run with the instruction set
+/// `KernelSet` chose: the same source compiled for AVX2 and for AVX-512.
 ///
 /// The weights are repacked once per layer call and worker (`packWeights`) as
 /// `[out / 6][in][tap][6]`, so the 6 broadcasts of a tap come from one pointer at fixed offsets
-/// and the inner loop needs few general registers. The tile loops run over output channel
-/// blocks, then rows, then row tiles, so one block's weights (6·9·Cin floats) stay in L1 while
-/// the padded input streams from L2.
+/// and the inner loop needs few general registers. An output-channel count that is not a
+/// multiple of 6 reuses the last channel's weights for the missing lanes of the final block,
+/// and only the real channels are stored.
 public enum DirectConvolution {
-    /// Output channels per register tile.
-    static let channelBlock = 6
+    /// Output channels per register tile (the same in every kernel set's build of the tiles).
+    static let channelBlock = ThreeByThreeTiles.channelBlock
 
     /// Whether this kernel computes geometry `g` (3×3, stride 1, padding 1).
     public static func supports(_ g: ConvolutionGeometry) -> Bool {
         g.kernel == 3 && g.stride == 1 && g.padding == 1
     }
 
-    /// Padded row length: the tiles read 16 (or, for widths ≤ 8, 8) floats from each of the three
-    /// tap columns, so the row holds the rounded-up width plus the two border columns.
-    static func paddedWidth(_ g: ConvolutionGeometry) -> Int {
-        (g.inWidth <= 8 ? 8 : (g.inWidth + 15) / 16 * 16) + 2
-    }
+    /// Padded row length, as the tiles read it (`ThreeByThreeTiles.paddedWidth`).
+    static func paddedWidth(_ g: ConvolutionGeometry) -> Int { ThreeByThreeTiles.paddedWidth(forWidth: g.inWidth) }
 
-    /// Padded rows: one border row on top, one below, and one more that the two-row tile reads
-    /// for an odd last row.
-    static func paddedHeight(_ g: ConvolutionGeometry) -> Int { g.inHeight + 3 }
+    /// Padded rows, as the tiles read them (`ThreeByThreeTiles.paddedHeight`).
+    static func paddedHeight(_ g: ConvolutionGeometry) -> Int { ThreeByThreeTiles.paddedHeight(forHeight: g.inHeight) }
 
     /// Floats of the padded planes of one sample, at the start of the scratch.
     static func planesCount(_ g: ConvolutionGeometry) -> Int {
@@ -79,10 +67,11 @@ public enum DirectConvolution {
     /// - Parameters:
     ///   - scratch: at least `scratchCount(g)` floats, holding the weights that `packWeights`
     ///     wrote; the planes before them are overwritten.
+    ///   - kernels: the instruction set of the tiles (tests force each one).
     public static func forward(
         sample n: Int, input: [TensorView], geometry g: ConvolutionGeometry,
         activation: InputActivation?, bias: UnsafePointer<Float>?,
-        output: TensorView, scratch: UnsafeMutablePointer<Float>
+        output: TensorView, scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected
     ) {
         let weight = UnsafePointer(scratch + planesCount(g))
         precondition(supports(g), "direct convolution needs a 3×3 kernel, stride 1, padding 1")
@@ -100,13 +89,9 @@ public enum DirectConvolution {
         }
         precondition(channel == g.inChannels, "input segments do not add up to the geometry's channels")
         // 2. Register tiles.
-        if inW <= 8 {
-            tiles(TwoRowTile.self, scratch: UnsafePointer(scratch), geometry: g, weight: weight, bias: bias,
-                  output: output.sample(n))
-        } else {
-            tiles(RowTile.self, scratch: UnsafePointer(scratch), geometry: g, weight: weight, bias: bias,
-                  output: output.sample(n))
-        }
+        kernels.convolve3x3(planes: scratch, inChannels: g.inChannels, outChannels: g.outChannels,
+                            outHeight: g.outHeight, outWidth: g.outWidth, weights: weight, bias: bias,
+                            output: output.sample(n), accumulate: false)
     }
 
     /// Writes one channel into `plane` (`(height + 3) × paddedWidth`): a zero row on top, the
@@ -131,132 +116,5 @@ public enum DirectConvolution {
             (to + inW).update(repeating: 0, count: padW - 1 - inW)
         }
         (plane + (inH + 1) * padW).update(repeating: 0, count: 2 * padW)
-    }
-
-    /// Runs the register tiles of one sample over all output channel blocks, rows and row tiles.
-    @inline(__always)
-    static func tiles<Tile: DirectTile>(
-        _: Tile.Type, scratch: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
-        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output y: UnsafeMutablePointer<Float>
-    ) {
-        let outW = g.outWidth, outH = g.outHeight, outPlane = g.outPlane
-        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
-        let patch = g.patchSize, cout = g.outChannels, cin = g.inChannels, twoRows = 2 * padW
-        var co = 0
-        while co < cout {
-            let w = weight + co * patch  // this block's packed weights, [in][tap][6]
-            var b = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-            if let bias {
-                b = (bias[min(co + 0, cout - 1)], bias[min(co + 1, cout - 1)], bias[min(co + 2, cout - 1)],
-                     bias[min(co + 3, cout - 1)], bias[min(co + 4, cout - 1)], bias[min(co + 5, cout - 1)])
-            }
-            let channels = min(channelBlock, cout - co)
-            var oy = 0
-            while oy < outH {
-                var ox = 0
-                while ox < outW {
-                    var a0 = SIMD16<Float>(repeating: b.0), a1 = SIMD16<Float>(repeating: b.1)
-                    var a2 = SIMD16<Float>(repeating: b.2), a3 = SIMD16<Float>(repeating: b.3)
-                    var a4 = SIMD16<Float>(repeating: b.4), a5 = SIMD16<Float>(repeating: b.5)
-                    var p = scratch + oy * padW + ox
-                    var wp = w
-                    for _ in 0..<cin {
-                        taps(Tile.self, p, wp, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
-                        taps(Tile.self, p + padW, wp + 18, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
-                        taps(Tile.self, p + twoRows, wp + 36, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
-                        p += planeStride
-                        wp += 54
-                    }
-                    let base = y + co * outPlane + oy * outW + ox
-                    Tile.store(a0, base, x: ox, y: oy, width: outW, height: outH)
-                    if channels > 1 { Tile.store(a1, base + outPlane, x: ox, y: oy, width: outW, height: outH) }
-                    if channels > 2 { Tile.store(a2, base + 2 * outPlane, x: ox, y: oy, width: outW, height: outH) }
-                    if channels > 3 { Tile.store(a3, base + 3 * outPlane, x: ox, y: oy, width: outW, height: outH) }
-                    if channels > 4 { Tile.store(a4, base + 4 * outPlane, x: ox, y: oy, width: outW, height: outH) }
-                    if channels > 5 { Tile.store(a5, base + 5 * outPlane, x: ox, y: oy, width: outW, height: outH) }
-                    ox += Tile.columns
-                }
-                oy += Tile.rows
-            }
-            co += channelBlock
-        }
-    }
-}
-
-extension DirectConvolution {
-    /// One kernel row: the three taps `kx = 0, 1, 2` from padded-plane row `row` (shifted by `kx`),
-    /// with the packed weights `w[kx · 6 + j]` of the tile's 6 channels.
-    @inline(__always)
-    static func taps<Tile: DirectTile>(
-        _: Tile.Type, _ row: UnsafePointer<Float>, _ w: UnsafePointer<Float>, rowStride: Int,
-        _ a0: inout SIMD16<Float>, _ a1: inout SIMD16<Float>, _ a2: inout SIMD16<Float>,
-        _ a3: inout SIMD16<Float>, _ a4: inout SIMD16<Float>, _ a5: inout SIMD16<Float>
-    ) {
-        for kx in 0..<3 {
-            let v = Tile.load(row + kx, rowStride: rowStride)
-            let k = w + 6 * kx
-            a0 = a0.addingProduct(v, SIMD16(repeating: k[0]))
-            a1 = a1.addingProduct(v, SIMD16(repeating: k[1]))
-            a2 = a2.addingProduct(v, SIMD16(repeating: k[2]))
-            a3 = a3.addingProduct(v, SIMD16(repeating: k[3]))
-            a4 = a4.addingProduct(v, SIMD16(repeating: k[4]))
-            a5 = a5.addingProduct(v, SIMD16(repeating: k[5]))
-        }
-    }
-}
-
-/// The 16 output pixels of one register tile: how they are loaded from a padded plane and stored
-/// into an output plane. Used as a generic parameter only (specialised, never an existential).
-protocol DirectTile {
-    /// Output columns and rows covered (columns × rows = 16).
-    static var columns: Int { get }
-    static var rows: Int { get }
-    /// The 16 input values under one tap, from the tap's top-left padded-plane element `p`.
-    static func load(_ p: UnsafePointer<Float>, rowStride: Int) -> SIMD16<Float>
-    /// Stores the lanes of `v` that fall inside the `width × height` output, the tile's first
-    /// pixel being `(x, y)` at `to`.
-    static func store(_ v: SIMD16<Float>, _ to: UnsafeMutablePointer<Float>, x: Int, y: Int, width: Int, height: Int)
-}
-
-/// 16 consecutive pixels of one row (widths above 8).
-enum RowTile: DirectTile {
-    static var columns: Int { 16 }
-    static var rows: Int { 1 }
-
-    @inline(__always)
-    static func load(_ p: UnsafePointer<Float>, rowStride: Int) -> SIMD16<Float> {
-        UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
-    }
-
-    @inline(__always)
-    static func store(_ v: SIMD16<Float>, _ to: UnsafeMutablePointer<Float>, x: Int, y: Int, width: Int, height: Int) {
-        if x + 16 <= width {
-            UnsafeMutableRawPointer(to).storeBytes(of: v, as: SIMD16<Float>.self)
-        } else {
-            for i in 0..<(width - x) { to[i] = v[i] }
-        }
-    }
-}
-
-/// Two rows of 8 pixels (widths up to 8): lanes 0–7 are row `y`, lanes 8–15 row `y + 1`.
-enum TwoRowTile: DirectTile {
-    static var columns: Int { 8 }
-    static var rows: Int { 2 }
-
-    @inline(__always)
-    static func load(_ p: UnsafePointer<Float>, rowStride: Int) -> SIMD16<Float> {
-        SIMD16(lowHalf: p.load8(0), highHalf: (p + rowStride).load8(0))
-    }
-
-    @inline(__always)
-    static func store(_ v: SIMD16<Float>, _ to: UnsafeMutablePointer<Float>, x: Int, y: Int, width: Int, height: Int) {
-        let secondRow = y + 1 < height
-        if width == 8 {
-            to.store8(v.lowHalf, 0)
-            if secondRow { to.store8(v.highHalf, width) }
-        } else {
-            for i in 0..<width { to[i] = v[i] }
-            if secondRow { for i in 0..<width { to[width + i] = v[8 + i] } }
-        }
     }
 }

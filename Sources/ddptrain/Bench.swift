@@ -66,7 +66,7 @@ struct Bench: ParsableCommand {
         say("bench \(configuration.name): \(ranks) rank(s) × batch \(batchSize) = global batch \(ranks * batchSize), "
             + "\(threads) thread(s) per rank\(ranks > 1 ? ", batch norm \(bnSync.rawValue), \(buckets.ranges.count) gradient bucket(s)" : ""), "
             + "\(warmup) warm-up + \(steps) timed steps, OpenBLAS kernels \(BLASKernels.summary), "
-            + "3×3 forward \(ConvolutionAlgorithm.selected.rawValue)")
+            + "3×3 forward \(ConvolutionAlgorithm.selected.rawValue), own kernels \(KernelSet.summary)")
         var phases: [[Double]] = [[], [], [], [], []]  // forward, backward, update, total, all-reduce wait
         for step in 0..<(warmup + steps) {
             if self.profile && step == warmup { network.profile = profile }

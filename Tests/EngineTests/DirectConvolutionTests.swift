@@ -7,6 +7,16 @@ import XCTest
 /// (both tile kinds, partial tiles), heights 1–9 (odd last rows of the two-row tile) and output
 /// channel counts that are not multiples of the 6-channel block.
 final class DirectConvolutionTests: XCTestCase {
+    /// The kernel sets this CPU runs; every check covers each of them. A CPU without AVX-512
+    /// says so once, so a run on such a machine shows that path went unchecked.
+    static let kernelSets: [KernelSet] = {
+        let sets = KernelSet.allCases.filter(\.isSupported)
+        if !sets.contains(.avx512) {
+            print("DirectConvolutionTests: this CPU has no AVX-512; the avx512 kernels are skipped, only avx2 is checked")
+        }
+        return sets
+    }()
+
     /// `|direct − reference| ≤ referenceTolerance · max(1, |reference|)`: float accumulation over
     /// at most 9·14 products of values below 1.5 in magnitude.
     let referenceTolerance = 1e-4
@@ -30,7 +40,8 @@ final class DirectConvolutionTests: XCTestCase {
     /// The outputs of both kernels and the reference for one case, after checking that neither
     /// kernel wrote past its scratch or output.
     struct Outcome {
-        var direct: [Float], im2col: [Float], reference: [Double]
+        /// The direct kernel's output with each kernel set this CPU runs.
+        var direct: [(kernels: KernelSet, output: [Float])], im2col: [Float], reference: [Double]
     }
 
     func run(_ c: Case, rng: inout TestRandom, input: ((Int, TensorView) -> Void)? = nil,
@@ -56,24 +67,29 @@ final class DirectConvolutionTests: XCTestCase {
         let x = inputs.map(\.view)
         let outCount = c.batch * g.outChannels * g.outPlane
 
-        // Direct: scratch of exactly `scratchCount` and an output followed by guards, both full
-        // of a sentinel; samples in reverse order so that a store into the next sample's planes
-        // is not repaired by computing that sample afterwards.
-        let scratch = FloatBuffer(count: DirectConvolution.scratchCount(g) + guardCount)
-        let y = FloatBuffer(count: outCount + guardCount)
-        scratch.pointer.update(repeating: sentinel, count: scratch.count)
-        y.pointer.update(repeating: sentinel, count: y.count)
-        let yView = TensorView(base: y.pointer, shape: g.outShape)
-        DirectConvolution.packWeights(w.pointer, geometry: g, scratch: scratch.pointer)
-        for n in (0..<c.batch).reversed() {
-            DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
-                                      bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yView,
-                                      scratch: scratch.pointer)
-        }
-        for i in 0..<guardCount {
-            XCTAssertEqual(scratch.pointer[DirectConvolution.scratchCount(g) + i], sentinel,
-                           "\(c): scratch guard \(i) overwritten", file: file, line: line)
-            XCTAssertEqual(y.pointer[outCount + i], sentinel, "\(c): output guard \(i) overwritten", file: file, line: line)
+        // Direct, with each kernel set: scratch of exactly `scratchCount` and an output followed
+        // by guards, both full of a sentinel; samples in reverse order so that a store into the
+        // next sample's planes is not repaired by computing that sample afterwards.
+        var direct: [(kernels: KernelSet, output: [Float])] = []
+        for kernels in Self.kernelSets {
+            let scratch = FloatBuffer(count: DirectConvolution.scratchCount(g) + guardCount)
+            let y = FloatBuffer(count: outCount + guardCount)
+            scratch.pointer.update(repeating: sentinel, count: scratch.count)
+            y.pointer.update(repeating: sentinel, count: y.count)
+            let yView = TensorView(base: y.pointer, shape: g.outShape)
+            DirectConvolution.packWeights(w.pointer, geometry: g, scratch: scratch.pointer)
+            for n in (0..<c.batch).reversed() {
+                DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
+                                          bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yView,
+                                          scratch: scratch.pointer, kernels: kernels)
+            }
+            for i in 0..<guardCount {
+                XCTAssertEqual(scratch.pointer[DirectConvolution.scratchCount(g) + i], sentinel,
+                               "\(c) \(kernels): scratch guard \(i) overwritten", file: file, line: line)
+                XCTAssertEqual(y.pointer[outCount + i], sentinel, "\(c) \(kernels): output guard \(i) overwritten",
+                               file: file, line: line)
+            }
+            direct.append((kernels, Array(y.toArray()[0..<outCount])))
         }
 
         // im2col + sgemm.
@@ -87,21 +103,23 @@ final class DirectConvolutionTests: XCTestCase {
         let reference = ConvolutionReferenceTests.referenceForward(
             batch: c.batch, inputs: x, geometry: g, activation: c.activation ? (scale, shift) : nil,
             weight: weight, bias: c.bias ? bias : nil)
-        return Outcome(direct: Array(y.toArray()[0..<outCount]), im2col: yIm2col.toArray(), reference: reference)
+        return Outcome(direct: direct, im2col: yIm2col.toArray(), reference: reference)
     }
 
     /// Runs `c` and reports the first few disagreements with the reference and with im2col.
     func check(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
         let o = run(c, rng: &rng, file: file, line: line)
-        var failures = 0
-        for i in 0..<o.reference.count {
-            let d = o.direct[i], r = o.reference[i], m = o.im2col[i]
-            let matchesReference = abs(Double(d) - r) <= referenceTolerance * max(1, abs(r))
-            let matchesIm2col = abs(d - m) <= im2colTolerance * max(1, abs(m))
-            if !(matchesReference && matchesIm2col) {
-                failures += 1
-                if failures <= 5 {
-                    XCTFail("\(c): y[\(i)]: direct \(d), reference \(r), im2col \(m)", file: file, line: line)
+        for (kernels, output) in o.direct {
+            var failures = 0
+            for i in 0..<o.reference.count {
+                let d = output[i], r = o.reference[i], m = o.im2col[i]
+                let matchesReference = abs(Double(d) - r) <= referenceTolerance * max(1, abs(r))
+                let matchesIm2col = abs(d - m) <= im2colTolerance * max(1, abs(m))
+                if !(matchesReference && matchesIm2col) {
+                    failures += 1
+                    if failures <= 5 {
+                        XCTFail("\(c) \(kernels): y[\(i)]: direct \(d), reference \(r), im2col \(m)", file: file, line: line)
+                    }
                 }
             }
         }
@@ -147,13 +165,15 @@ final class DirectConvolutionTests: XCTestCase {
                 // Segment 1 (channel 2), pixel (2, 9).
                 if segment == 1 { view.plane(0, 0)[2 * 11 + 9] = .nan }
             })
-            var nanCount = 0
-            for i in 0..<o.direct.count {
-                XCTAssertEqual(o.direct[i].isNaN, o.im2col[i].isNaN, "activation \(activation) y[\(i)]")
-                if o.direct[i].isNaN { nanCount += 1 }
+            for (kernels, output) in o.direct {
+                var nanCount = 0
+                for i in 0..<output.count {
+                    XCTAssertEqual(output[i].isNaN, o.im2col[i].isNaN, "\(kernels) activation \(activation) y[\(i)]")
+                    if output[i].isNaN { nanCount += 1 }
+                }
+                // 3×3 window around (2, 9) in an 11-wide map, in all 7 output channels.
+                XCTAssertEqual(nanCount, 7 * 9, "\(kernels) activation \(activation)")
             }
-            // 3×3 window around (2, 9) in an 11-wide map, in all 7 output channels.
-            XCTAssertEqual(nanCount, 7 * 9, "activation \(activation)")
         }
     }
 
