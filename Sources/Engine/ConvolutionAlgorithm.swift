@@ -4,13 +4,14 @@ import Glibc
 import Darwin
 #endif
 
-/// Which kernel computes the forward pass of 3×3, stride-1, padding-1 convolutions.
+/// Which kernels compute 3×3, stride-1, padding-1 convolutions: the forward pass and the input
+/// gradient.
 ///
 /// Chosen once per process from the environment variable `DDPTRAIN_CONVOLUTION` (`direct` or
 /// `im2col`), for A/B runs and tests; without it, `direct`, which measured faster on every model
 /// (batch 64, 2 threads, AMD EPYC Zen 4, medians of 3 interleaved rounds: 3×3 forward time
 /// 204 against 347 ms per step on densenet-40-12, 232 against 335 on sparsenet-40-24, 34 against
-/// 39 on resnet-20). Other geometries and all backward passes always use im2col + `sgemm`.
+/// 39 on resnet-20). Other geometries, and the weight gradient, use im2col + `sgemm`.
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     /// `DirectConvolution`: no im2col buffer, register-blocked over output channels and pixels.
     case direct
@@ -40,8 +41,8 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
         value.isEmpty ? standard : ConvolutionAlgorithm(rawValue: value)
     }
 
-    /// Whether `self` computes the forward pass of geometry `g`.
-    public func handlesForward(_ g: ConvolutionGeometry) -> Bool {
+    /// Whether `self` runs the direct kernels for geometry `g`.
+    public func handles(_ g: ConvolutionGeometry) -> Bool {
         self == .direct && DirectConvolution.supports(g)
     }
 }

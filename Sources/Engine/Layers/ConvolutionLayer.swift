@@ -18,9 +18,9 @@ public final class ConvolutionLayer: Layer {
     /// the network input, whose gradient nobody uses).
     public let needsInputGradient: Bool
     let norm: NormalizationState?
-    /// The forward kernel for 3×3 stride-1 padding-1 geometries (others always use im2col);
+    /// The kernels for 3×3 stride-1 padding-1 geometries (others always use im2col);
     /// `ConvolutionAlgorithm.selected` unless a test sets it.
-    public var forwardAlgorithm = ConvolutionAlgorithm.selected
+    public var algorithm = ConvolutionAlgorithm.selected
     var weight: UnsafeMutablePointer<Float>!
     var bias: UnsafeMutablePointer<Float>?
     var weightGradient: UnsafeMutablePointer<Float>!
@@ -67,8 +67,10 @@ public final class ConvolutionLayer: Layer {
         var w = WorkspaceRequirement()
         w.panel = geometry.patchSize * geometry.outPlane
         if DirectConvolution.supports(geometry) {
-            // The direct forward's padded planes (never larger in practice; kept exact for tiny maps).
-            w.panel = max(w.panel, DirectConvolution.scratchCount(geometry))
+            // The direct kernels' padded planes and packed weights (never larger in practice; kept
+            // exact for tiny maps). The input gradient's segments are not known here: a bound.
+            w.panel = max(w.panel, DirectConvolution.scratchCount(geometry),
+                          DirectConvolution.inputGradientScratchBound(geometry, segmentCount: max(1, inputs.count)))
         }
         w.partial = geometry.weightCount + geometry.outChannels
         w.sharedPerSample = preactivation ? geometry.inChannels * geometry.inPlane : 0
@@ -102,7 +104,7 @@ public final class ConvolutionLayer: Layer {
         let y = context.view(output)
         let activation = self.activation
         let g = geometry, w = weight!, b = bias
-        let direct = forwardAlgorithm.handlesForward(g)
+        let direct = algorithm.handles(g)
         context.pool.chunks(context.batch) { samples, worker in
             let col = context.panels[worker].col.pointer
             if direct { DirectConvolution.packWeights(w, geometry: g, scratch: col) }
@@ -141,17 +143,26 @@ public final class ConvolutionLayer: Layer {
         let partialCount = g.weightCount + (hasBias ? g.outChannels : 0)
         let weightGradient = self.weightGradient!, biasGradient = self.biasGradient
         let hasBias = self.hasBias
+        // The direct kernels take the input gradient (in dcol, which im2col then leaves alone).
+        let direct = algorithm.handles(g) && inputGradient != nil
+        let segments = inputGradient?.map(\.shape.channels) ?? []
         context.pool.chunks(context.batch) { samples, worker in
             // Worker 0 adds straight into the arena; the others fill a partial that is added below.
             let wg = worker == 0 ? weightGradient : context.partials[worker].pointer
             let bg = worker == 0 ? biasGradient : (hasBias ? context.partials[worker].pointer + g.weightCount : nil)
             let panel = context.panels[worker]
+            if direct { DirectConvolution.packTransposedWeights(w, geometry: g, segments: segments, scratch: panel.dcol.pointer) }
             for n in samples {
                 Convolution.backward(sample: n, input: x, geometry: g, activation: activation, weight: w,
                                      outputGradient: dy, weightGradient: wg, biasGradient: bg,
                                      accumulateWeights: worker == 0 || n != samples.lowerBound,
-                                     inputGradient: inputGradient, accumulateInput: accumulateInput,
+                                     inputGradient: direct ? nil : inputGradient, accumulateInput: accumulateInput,
                                      col: panel.col.pointer, dcol: panel.dcol.pointer)
+                if direct, let inputGradient {
+                    DirectConvolution.inputGradient(sample: n, outputGradient: dy, geometry: g,
+                                                    inputGradient: inputGradient, accumulate: accumulateInput,
+                                                    scratch: panel.dcol.pointer)
+                }
             }
         }
         let workers = min(context.pool.threads, context.batch)

@@ -1,0 +1,114 @@
+import XCTest
+@testable import Engine
+
+/// Checks the direct 3×3 input gradient (`DirectConvolution.inputGradient`: the forward tiles on
+/// `dY` with transposed, flipped weights) against the naive Double reference, with every kernel
+/// set the CPU runs: gradient segments that are channel slices of larger buffers (the slice's
+/// neighbours must stay untouched), both accumulate modes, widths 1–33, heights 1–9, and channel
+/// counts that are not multiples of the 6-channel block.
+final class DirectConvolutionInputGradientTests: XCTestCase {
+    /// Float accumulation over at most 9·14 products of values below 1 in magnitude.
+    let tolerance = 1e-4
+    let guardCount = 64
+    let sentinel: Float = -12345
+
+    struct Case: CustomStringConvertible {
+        var batch: Int, segments: [Int], height: Int, width: Int, outChannels: Int, accumulate: Bool
+        var description: String {
+            "batch \(batch) segments \(segments) \(height)×\(width) ← \(outChannels) accumulate \(accumulate)"
+        }
+    }
+
+    func check(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
+        let inChannels = c.segments.reduce(0, +)
+        let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: 3, stride: 1,
+                                    padding: 1, inHeight: c.height, inWidth: c.width)
+        let weight = rng.floats(g.weightCount)
+        let dyValues = rng.floats(c.batch * g.outChannels * g.outPlane)
+        let w = FloatBuffer(count: g.weightCount), dy = FloatBuffer(count: dyValues.count)
+        w.copy(from: weight); dy.copy(from: dyValues)
+        let dyView = TensorView(base: dy.pointer, shape: g.outShape)
+
+        // The reference: dX[n, ch, iy, ix] = Σ dY[yi] · W[wi] over the taps that read (iy, ix),
+        // in dense [batch × inChannels × H × W] order.
+        var reference = [Double](repeating: 0, count: c.batch * inChannels * g.inPlane)
+        ConvolutionReferenceTests.forEachTap(batch: c.batch, geometry: g) { n, yi, ch, wi, iy, ix in
+            reference[((n * inChannels + ch) * c.height + iy) * c.width + ix] += Double(dyValues[yi]) * Double(weight[wi])
+        }
+
+        for kernels in DirectConvolutionTests.kernelSets {
+            // Gradient targets: channel slices with neighbours, all holding known prior values.
+            let targets = c.segments.map {
+                ConvolutionReferenceTests.SegmentStorage(batch: c.batch, channels: $0, height: c.height, width: c.width,
+                                                         front: rng.int(0...2), back: rng.int(0...2))
+            }
+            var prior: [[Float]] = []
+            for t in targets {
+                let values = rng.floats(t.buffer.count)
+                t.buffer.copy(from: values)
+                prior.append(values)
+            }
+            let scratchCount = DirectConvolution.inputGradientScratchCount(g, segments: c.segments)
+            XCTAssertLessThanOrEqual(scratchCount, DirectConvolution.inputGradientScratchBound(g, segmentCount: c.segments.count))
+            let scratch = FloatBuffer(count: scratchCount + guardCount)
+            scratch.pointer.update(repeating: .nan, count: scratchCount)
+            (scratch.pointer + scratchCount).update(repeating: sentinel, count: guardCount)
+            DirectConvolution.packTransposedWeights(w.pointer, geometry: g, segments: c.segments, scratch: scratch.pointer)
+            for n in (0..<c.batch).reversed() {
+                DirectConvolution.inputGradient(sample: n, outputGradient: dyView, geometry: g,
+                                                inputGradient: targets.map(\.view), accumulate: c.accumulate,
+                                                scratch: scratch.pointer, kernels: kernels)
+            }
+            for i in 0..<guardCount where scratch.pointer[scratchCount + i] != sentinel {
+                XCTFail("\(c) \(kernels): scratch guard \(i) overwritten", file: file, line: line)
+                break
+            }
+            var failures = 0
+            var first = 0
+            for (s, t) in targets.enumerated() {
+                let stride = (t.front + t.channels + t.back) * t.plane
+                for i in 0..<t.buffer.count {
+                    let n = i / stride, local = i % stride / t.plane - t.front, pixel = i % t.plane
+                    let actual = t.buffer.pointer[i], before = Double(prior[s][i])
+                    let expected: Double
+                    if local < 0 || local >= t.channels {
+                        expected = before  // a neighbour of the slice: untouched
+                    } else {
+                        let r = reference[(n * inChannels + first + local) * g.inPlane + pixel]
+                        expected = c.accumulate ? before + r : r
+                    }
+                    if !(abs(Double(actual) - expected) <= tolerance * max(1, abs(expected))) {
+                        failures += 1
+                        if failures <= 5 {
+                            XCTFail("\(c) \(kernels): segment \(s) element \(i): \(actual), expected \(expected)",
+                                    file: file, line: line)
+                        }
+                    }
+                }
+                first += t.channels
+            }
+        }
+    }
+
+    func testDirectInputGradientMatchesReferenceOnEveryWidth() {
+        var rng = TestRandom(seed: 2024)
+        var tails = Set<Int>()
+        for width in 1...33 {
+            let segmentCount = rng.int(1...3)
+            let c = Case(batch: rng.int(1...2), segments: (0..<segmentCount).map { _ in rng.int(1...8) },
+                         height: rng.int(1...9), width: width, outChannels: rng.int(1...14), accumulate: rng.bool())
+            for s in c.segments { tails.insert(s % DirectConvolution.channelBlock) }
+            check(c, rng: &rng)
+        }
+        XCTAssertEqual(tails.count, DirectConvolution.channelBlock, "segment remainders drawn: \(tails.sorted())")
+    }
+
+    func testDirectInputGradientMatchesReferenceOnNetworkStageShapes() {
+        var rng = TestRandom(seed: 77)
+        for (side, segments, out, accumulate) in [(32, [16], 16, true), (16, [13], 12, false), (8, [7, 12], 12, true),
+                                                  (8, [30], 24, false), (4, [5], 9, true)] {
+            check(Case(batch: 2, segments: segments, height: side, width: side, outChannels: out, accumulate: accumulate),
+                  rng: &rng)
+        }
+    }
+}
