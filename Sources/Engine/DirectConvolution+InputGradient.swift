@@ -10,14 +10,25 @@ extension DirectConvolution {
     /// Floats of scratch `inputGradient` needs: the padded planes of `dY`, then the transposed,
     /// flipped weights of every gradient segment (`segments` channel counts summing to
     /// `g.inChannels`).
-    public static func inputGradientScratchCount(_ g: ConvolutionGeometry, segments: [Int]) -> Int {
-        gradientPlanesCount(g) + transposedWeightCount(g, segments: segments)
+    public static func inputGradientScratchCount(_ g: ConvolutionGeometry, segments: [Int],
+                                                 kernels: KernelSet = .selected) -> Int {
+        gradientPlanesCount(g) + transposedWeightCount(g, segments: segments, kernels: kernels)
+    }
+
+    /// Floats of per-worker scratch the direct kernels need for a layer of geometry `g` with
+    /// `segmentCount` inputs, with any kernel set (0 for geometries they do not handle): the
+    /// larger of the forward's and the input gradient's. Below the model size limits the products
+    /// stay far inside `Int`.
+    public static func workspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
+        guard supports(g) else { return 0 }
+        return max(scratchCount(g), inputGradientScratchBound(g, segmentCount: max(1, segmentCount)))
     }
 
     /// An upper bound of `inputGradientScratchCount` over all splits of the input channels into
-    /// `segmentCount` segments (each segment rounds up to the block by at most `channelBlock − 1`).
+    /// `segmentCount` segments and kernel sets (each segment rounds up to its block by at most
+    /// `blockSlack` channels).
     static func inputGradientScratchBound(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
-        gradientPlanesCount(g) + (g.inChannels + segmentCount * (channelBlock - 1)) * 9 * g.outChannels
+        gradientPlanesCount(g) + (g.inChannels + segmentCount * blockSlack) * 9 * g.outChannels
     }
 
     /// Floats of the padded `dY` planes at the start of the scratch.
@@ -25,22 +36,30 @@ extension DirectConvolution {
         g.outChannels * paddedHeight(g) * paddedWidth(g)  // output size = input size
     }
 
-    /// Floats of the packed transposed weights: each segment's channels rounded up to the block.
-    static func transposedWeightCount(_ g: ConvolutionGeometry, segments: [Int]) -> Int {
-        let b = channelBlock
-        return segments.reduce(0) { $0 + ($1 + b - 1) / b * b } * 9 * g.outChannels
+    /// Floats of the packed transposed weights: each segment's channels rounded up to its block.
+    static func transposedWeightCount(_ g: ConvolutionGeometry, segments: [Int], kernels: KernelSet) -> Int {
+        segments.reduce(0) { $0 + paddedChannels($1, kernels) } * 9 * g.outChannels
+    }
+
+    /// A gradient segment's channels rounded up to the tile block `kernels` uses for it.
+    static func paddedChannels(_ channels: Int, _ kernels: KernelSet) -> Int {
+        let b = kernels.channelBlock(outputChannels: channels)
+        return (channels + b - 1) / b * b
     }
 
     /// Packs `weight` (`[out][in][3][3]`) after the `dY` planes in `scratch` as, per gradient
-    /// segment, `[in / 6][out][tap][6]` with the taps flipped: the forward tiles' layout for the
-    /// convolution that maps `dY` to that segment's `dX`. A segment's last partial block repeats
-    /// its last channel. Call once per weight update and scratch, before `inputGradient`.
+    /// segment, `[in / B][out][tap][B]` with the taps flipped: the forward tiles' layout (block B
+    /// as `kernels` picks it for the segment) for the convolution that maps `dY` to that segment's
+    /// `dX`. A segment's last partial block repeats its last channel. Call once per weight update
+    /// and scratch, before `inputGradient` with the same `kernels`.
     public static func packTransposedWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
-                                             segments: [Int], scratch: UnsafeMutablePointer<Float>) {
-        let b = channelBlock, cout = g.outChannels, cin = g.inChannels
+                                             segments: [Int], scratch: UnsafeMutablePointer<Float>,
+                                             kernels: KernelSet = .selected) {
+        let cout = g.outChannels, cin = g.inChannels
         var to = scratch + gradientPlanesCount(g)
         var first = 0
         for channels in segments {
+            let b = kernels.channelBlock(outputChannels: channels)
             for block in 0..<(channels + b - 1) / b {
                 for co in 0..<cout {
                     for t in 0..<9 {
@@ -78,12 +97,11 @@ extension DirectConvolution {
                 width: w, height: h, paddedWidth: padW, activation: nil)
         }
         var weights = UnsafePointer(scratch + gradientPlanesCount(g))
-        let b = channelBlock
         for target in inputGradient {
             let channels = target.shape.channels
             kernels.convolve3x3(planes: scratch, inChannels: cout, outChannels: channels, outHeight: h, outWidth: w,
                                 weights: weights, bias: nil, output: target.sample(n), accumulate: accumulate)
-            weights += (channels + b - 1) / b * b * 9 * cout
+            weights += paddedChannels(channels, kernels) * 9 * cout
         }
     }
 }

@@ -6,17 +6,18 @@ import KernelsAVX2
 /// as `Convolution.im2col` applies it) is first written once into a zero-bordered padded plane
 /// in `scratch`, so the inner loop needs no bounds tests. That copy is `Cin·(H+3)·(W'+2)` floats,
 /// about a ninth of the im2col matrix. The register-tiled loops over those planes
-/// (`ThreeByThreeTiles`, 6 output channels × 16 pixels per tile) run with the instruction set
+/// (`ThreeByThreeTiles`, up to 12 output channels × 16 pixels per tile) run with the instruction set
 /// `KernelSet` chose: the same source compiled for AVX2 and for AVX-512.
 ///
 /// The weights are repacked once per layer call and worker (`packWeights`) as
-/// `[out / 6][in][tap][6]`, so the 6 broadcasts of a tap come from one pointer at fixed offsets
-/// and the inner loop needs few general registers. An output-channel count that is not a
-/// multiple of 6 reuses the last channel's weights for the missing lanes of the final block,
-/// and only the real channels are stored.
+/// `[out / B][in][tap][B]` for the kernel set's tile block B (6, 8 or 12 channels), so the B
+/// broadcasts of a tap come from one pointer at fixed offsets. An output-channel count that is
+/// not a multiple of B reuses the last channel's weights for the missing lanes of the final
+/// block, and only the real channels are stored.
 public enum DirectConvolution {
-    /// Output channels per register tile (the same in every kernel set's build of the tiles).
-    static let channelBlock = ThreeByThreeTiles.channelBlock
+    /// The most a channel count grows when rounded up to any kernel set's tile block: scratch is
+    /// sized with it, so one layer workspace serves every set.
+    static let blockSlack = ThreeByThreeTiles.largestChannelBlock - 1
 
     /// Whether this kernel computes geometry `g` (3×3, stride 1, padding 1).
     public static func supports(_ g: ConvolutionGeometry) -> Bool {
@@ -34,9 +35,10 @@ public enum DirectConvolution {
         g.inChannels * paddedHeight(g) * paddedWidth(g)
     }
 
-    /// Floats of the packed weights (`packWeights`), after the planes in the scratch.
+    /// Floats of the packed weights (`packWeights`) of any kernel set, after the planes in the
+    /// scratch: at most `blockSlack` channels more than the layer has.
     static func packedWeightCount(_ g: ConvolutionGeometry) -> Int {
-        (g.outChannels + channelBlock - 1) / channelBlock * channelBlock * g.patchSize
+        (g.outChannels + blockSlack) * g.patchSize
     }
 
     /// Floats of scratch that `packWeights` and `forward` need for geometry `g`: the padded
@@ -45,14 +47,15 @@ public enum DirectConvolution {
         planesCount(g) + packedWeightCount(g)
     }
 
-    /// Repacks `weight` (`[out][in][3][3]`) into `scratch`'s weight area as
-    /// `[out / 6][in][tap][6]`, so that a tile's 6 weights of one tap are adjacent and the inner
-    /// loop broadcasts them from one pointer. A last block with fewer than 6 channels repeats the
-    /// last channel. Call once per weight update and scratch, before `forward`.
+    /// Repacks `weight` (`[out][in][3][3]`) into `scratch`'s weight area as `[out / B][in][tap][B]`
+    /// for the tile block B that `kernels` uses, so that a tile's B weights of one tap are adjacent
+    /// and the inner loop broadcasts them from one pointer. A last block with fewer than B
+    /// channels repeats the last channel. Call once per weight update and scratch, before
+    /// `forward` with the same `kernels`.
     public static func packWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
-                                   scratch: UnsafeMutablePointer<Float>) {
+                                   scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
         let packed = scratch + planesCount(g)
-        let patch = g.patchSize, cout = g.outChannels, b = channelBlock
+        let patch = g.patchSize, cout = g.outChannels, b = kernels.channelBlock(outputChannels: cout)
         for block in 0..<(cout + b - 1) / b {
             let to = packed + block * b * patch
             for j in 0..<b {

@@ -57,11 +57,12 @@ public enum KernelSet: String, Sendable, CaseIterable {
 
     // MARK: Dispatch
 
-    /// Output channels per register tile of the 3×3 kernels of this set.
-    var threeByThreeChannelBlock: Int {
+    /// Output channels per register tile of this set's 3×3 tiles for `outputChannels` outputs
+    /// (`ThreeByThreeTiles.channelBlock(outputChannels:)`): how weights must be packed for it.
+    func channelBlock(outputChannels: Int) -> Int {
         switch self {
-        case .avx512: KernelsAVX512.ThreeByThreeTiles.channelBlock
-        case .avx2: KernelsAVX2.ThreeByThreeTiles.channelBlock
+        case .avx512: KernelsAVX512.ThreeByThreeTiles.channelBlock(outputChannels: outputChannels)
+        case .avx2: KernelsAVX2.ThreeByThreeTiles.channelBlock(outputChannels: outputChannels)
         }
     }
 

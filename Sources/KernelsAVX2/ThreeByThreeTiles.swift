@@ -8,17 +8,33 @@
 /// The register-tiled inner loops of the direct 3×3, stride-1, padding-1 convolution, on
 /// zero-bordered input planes that `Engine.DirectConvolution` prepares (activation applied).
 ///
-/// A tile is **6 output channels × 16 output pixels**: six `SIMD16<Float>` accumulators. For each
+/// A tile is **B output channels × 16 output pixels**: B `SIMD16<Float>` accumulators. For each
 /// input channel and each of the 9 taps the tile loads one shifted 16-pixel input vector and does
-/// 6 broadcast FMAs into it. The 16 pixels are 16 consecutive pixels of one row (`RowTile`,
+/// B broadcast FMAs into it. B is the channel block (`channelBlock(outputChannels:)`): 6 with
+/// AVX2, where a `SIMD16<Float>` is two of the 16 ymm registers; 12 or 8 with AVX-512's 32 zmm
+/// registers, so that DenseNet's 12 (and ResNet's 16, 32, 64) output channels are one pass over
+/// the input, or whole blocks. The 16 pixels are 16 consecutive pixels of one row (`RowTile`,
 /// widths above 8; wider maps take ⌈W/16⌉ tiles per row) or two consecutive 8-wide rows
 /// (`TwoRowTile`, widths up to 8, so the 8×8 stage still fills 16 lanes). Lanes past the right
 /// edge or below the bottom row are computed from the zero border and not stored.
 public enum ThreeByThreeTiles {
-    /// Output channels per register tile: the weights must be packed as
-    /// `[out / channelBlock][in][tap][channelBlock]`, a last partial block repeating its last
-    /// channel.
-    public static let channelBlock = 6
+    /// Output channels per register tile for a convolution with `outputChannels` outputs: the
+    /// weights must be packed as `[out / B][in][tap][B]`, a last partial block repeating its last
+    /// channel. Of this build's block sizes (`InstructionSet.channelBlocks`), the one that pads
+    /// the channels least, the larger on a tie.
+    public static func channelBlock(outputChannels: Int) -> Int {
+        var best = InstructionSet.channelBlocks[0]
+        for b in InstructionSet.channelBlocks where padded(outputChannels, b) < padded(outputChannels, best) {
+            best = b
+        }
+        return best
+    }
+
+    /// The largest block of any build, for sizing scratch that either build may use.
+    public static let largestChannelBlock = 12
+
+    /// `channels` rounded up to a multiple of `block`.
+    static func padded(_ channels: Int, _ block: Int) -> Int { (channels + block - 1) / block * block }
 
     /// Floats per padded-plane row for an input of width `width`: the rounded-up width the tiles
     /// read plus the two border columns.
@@ -44,10 +60,23 @@ public enum ThreeByThreeTiles {
         accumulate: Bool
     ) {
         let layout = Layout(inChannels: inChannels, outChannels: outChannels, height: outHeight, width: outWidth)
-        if outWidth <= 8 {
-            tiles(TwoRowTile.self, planes, layout, weights, bias, output, accumulate)
+        switch channelBlock(outputChannels: outChannels) {
+        case 12: tiles(Block12.self, layout, planes, weights, bias, output, accumulate)
+        case 8: tiles(Block8.self, layout, planes, weights, bias, output, accumulate)
+        default: tiles(Block6.self, layout, planes, weights, bias, output, accumulate)
+        }
+    }
+
+    /// Picks the pixel tile for the width.
+    @inline(__always)
+    static func tiles<Block: AccumulatorBlock>(
+        _: Block.Type, _ l: Layout, _ planes: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+        _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ accumulate: Bool
+    ) {
+        if l.width <= 8 {
+            tiles(Block.self, TwoRowTile.self, planes, l, weight, bias, y, accumulate)
         } else {
-            tiles(RowTile.self, planes, layout, weights, bias, output, accumulate)
+            tiles(Block.self, RowTile.self, planes, l, weight, bias, y, accumulate)
         }
     }
 
@@ -59,77 +88,113 @@ public enum ThreeByThreeTiles {
     }
 
     /// Runs the register tiles over all output channel blocks, rows and row tiles. The block loop
-    /// is outermost so that one block's weights (6·9·Cin floats) stay in L1 while the padded input
+    /// is outermost so that one block's weights (B·9·Cin floats) stay near while the padded input
     /// streams from L2.
     @inline(__always)
-    static func tiles<Tile: PixelTile>(
-        _: Tile.Type, _ planes: UnsafePointer<Float>, _ l: Layout, _ weight: UnsafePointer<Float>,
+    static func tiles<Block: AccumulatorBlock, Tile: PixelTile>(
+        _: Block.Type, _: Tile.Type, _ planes: UnsafePointer<Float>, _ l: Layout, _ weight: UnsafePointer<Float>,
         _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ accumulate: Bool
     ) {
         let outW = l.width, outH = l.height, outPlane = outW * outH
         let padW = l.paddedWidth, planeStride = l.planeStride
-        let patch = 9 * l.inChannels, cout = l.outChannels, cin = l.inChannels, twoRows = 2 * padW
+        let cout = l.outChannels, cin = l.inChannels, b = Block.channels
+        let tapStride = b, rowStride = 3 * b, channelStride = 9 * b
         var co = 0
         while co < cout {
-            let w = weight + co * patch  // this block's packed weights, [in][tap][6]
-            var b = (Float(0), Float(0), Float(0), Float(0), Float(0), Float(0))
-            if let bias {
-                b = (bias[min(co + 0, cout - 1)], bias[min(co + 1, cout - 1)], bias[min(co + 2, cout - 1)],
-                     bias[min(co + 3, cout - 1)], bias[min(co + 4, cout - 1)], bias[min(co + 5, cout - 1)])
-            }
-            let channels = min(channelBlock, cout - co)
+            let w = weight + co * 9 * cin  // this block's packed weights, [in][tap][B]
+            let channels = min(b, cout - co)
             var oy = 0
             while oy < outH {
                 var ox = 0
                 while ox < outW {
-                    var a0 = SIMD16<Float>(repeating: b.0), a1 = SIMD16<Float>(repeating: b.1)
-                    var a2 = SIMD16<Float>(repeating: b.2), a3 = SIMD16<Float>(repeating: b.3)
-                    var a4 = SIMD16<Float>(repeating: b.4), a5 = SIMD16<Float>(repeating: b.5)
+                    var a = Block(bias: bias, first: co, last: cout - 1)
                     var p = planes + oy * padW + ox
                     var wp = w
                     for _ in 0..<cin {
-                        taps(Tile.self, p, wp, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
-                        taps(Tile.self, p + padW, wp + 18, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
-                        taps(Tile.self, p + twoRows, wp + 36, rowStride: padW, &a0, &a1, &a2, &a3, &a4, &a5)
+                        for ky in 0..<3 {
+                            let row = p + ky * padW, wr = wp + ky * rowStride
+                            a.add(Tile.load(row, rowStride: padW), wr)
+                            a.add(Tile.load(row + 1, rowStride: padW), wr + tapStride)
+                            a.add(Tile.load(row + 2, rowStride: padW), wr + 2 * tapStride)
+                        }
                         p += planeStride
-                        wp += 54
+                        wp += channelStride
                     }
                     let base = y + co * outPlane + oy * outW + ox
                     let at = (x: ox, y: oy, width: outW, height: outH, accumulate: accumulate)
-                    Tile.store(a0, base, at)
-                    if channels > 1 { Tile.store(a1, base + outPlane, at) }
-                    if channels > 2 { Tile.store(a2, base + 2 * outPlane, at) }
-                    if channels > 3 { Tile.store(a3, base + 3 * outPlane, at) }
-                    if channels > 4 { Tile.store(a4, base + 4 * outPlane, at) }
-                    if channels > 5 { Tile.store(a5, base + 5 * outPlane, at) }
+                    for j in 0..<channels { Tile.store(a[j], base + j * outPlane, at) }
                     ox += Tile.columns
                 }
                 oy += Tile.rows
             }
-            co += channelBlock
-        }
-    }
-
-    /// One kernel row: the three taps `kx = 0, 1, 2` from padded-plane row `row` (shifted by `kx`),
-    /// with the packed weights `w[kx · 6 + j]` of the tile's 6 channels.
-    @inline(__always)
-    static func taps<Tile: PixelTile>(
-        _: Tile.Type, _ row: UnsafePointer<Float>, _ w: UnsafePointer<Float>, rowStride: Int,
-        _ a0: inout SIMD16<Float>, _ a1: inout SIMD16<Float>, _ a2: inout SIMD16<Float>,
-        _ a3: inout SIMD16<Float>, _ a4: inout SIMD16<Float>, _ a5: inout SIMD16<Float>
-    ) {
-        for kx in 0..<3 {
-            let v = Tile.load(row + kx, rowStride: rowStride)
-            let k = w + 6 * kx
-            a0 = a0.addingProduct(v, SIMD16(repeating: k[0]))
-            a1 = a1.addingProduct(v, SIMD16(repeating: k[1]))
-            a2 = a2.addingProduct(v, SIMD16(repeating: k[2]))
-            a3 = a3.addingProduct(v, SIMD16(repeating: k[3]))
-            a4 = a4.addingProduct(v, SIMD16(repeating: k[4]))
-            a5 = a5.addingProduct(v, SIMD16(repeating: k[5]))
+            co += b
         }
     }
 }
+
+/// The accumulators of one tile: `channels` vectors of 16 pixels, one per output channel. Used as
+/// a generic parameter only, so the vectors live in registers.
+protocol AccumulatorBlock {
+    /// Output channels per tile.
+    static var channels: Int { get }
+    /// Accumulators starting at `bias[first + j]` (channel indices clamped to `last`), or zero.
+    init(bias: UnsafePointer<Float>?, first: Int, last: Int)
+    /// `acc[j] += v · w[j]` for every channel `j`.
+    mutating func add(_ v: SIMD16<Float>, _ w: UnsafePointer<Float>)
+    /// Channel `j`'s accumulator.
+    subscript(_ j: Int) -> SIMD16<Float> { get }
+}
+
+/// Two channels, the unit the larger blocks are built from.
+struct Block2: AccumulatorBlock {
+    static var channels: Int { 2 }
+    var a0, a1: SIMD16<Float>
+
+    @inline(__always)
+    init(bias: UnsafePointer<Float>?, first: Int, last: Int) {
+        a0 = SIMD16(repeating: bias.map { $0[min(first, last)] } ?? 0)
+        a1 = SIMD16(repeating: bias.map { $0[min(first + 1, last)] } ?? 0)
+    }
+
+    @inline(__always)
+    mutating func add(_ v: SIMD16<Float>, _ w: UnsafePointer<Float>) {
+        a0 = a0.addingProduct(v, SIMD16(repeating: w[0]))
+        a1 = a1.addingProduct(v, SIMD16(repeating: w[1]))
+    }
+
+    subscript(_ j: Int) -> SIMD16<Float> { @inline(__always) get { j == 0 ? a0 : a1 } }
+}
+
+/// Two blocks side by side: `Low`'s channels, then `High`'s, sharing each input vector.
+struct BlockPair<Low: AccumulatorBlock, High: AccumulatorBlock>: AccumulatorBlock {
+    static var channels: Int { Low.channels + High.channels }
+    var low: Low, high: High
+
+    @inline(__always)
+    init(bias: UnsafePointer<Float>?, first: Int, last: Int) {
+        low = Low(bias: bias, first: first, last: last)
+        high = High(bias: bias, first: first + Low.channels, last: last)
+    }
+
+    @inline(__always)
+    mutating func add(_ v: SIMD16<Float>, _ w: UnsafePointer<Float>) {
+        low.add(v, w)
+        high.add(v, w + Low.channels)
+    }
+
+    subscript(_ j: Int) -> SIMD16<Float> {
+        @inline(__always) get { j < Low.channels ? low[j] : high[j - Low.channels] }
+    }
+}
+
+/// Four channels.
+typealias Block4 = BlockPair<Block2, Block2>
+/// Six channels: twelve ymm accumulators with AVX2.
+typealias Block6 = BlockPair<Block4, Block2>
+/// Eight channels: eight zmm accumulators with AVX-512.
+typealias Block8 = BlockPair<Block4, Block4>
+/// Twelve channels: twelve zmm accumulators with AVX-512.
+typealias Block12 = BlockPair<Block6, Block6>
 
 /// Where a tile's 16 lanes go in the output: the first pixel `(x, y)`, the plane's size, and
 /// whether to add to what is there.

@@ -70,7 +70,8 @@ struct FootprintCounter: ModelGraph {
         let weights = try counted("parameter count") { try SizeArithmetic.product(outChannels, inChannels, kernel, kernel) }
         try addLayer(parameters: weights, normalized: preactivation ? inChannels : nil,
                      macs: counted("forward MACs per sample") { try SizeArithmetic.product(weights, g.outPlane) })
-        let panel = try counted("convolution workspace") { try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane) }
+        let im2col = try counted("convolution workspace") { try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane) }
+        let panel = max(im2col, DirectConvolution.workspaceElements(g, segmentCount: preactivation ? 1 : inputs.count))
         let partial = try counted("convolution workspace") { try SizeArithmetic.sum(weights, outChannels) }
         let shared = try counted("convolution workspace") { try SizeArithmetic.product(preactivation ? inChannels : 0, g.inPlane) }
         footprint.panelElements = max(footprint.panelElements, panel)

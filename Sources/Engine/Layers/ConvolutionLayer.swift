@@ -65,13 +65,8 @@ public final class ConvolutionLayer: Layer {
 
     public var workspace: WorkspaceRequirement {
         var w = WorkspaceRequirement()
-        w.panel = geometry.patchSize * geometry.outPlane
-        if DirectConvolution.supports(geometry) {
-            // The direct kernels' padded planes and packed weights (never larger in practice; kept
-            // exact for tiny maps). The input gradient's segments are not known here: a bound.
-            w.panel = max(w.panel, DirectConvolution.scratchCount(geometry),
-                          DirectConvolution.inputGradientScratchBound(geometry, segmentCount: max(1, inputs.count)))
-        }
+        w.panel = max(geometry.patchSize * geometry.outPlane,
+                      DirectConvolution.workspaceElements(geometry, segmentCount: preactivation ? 1 : inputs.count))
         w.partial = geometry.weightCount + geometry.outChannels
         w.sharedPerSample = preactivation ? geometry.inChannels * geometry.inPlane : 0
         return w
