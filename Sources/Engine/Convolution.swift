@@ -14,6 +14,18 @@ public struct InputActivation {
         self.scale = scale
         self.shift = shift
     }
+
+    /// Writes `to[i] = max(0, scale[channel] · from[i] + shift[channel])` for `count` values: the
+    /// one expression every convolution kernel activates its input with, so they agree bit for
+    /// bit. (`max(v, 0)` keeps a NaN input a NaN.)
+    @inline(__always)
+    public func apply(channel: Int, from: UnsafePointer<Float>, to: UnsafeMutablePointer<Float>, count: Int) {
+        let a = scale[channel], b = shift[channel]
+        let a8 = Float8(repeating: a), b8 = Float8(repeating: b)
+        var x = 0
+        while x + 8 <= count { to.store8(rectify(from.load8(x) * a8 + b8), x); x += 8 }
+        while x < count { to[x] = max(from[x] * a + b, 0); x += 1 }
+    }
 }
 
 /// 2-D convolution by im2col and OpenBLAS `sgemm`, one sample at a time.
@@ -139,13 +151,9 @@ public enum Convolution {
                 for c in 0..<segment.shape.channels {
                     let src = segment.plane(n, c)
                     if let activation {
-                        let a = activation.scale[channel], b = activation.shift[channel]
-                        let a8 = Float8(repeating: a), b8 = Float8(repeating: b)
                         for y in 0..<inH {
-                            let from = src + y * inW, to = plane + (y + pad) * padW + pad
-                            var x = 0
-                            while x + 8 <= inW { to.store8(rectify(from.load8(x) * a8 + b8), x); x += 8 }
-                            while x < inW { to[x] = max(from[x] * a + b, 0); x += 1 }
+                            activation.apply(channel: channel, from: src + y * inW,
+                                             to: plane + (y + pad) * padW + pad, count: inW)
                         }
                     } else {
                         for y in 0..<inH {

@@ -4,8 +4,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Which kernels compute 3×3, stride-1, padding-1 convolutions: the forward pass and the input
-/// gradient.
+/// Which kernels compute the forward pass and the input gradient of 3×3 stride-1 and 1×1
+/// stride-1 convolutions: the engine's own (`DirectKernel`) or im2col + `sgemm`.
 ///
 /// Chosen once per process from the environment variable `DDPTRAIN_CONVOLUTION` (`direct` or
 /// `im2col`), for A/B runs and tests; without it, `direct`, which measured faster on every model
@@ -43,6 +43,11 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
 
     /// Whether `self` runs the direct kernels for geometry `g`.
     public func handles(_ g: ConvolutionGeometry) -> Bool {
-        self == .direct && DirectConvolution.supports(g)
+        kernel(for: g) != nil
+    }
+
+    /// The direct kernels `self` runs for geometry `g`, or nil for im2col + `sgemm`.
+    func kernel(for g: ConvolutionGeometry) -> DirectKernel? {
+        self == .direct ? DirectKernel(g) : nil
     }
 }

@@ -94,7 +94,7 @@ extension DirectConvolution {
         let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
         for co in 0..<cout {
             pad(plane: scratch + co * planeStride, from: UnsafePointer(outputGradient.plane(n, co)),
-                width: w, height: h, paddedWidth: padW, activation: nil)
+                width: w, height: h, paddedWidth: padW, activation: nil, channel: co)
         }
         var weights = UnsafePointer(scratch + gradientPlanesCount(g))
         for target in inputGradient {

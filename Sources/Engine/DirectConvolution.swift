@@ -86,7 +86,7 @@ public enum DirectConvolution {
             for c in 0..<segment.shape.channels {
                 pad(plane: scratch + channel * planeStride, from: UnsafePointer(segment.plane(n, c)),
                     width: inW, height: inH, paddedWidth: padW,
-                    activation: activation.map { ($0.scale[channel], $0.shift[channel]) })
+                    activation: activation, channel: channel)
                 channel += 1
             }
         }
@@ -102,17 +102,14 @@ public enum DirectConvolution {
     /// then two zero rows. The activation is the same expression as in `Convolution.im2col`.
     @inline(__always)
     static func pad(plane: UnsafeMutablePointer<Float>, from src: UnsafePointer<Float>, width inW: Int,
-                    height inH: Int, paddedWidth padW: Int, activation: (Float, Float)?) {
+                    height inH: Int, paddedWidth padW: Int, activation: InputActivation?, channel: Int) {
         plane.update(repeating: 0, count: padW)
         for y in 0..<inH {
             let row = plane + (y + 1) * padW
             row[0] = 0
             let from = src + y * inW, to = row + 1
-            if let (a, b) = activation {
-                let a8 = Float8(repeating: a), b8 = Float8(repeating: b)
-                var x = 0
-                while x + 8 <= inW { to.store8(rectify(from.load8(x) * a8 + b8), x); x += 8 }
-                while x < inW { to[x] = max(from[x] * a + b, 0); x += 1 }
+            if let activation {
+                activation.apply(channel: channel, from: from, to: to, count: inW)
             } else {
                 to.update(from: from, count: inW)
             }

@@ -82,4 +82,21 @@ public enum KernelSet: String, Sendable, CaseIterable {
                 outWidth: outWidth, weights: weights, bias: bias, output: output, accumulate: accumulate)
         }
     }
+
+    /// Runs this set's 1×1 stride-1 tiles (`PointwiseTiles.convolve`).
+    @inline(__always)
+    func convolve1x1(planes: UnsafePointer<Float>, planeStride: Int, inChannels: Int, outChannels: Int, pixels: Int,
+                     weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                     accumulate: Bool) {
+        switch self {
+        case .avx512:
+            KernelsAVX512.PointwiseTiles.convolve(
+                planes: planes, planeStride: planeStride, inChannels: inChannels, outChannels: outChannels,
+                pixels: pixels, weights: weights, bias: bias, output: output, accumulate: accumulate)
+        case .avx2:
+            KernelsAVX2.PointwiseTiles.convolve(
+                planes: planes, planeStride: planeStride, inChannels: inChannels, outChannels: outChannels,
+                pixels: pixels, weights: weights, bias: bias, output: output, accumulate: accumulate)
+        }
+    }
 }

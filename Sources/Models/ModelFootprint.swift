@@ -71,7 +71,7 @@ struct FootprintCounter: ModelGraph {
         try addLayer(parameters: weights, normalized: preactivation ? inChannels : nil,
                      macs: counted("forward MACs per sample") { try SizeArithmetic.product(weights, g.outPlane) })
         let im2col = try counted("convolution workspace") { try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane) }
-        let panel = max(im2col, DirectConvolution.workspaceElements(g, segmentCount: preactivation ? 1 : inputs.count))
+        let panel = max(im2col, ConvolutionLayer.directWorkspaceElements(g, segmentCount: preactivation ? 1 : inputs.count))
         let partial = try counted("convolution workspace") { try SizeArithmetic.sum(weights, outChannels) }
         let shared = try counted("convolution workspace") { try SizeArithmetic.product(preactivation ? inChannels : 0, g.inPlane) }
         footprint.panelElements = max(footprint.panelElements, panel)

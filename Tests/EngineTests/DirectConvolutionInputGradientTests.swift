@@ -1,9 +1,9 @@
 import XCTest
 @testable import Engine
 
-/// Checks the direct 3×3 input gradient (`DirectConvolution.inputGradient`: the forward tiles on
-/// `dY` with transposed, flipped weights) against the naive Double reference, with every kernel
-/// set the CPU runs: gradient segments that are channel slices of larger buffers (the slice's
+/// Checks the engine's own input-gradient kernels (`DirectKernel`: 3×3 by the forward tiles on `dY`
+/// with transposed, flipped weights, and 1×1 by the pointwise tiles with `Wᵀ`) against the naive
+/// Double reference, with every kernel set the CPU runs: gradient segments that are channel slices of larger buffers (the slice's
 /// neighbours must stay untouched), both accumulate modes, widths 1–33, heights 1–9, and channel
 /// counts that are not multiples of the 6-channel block.
 final class DirectConvolutionInputGradientTests: XCTestCase {
@@ -14,15 +14,17 @@ final class DirectConvolutionInputGradientTests: XCTestCase {
 
     struct Case: CustomStringConvertible {
         var batch: Int, segments: [Int], height: Int, width: Int, outChannels: Int, accumulate: Bool
+        var kernel = 3
         var description: String {
-            "batch \(batch) segments \(segments) \(height)×\(width) ← \(outChannels) accumulate \(accumulate)"
+            "\(kernel)×\(kernel): batch \(batch) segments \(segments) \(height)×\(width) ← \(outChannels) accumulate \(accumulate)"
         }
     }
 
     func check(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
         let inChannels = c.segments.reduce(0, +)
-        let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: 3, stride: 1,
-                                    padding: 1, inHeight: c.height, inWidth: c.width)
+        let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: 1,
+                                    padding: c.kernel / 2, inHeight: c.height, inWidth: c.width)
+        guard let direct = DirectKernel(g) else { return XCTFail("\(c): no direct kernel", file: file, line: line) }
         let weight = rng.floats(g.weightCount)
         let dyValues = rng.floats(c.batch * g.outChannels * g.outPlane)
         let w = FloatBuffer(count: g.weightCount), dy = FloatBuffer(count: dyValues.count)
@@ -48,17 +50,19 @@ final class DirectConvolutionInputGradientTests: XCTestCase {
                 t.buffer.copy(from: values)
                 prior.append(values)
             }
-            let scratchCount = DirectConvolution.inputGradientScratchCount(g, segments: c.segments, kernels: kernels)
-            XCTAssertLessThanOrEqual(scratchCount, DirectConvolution.inputGradientScratchBound(g, segmentCount: c.segments.count))
+            // The 3×3 kernel's exact need; the 1×1 kernel is held to the layer's workspace bound.
+            let scratchCount = c.kernel == 3
+                ? DirectConvolution.inputGradientScratchCount(g, segments: c.segments, kernels: kernels)
+                : DirectKernel.workspaceElements(g, segmentCount: c.segments.count)
+            XCTAssertLessThanOrEqual(scratchCount, DirectKernel.workspaceElements(g, segmentCount: c.segments.count))
             let scratch = FloatBuffer(count: scratchCount + guardCount)
             scratch.pointer.update(repeating: .nan, count: scratchCount)
             (scratch.pointer + scratchCount).update(repeating: sentinel, count: guardCount)
-            DirectConvolution.packTransposedWeights(w.pointer, geometry: g, segments: c.segments, scratch: scratch.pointer,
-                                                   kernels: kernels)
+            direct.packTransposedWeights(w.pointer, geometry: g, segments: c.segments, scratch: scratch.pointer,
+                                         kernels: kernels)
             for n in (0..<c.batch).reversed() {
-                DirectConvolution.inputGradient(sample: n, outputGradient: dyView, geometry: g,
-                                                inputGradient: targets.map(\.view), accumulate: c.accumulate,
-                                                scratch: scratch.pointer, kernels: kernels)
+                direct.inputGradient(sample: n, outputGradient: dyView, geometry: g, inputGradient: targets.map(\.view),
+                                     accumulate: c.accumulate, scratch: scratch.pointer, kernels: kernels)
             }
             for i in 0..<guardCount where scratch.pointer[scratchCount + i] != sentinel {
                 XCTFail("\(c) \(kernels): scratch guard \(i) overwritten", file: file, line: line)
@@ -104,6 +108,20 @@ final class DirectConvolutionInputGradientTests: XCTestCase {
             check(c, rng: &rng)
         }
         XCTAssertEqual(firsts, Set(1...24))
+    }
+
+    func testPointwiseInputGradientMatchesReferenceOnEveryPixelCount() {
+        // Pixel counts 1–40 (multiples of 16 read dY in place, others copy it), output channels
+        // through 1–24 (every block remainder), 1–3 segments.
+        var rng = TestRandom(seed: 99)
+        for pixels in 1...40 {
+            let (h, w) = pixels % 3 == 0 ? (3, pixels / 3) : (1, pixels)
+            let segments = [pixels * 5 % 24 + 1] + (0..<rng.int(0...2)).map { _ in rng.int(1...8) }
+            check(Case(batch: rng.int(1...2), segments: segments, height: h, width: w,
+                       outChannels: pixels * 7 % 24 + 1, accumulate: rng.bool(), kernel: 1), rng: &rng)
+        }
+        check(Case(batch: 2, segments: [20, 12], height: 8, width: 8, outChannels: 48, accumulate: true, kernel: 1),
+              rng: &rng)
     }
 
     func testDirectInputGradientMatchesReferenceOnNetworkStageShapes() {

@@ -1,7 +1,8 @@
 import XCTest
 @testable import Engine
 
-/// Checks the direct 3×3 forward kernel (`DirectConvolution.forward`) against the naive Double
+/// Checks the engine's own forward kernels (`DirectKernel`: 3×3 `DirectConvolution.forward`, and
+/// 1×1 `PointwiseConvolution.forward` in `testPointwiseForward…`) against the naive Double
 /// reference of `ConvolutionReferenceTests` and against the im2col + sgemm path, on random shapes:
 /// multi-segment channel-slice inputs, with and without the fused BN-ReLU and bias, widths 1–33
 /// (both tile kinds, partial tiles), heights 1–9 (odd last rows of the two-row tile) and output
@@ -47,8 +48,11 @@ final class DirectConvolutionTests: XCTestCase {
     func run(_ c: Case, rng: inout TestRandom, input: ((Int, TensorView) -> Void)? = nil,
              file: StaticString = #filePath, line: UInt = #line) -> Outcome {
         let inChannels = c.segments.reduce(0, +)
-        let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: 3, stride: 1,
-                                    padding: 1, inHeight: c.height, inWidth: c.width)
+        let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: c.kernel, stride: 1,
+                                    padding: c.kernel / 2, inHeight: c.height, inWidth: c.width)
+        let kernel = DirectKernel(g)!
+        // The 3×3 kernel's exact need; the 1×1 kernel is held to the layer's workspace bound.
+        let scratchCount = c.kernel == 3 ? DirectConvolution.scratchCount(g) : DirectKernel.workspaceElements(g, segmentCount: 1)
         var inputs: [ConvolutionReferenceTests.SegmentStorage] = []
         for channels in c.segments {
             let x = ConvolutionReferenceTests.SegmentStorage(batch: c.batch, channels: channels, height: c.height,
@@ -72,19 +76,19 @@ final class DirectConvolutionTests: XCTestCase {
         // next sample's planes is not repaired by computing that sample afterwards.
         var direct: [(kernels: KernelSet, output: [Float])] = []
         for kernels in Self.kernelSets {
-            let scratch = FloatBuffer(count: DirectConvolution.scratchCount(g) + guardCount)
+            let scratch = FloatBuffer(count: scratchCount + guardCount)
             let y = FloatBuffer(count: outCount + guardCount)
             scratch.pointer.update(repeating: sentinel, count: scratch.count)
             y.pointer.update(repeating: sentinel, count: y.count)
             let yView = TensorView(base: y.pointer, shape: g.outShape)
-            DirectConvolution.packWeights(w.pointer, geometry: g, scratch: scratch.pointer, kernels: kernels)
+            kernel.packWeights(w.pointer, geometry: g, scratch: scratch.pointer, kernels: kernels)
             for n in (0..<c.batch).reversed() {
-                DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
+                kernel.forward(sample: n, input: x, geometry: g, activation: activation,
                                           bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yView,
                                           scratch: scratch.pointer, kernels: kernels)
             }
             for i in 0..<guardCount {
-                XCTAssertEqual(scratch.pointer[DirectConvolution.scratchCount(g) + i], sentinel,
+                XCTAssertEqual(scratch.pointer[scratchCount + i], sentinel,
                                "\(c) \(kernels): scratch guard \(i) overwritten", file: file, line: line)
                 XCTAssertEqual(y.pointer[outCount + i], sentinel, "\(c) \(kernels): output guard \(i) overwritten",
                                file: file, line: line)
@@ -145,6 +149,27 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(flags.count, 8, "\(flags.sorted())")
     }
 
+    func testPointwiseForwardMatchesReferenceAndIm2colOnEveryPixelCount() {
+        // Pixel counts 1–40 (a single unactivated segment with a multiple of 16 pixels is read in
+        // place, everything else is copied), output channels through 1–24, 1–3 segments.
+        var rng = TestRandom(seed: 41)
+        var inPlace = 0
+        for pixels in 1...40 {
+            let (h, w) = pixels % 3 == 0 ? (3, pixels / 3) : (1, pixels)
+            // 16 pixels: one plain segment, read in place; 32: two plain segments, which must be
+            // copied (concatenated) although no activation applies.
+            let segmentCount = pixels % 16 == 0 ? pixels / 16 : rng.int(1...3)
+            var c = threeByThree(batch: rng.int(1...2), segments: (0..<segmentCount).map { _ in rng.int(1...9) },
+                                 height: h, width: w, outChannels: pixels * 7 % 24 + 1,
+                                 activation: pixels % 16 == 0 ? false : rng.bool(), bias: rng.bool())
+            c.kernel = 1
+            c.padding = 0
+            if pixels % 16 == 0 && segmentCount == 1 { inPlace += 1 }
+            check(c, rng: &rng)
+        }
+        XCTAssertEqual(inPlace, 1)
+    }
+
     func testDirectForwardMatchesReferenceOnNetworkStageShapes() {
         // The CIFAR stages' widths 32, 16 and 8 with DenseNet-like channel counts.
         var rng = TestRandom(seed: 12)
@@ -199,7 +224,7 @@ final class DirectConvolutionTests: XCTestCase {
         let g1 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 1, stride: 1, padding: 0, inHeight: 4, inWidth: 4)
         XCTAssertTrue(ConvolutionAlgorithm.direct.handles(g3))
         XCTAssertFalse(ConvolutionAlgorithm.direct.handles(g3s2))
-        XCTAssertFalse(ConvolutionAlgorithm.direct.handles(g1))
+        XCTAssertTrue(ConvolutionAlgorithm.direct.handles(g1))
         XCTAssertFalse(ConvolutionAlgorithm.im2col.handles(g3))
     }
 }

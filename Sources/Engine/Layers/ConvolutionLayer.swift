@@ -66,10 +66,16 @@ public final class ConvolutionLayer: Layer {
     public var workspace: WorkspaceRequirement {
         var w = WorkspaceRequirement()
         w.panel = max(geometry.patchSize * geometry.outPlane,
-                      DirectConvolution.workspaceElements(geometry, segmentCount: preactivation ? 1 : inputs.count))
+                      Self.directWorkspaceElements(geometry, segmentCount: preactivation ? 1 : inputs.count))
         w.partial = geometry.weightCount + geometry.outChannels
         w.sharedPerSample = preactivation ? geometry.inChannels * geometry.inPlane : 0
         return w
+    }
+
+    /// Per-worker scratch floats the engine's own kernels need for geometry `g` with
+    /// `segmentCount` gradient segments (0 where im2col runs): what a model's footprint counts.
+    public static func directWorkspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
+        DirectKernel.workspaceElements(g, segmentCount: segmentCount)
     }
 
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
@@ -99,14 +105,13 @@ public final class ConvolutionLayer: Layer {
         let y = context.view(output)
         let activation = self.activation
         let g = geometry, w = weight!, b = bias
-        let direct = algorithm.handles(g)
+        let direct = algorithm.kernel(for: g)
         context.pool.chunks(context.batch) { samples, worker in
             let col = context.panels[worker].col.pointer
-            if direct { DirectConvolution.packWeights(w, geometry: g, scratch: col) }
+            direct?.packWeights(w, geometry: g, scratch: col)
             for n in samples {
-                if direct {
-                    DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
-                                              bias: b, output: y, scratch: col)
+                if let direct {
+                    direct.forward(sample: n, input: x, geometry: g, activation: activation, bias: b, output: y, scratch: col)
                 } else {
                     Convolution.forward(sample: n, input: x, geometry: g, activation: activation,
                                         weight: w, bias: b, output: y, col: col)
@@ -139,24 +144,23 @@ public final class ConvolutionLayer: Layer {
         let weightGradient = self.weightGradient!, biasGradient = self.biasGradient
         let hasBias = self.hasBias
         // The direct kernels take the input gradient (in dcol, which im2col then leaves alone).
-        let direct = algorithm.handles(g) && inputGradient != nil
+        let direct = inputGradient == nil ? nil : algorithm.kernel(for: g)
         let segments = inputGradient?.map(\.shape.channels) ?? []
         context.pool.chunks(context.batch) { samples, worker in
             // Worker 0 adds straight into the arena; the others fill a partial that is added below.
             let wg = worker == 0 ? weightGradient : context.partials[worker].pointer
             let bg = worker == 0 ? biasGradient : (hasBias ? context.partials[worker].pointer + g.weightCount : nil)
             let panel = context.panels[worker]
-            if direct { DirectConvolution.packTransposedWeights(w, geometry: g, segments: segments, scratch: panel.dcol.pointer) }
+            direct?.packTransposedWeights(w, geometry: g, segments: segments, scratch: panel.dcol.pointer)
             for n in samples {
                 Convolution.backward(sample: n, input: x, geometry: g, activation: activation, weight: w,
                                      outputGradient: dy, weightGradient: wg, biasGradient: bg,
                                      accumulateWeights: worker == 0 || n != samples.lowerBound,
-                                     inputGradient: direct ? nil : inputGradient, accumulateInput: accumulateInput,
+                                     inputGradient: direct == nil ? inputGradient : nil, accumulateInput: accumulateInput,
                                      col: panel.col.pointer, dcol: panel.dcol.pointer)
-                if direct, let inputGradient {
-                    DirectConvolution.inputGradient(sample: n, outputGradient: dy, geometry: g,
-                                                    inputGradient: inputGradient, accumulate: accumulateInput,
-                                                    scratch: panel.dcol.pointer)
+                if let direct, let inputGradient {
+                    direct.inputGradient(sample: n, outputGradient: dy, geometry: g, inputGradient: inputGradient,
+                                         accumulate: accumulateInput, scratch: panel.dcol.pointer)
                 }
             }
         }
