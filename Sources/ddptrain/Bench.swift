@@ -85,7 +85,12 @@ struct Bench: ParsableCommand {
             guard communicator.size == 1 else {
                 throw ValidationError("--peak measures the cores of one process: run it without mpirun")
             }
-            let report = PeakReport.measure(size: peakSize ?? 2048, threads: threads)
+            let size = peakSize ?? 2048, bytes = 3 * size * size * MemoryLayout<Float>.size * threads
+            if let available = SystemMemory.availableBytes(), bytes > available {
+                throw ValidationError("--peak needs \(bytes >> 20) MiB for \(threads) × 3 matrices of \(size)² floats but "
+                                      + "\(available >> 20) MiB are available: lower --peak-size or --threads")
+            }
+            let report = PeakReport.measure(size: size, threads: threads)
             report.lines.forEach { print($0) }
             sgemmPeak = report.sgemm[threads]
         }
