@@ -46,6 +46,9 @@ cpuinfo() { grep -m 1 "^$1[[:space:]]*:" /proc/cpuinfo 2>/dev/null | cut -d: -f2
 cpu="$(cpuinfo 'model name') (family $(cpuinfo 'cpu family'), model $(cpuinfo model))"
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown; }
 echo "CPU: $cpu, $(nproc) CPUs online; OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-(not set, OpenBLAS detects the CPU)}; load average $(load)"
+if awk '{ exit !($1 >= 1) }' /proc/loadavg 2>/dev/null; then
+  echo "compare-pytorch: warning: other work is running (load average $(load)); the figures, the peak included, will be low and noisy" >&2
+fi
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
