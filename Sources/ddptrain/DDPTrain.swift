@@ -20,9 +20,17 @@ struct DDPTrain: ParsableCommand {
             try command.run()
         } catch let error as ExitCode {
             exit(withError: error)
+        } catch where !isOurs(command) {
+            exit(withError: error)  // ArgumentParser's own help command throws its help text (`--help`, `help CMD`)
         } catch {
             printError("Error: \(error)")
             Foundation.exit(ExitStatus.of(error).rawValue)
         }
+    }
+
+    /// Whether `command` is one of ddptrain's commands rather than one ArgumentParser adds itself.
+    private static func isOurs(_ command: ParsableCommand) -> Bool {
+        let type = ObjectIdentifier(Swift.type(of: command))
+        return ([Self.self] + configuration.subcommands).contains { ObjectIdentifier($0) == type }
     }
 }
