@@ -49,14 +49,8 @@ final class DirectConvolutionTests: XCTestCase {
         let inChannels = c.segments.reduce(0, +)
         let g = ConvolutionGeometry(inChannels: inChannels, outChannels: c.outChannels, kernel: 3, stride: 1,
                                     padding: 1, inHeight: c.height, inWidth: c.width)
-        var inputs: [ConvolutionReferenceTests.SegmentStorage] = []
-        for channels in c.segments {
-            let x = ConvolutionReferenceTests.SegmentStorage(batch: c.batch, channels: channels, height: c.height,
-                                                             width: c.width, front: rng.int(0...2), back: rng.int(0...2))
-            for i in 0..<x.buffer.count { x.buffer.pointer[i] = rng.uniform(-1, 1) }
-            input?(inputs.count, x.view)
-            inputs.append(x)
-        }
+        let inputs = ConvolutionReferenceTests.SegmentStorage.random(
+            batch: c.batch, segments: c.segments, height: c.height, width: c.width, rng: &rng, edit: input)
         let weight = rng.floats(g.weightCount), bias = rng.floats(c.outChannels)
         let scale = rng.floats(inChannels, 0.5, 1.5), shift = rng.floats(inChannels, -0.3, 0.3)
         let w = FloatBuffer(count: g.weightCount), b = FloatBuffer(count: c.outChannels)
