@@ -44,6 +44,21 @@ final class ConvolutionReferenceTests: XCTestCase {
             view = TensorView(base: buffer.pointer + front * plane,
                               shape: TensorShape(channels: channels, height: height, width: width), sampleStride: stride)
         }
+
+        /// One storage per entry of `segments` (its channel count), 0–2 extra channels on either
+        /// side and every value uniform in [−1, 1); `edit(k, view)` may then change segment `k`.
+        static func random(batch: Int, segments: [Int], height: Int, width: Int, rng: inout TestRandom,
+                           edit: ((Int, TensorView) -> Void)? = nil) -> [SegmentStorage] {
+            var storages: [SegmentStorage] = []
+            for channels in segments {
+                let x = SegmentStorage(batch: batch, channels: channels, height: height, width: width,
+                                       front: rng.int(0...2), back: rng.int(0...2))
+                for i in 0..<x.buffer.count { x.buffer.pointer[i] = rng.uniform(-1, 1) }
+                edit?(storages.count, x.view)
+                storages.append(x)
+            }
+            return storages
+        }
     }
 
     /// The activated input `z = act(x)` of sample `n`, channel `ch` (over the concatenated

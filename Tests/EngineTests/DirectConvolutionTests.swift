@@ -53,14 +53,8 @@ final class DirectConvolutionTests: XCTestCase {
         let kernel = DirectKernel(g)!
         // The 3×3 kernel's exact need; the 1×1 kernel is held to the layer's workspace bound.
         let scratchCount = c.kernel == 3 ? DirectConvolution.scratchCount(g) : DirectKernel.workspaceElements(g, segmentCount: 1)
-        var inputs: [ConvolutionReferenceTests.SegmentStorage] = []
-        for channels in c.segments {
-            let x = ConvolutionReferenceTests.SegmentStorage(batch: c.batch, channels: channels, height: c.height,
-                                                             width: c.width, front: rng.int(0...2), back: rng.int(0...2))
-            for i in 0..<x.buffer.count { x.buffer.pointer[i] = rng.uniform(-1, 1) }
-            input?(inputs.count, x.view)
-            inputs.append(x)
-        }
+        let inputs = ConvolutionReferenceTests.SegmentStorage.random(
+            batch: c.batch, segments: c.segments, height: c.height, width: c.width, rng: &rng, edit: input)
         let weight = rng.floats(g.weightCount), bias = rng.floats(c.outChannels)
         let scale = rng.floats(inChannels, 0.5, 1.5), shift = rng.floats(inChannels, -0.3, 0.3)
         let w = FloatBuffer(count: g.weightCount), b = FloatBuffer(count: c.outChannels)

@@ -1,0 +1,33 @@
+import KernelsAVX2
+import KernelsAVX512
+
+extension KernelSet {
+    /// Floats per vector of this set's weight-gradient loops: the flattened length they run over
+    /// must be a multiple of it.
+    var weightGradientLanes: Int {
+        switch self {
+        case .avx512: KernelsAVX512.ThreeByThreeWeightGradient.lanes
+        case .avx2: KernelsAVX2.ThreeByThreeWeightGradient.lanes
+        }
+    }
+
+    /// Runs this set's 3×3 weight-gradient dot products (`ThreeByThreeWeightGradient.weightGradient`).
+    @inline(__always)
+    func weightGradient3x3(inputs: UnsafePointer<Float>, inputStride: Int, inChannels: Int,
+                           outputGradient: UnsafePointer<Float>, outputGradientStride: Int, outChannels: Int,
+                           rowStride: Int, length: Int, weightGradient: UnsafeMutablePointer<Float>,
+                           accumulate: Bool) {
+        switch self {
+        case .avx512:
+            KernelsAVX512.ThreeByThreeWeightGradient.weightGradient(
+                inputs: inputs, inputStride: inputStride, inChannels: inChannels, outputGradient: outputGradient,
+                outputGradientStride: outputGradientStride, outChannels: outChannels, rowStride: rowStride,
+                length: length, weightGradient: weightGradient, accumulate: accumulate)
+        case .avx2:
+            KernelsAVX2.ThreeByThreeWeightGradient.weightGradient(
+                inputs: inputs, inputStride: inputStride, inChannels: inChannels, outputGradient: outputGradient,
+                outputGradientStride: outputGradientStride, outChannels: outChannels, rowStride: rowStride,
+                length: length, weightGradient: weightGradient, accumulate: accumulate)
+        }
+    }
+}

@@ -1,0 +1,15 @@
+// The AVX2 build's choices for `ThreeByThreeWeightGradient` (a per-module file, not shared with
+// KernelsAVX512, which has its own).
+
+/// The vector of the weight-gradient loops: one ymm register (8 floats). With 16 vector
+/// registers, a tile of 4 output channels × 3 taps (12 accumulators, 3 input vectors and one
+/// gradient vector) is the largest that does not spill.
+typealias GradientLanes = SIMD8<Float>
+
+/// Whether the weight gradient runs tiles of 8 output channels (24 accumulators): no, they would
+/// spill with 16 registers.
+let gradientEightChannelTiles = false
+
+/// Folds a gradient vector to 8 partial sums (it already has 8 lanes).
+@inline(__always)
+func foldToEight(_ v: GradientLanes) -> SIMD8<Float> { v }
