@@ -16,10 +16,20 @@ enum DirectKernel {
         }
     }
 
-    /// Per-worker scratch floats for the forward pass and the input gradient, with any kernel set.
+    /// Floats of each of a worker's two panels for geometry `g` with `segmentCount` gradient
+    /// segments, with any kernel set: the forward pass and the weight gradient use the first
+    /// panel, the input gradient the second.
     static func workspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
-        max(DirectConvolution.workspaceElements(g, segmentCount: segmentCount),
-            PointwiseConvolution.workspaceElements(g, segmentCount: segmentCount))
+        switch DirectKernel(g) {
+        case .threeByThree:
+            max(DirectConvolution.workspaceElements(g, segmentCount: segmentCount),
+                DirectConvolution.weightGradientScratchCount(g, samples: DirectConvolution.preferredWeightGradientSamples(g)))
+        case .pointwise:
+            // The weight gradient's `sgemm` reads the activated input from an im2col panel.
+            max(PointwiseConvolution.workspaceElements(g, segmentCount: segmentCount), g.patchSize * g.outPlane)
+        case nil:
+            0
+        }
     }
 
     /// Packs the forward weights into `scratch` (once per layer call and worker).
@@ -71,6 +81,35 @@ enum DirectKernel {
             PointwiseConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
                                                inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
                                                kernels: kernels)
+        }
+    }
+
+    /// Adds (or, with `accumulate` false, stores) the weight and bias gradients of `samples`:
+    /// the direct kernel for 3×3, in groups of `preferredWeightGradientSamples`; `dY · Zᵀ` by
+    /// `sgemm` for 1×1 (`Convolution.backward` without an input gradient).
+    func weightGradient(samples: Range<Int>, input: [TensorView], geometry g: ConvolutionGeometry,
+                        activation: InputActivation?, weight: UnsafePointer<Float>, outputGradient: TensorView,
+                        weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
+                        accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
+        switch self {
+        case .threeByThree:
+            let group = DirectConvolution.preferredWeightGradientSamples(g)
+            var first = samples.lowerBound
+            while first < samples.upperBound {
+                let last = min(first + group, samples.upperBound)
+                DirectConvolution.weightGradient(
+                    samples: first..<last, input: input, geometry: g, activation: activation,
+                    outputGradient: outputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
+                    accumulate: accumulate || first != samples.lowerBound, scratch: scratch)
+                first = last
+            }
+        case .pointwise:
+            for n in samples {
+                Convolution.backward(sample: n, input: input, geometry: g, activation: activation, weight: weight,
+                                     outputGradient: outputGradient, weightGradient: weightGradient,
+                                     biasGradient: biasGradient, accumulateWeights: accumulate || n != samples.lowerBound,
+                                     inputGradient: nil, accumulateInput: false, col: scratch, dcol: scratch)
+            }
         }
     }
 }

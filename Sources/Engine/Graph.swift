@@ -8,6 +8,9 @@ public struct Graph {
     public private(set) var layers: [any Layer] = []
     /// The network input (value 0).
     public let input: ValueID
+    /// How convolutions added from now on compute (`ConvolutionAlgorithm.selected` unless a test
+    /// compares the algorithms).
+    public var convolutionAlgorithm = ConvolutionAlgorithm.selected
 
     /// Starts a graph whose input has `shape` per sample.
     public init(input shape: TensorShape) {
@@ -61,8 +64,9 @@ public struct Graph {
         let g = ConvolutionGeometry(inChannels: s.channels, outChannels: outChannels, kernel: kernel, stride: stride,
                                     padding: padding ?? kernel / 2, inHeight: s.height, inWidth: s.width)
         let needsGradient = !(inputs.count == 1 && inputs[0] == input)
-        return append { ConvolutionLayer(name: name, inputs: inputs, output: $0, geometry: g,
-                                         preactivation: preactivation, bias: bias, needsInputGradient: needsGradient) }
+        let algorithm = convolutionAlgorithm
+        return append { ConvolutionLayer(name: name, inputs: inputs, output: $0, geometry: g, preactivation: preactivation,
+                                         bias: bias, needsInputGradient: needsGradient, algorithm: algorithm) }
     }
 
     /// Adds batch normalisation (and ReLU) over the concatenation of `inputs`.

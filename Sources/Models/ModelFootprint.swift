@@ -70,8 +70,10 @@ struct FootprintCounter: ModelGraph {
         let weights = try counted("parameter count") { try SizeArithmetic.product(outChannels, inChannels, kernel, kernel) }
         try addLayer(parameters: weights, normalized: preactivation ? inChannels : nil,
                      macs: counted("forward MACs per sample") { try SizeArithmetic.product(weights, g.outPlane) })
-        let im2col = try counted("convolution workspace") { try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane) }
-        let panel = max(im2col, ConvolutionLayer.directWorkspaceElements(g, segmentCount: preactivation ? 1 : inputs.count))
+        // The im2col matrix bounds every panel rule's products; checked here, the layer's own rule
+        // then gives the size.
+        _ = try counted("convolution workspace") { try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane) }
+        let panel = ConvolutionLayer.panelElements(g, algorithm: .selected, segmentCount: preactivation ? 1 : inputs.count)
         let partial = try counted("convolution workspace") { try SizeArithmetic.sum(weights, outChannels) }
         let shared = try counted("convolution workspace") { try SizeArithmetic.product(preactivation ? inChannels : 0, g.inPlane) }
         footprint.panelElements = max(footprint.panelElements, panel)

@@ -197,14 +197,24 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
-    func testScratchCoversTheIm2colPanelOrDirectNeeds() {
-        // The layer's per-worker panel is sized for both kernels.
+    func testLayerPanelsCoverWhatTheirAlgorithmNeeds() {
+        // Own kernels: forward and weight-gradient scratch in one panel, the input gradient's in
+        // the other (both the same size); im2col: the patch matrix.
         for (h, w) in [(1, 1), (1, 9), (32, 32), (8, 8), (9, 33)] {
             let g = ConvolutionGeometry(inChannels: 5, outChannels: 3, kernel: 3, stride: 1, padding: 1, inHeight: h, inWidth: w)
-            let layer = ConvolutionLayer(name: "c", inputs: [], output: ValueID(index: 0), geometry: g,
-                                         preactivation: true, bias: false, needsInputGradient: true)
-            XCTAssertGreaterThanOrEqual(layer.workspace.panel, DirectConvolution.scratchCount(g), "\(h)×\(w)")
-            XCTAssertGreaterThanOrEqual(layer.workspace.panel, g.patchSize * g.outPlane, "\(h)×\(w)")
+            for algorithm in ConvolutionAlgorithm.allCases {
+                let layer = ConvolutionLayer(name: "c", inputs: [], output: ValueID(index: 0), geometry: g,
+                                             preactivation: true, bias: false, needsInputGradient: true, algorithm: algorithm)
+                let panel = layer.workspace.panel
+                if algorithm == .direct {
+                    XCTAssertGreaterThanOrEqual(panel, DirectConvolution.scratchCount(g), "\(h)×\(w)")
+                    XCTAssertGreaterThanOrEqual(panel, DirectConvolution.inputGradientScratchCount(g, segments: [5]), "\(h)×\(w)")
+                    XCTAssertGreaterThanOrEqual(panel, DirectConvolution.weightGradientScratchCount(
+                        g, samples: DirectConvolution.preferredWeightGradientSamples(g)), "\(h)×\(w)")
+                } else {
+                    XCTAssertGreaterThanOrEqual(panel, g.patchSize * g.outPlane, "\(h)×\(w)")
+                }
+            }
         }
     }
 

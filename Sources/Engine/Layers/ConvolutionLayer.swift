@@ -18,9 +18,9 @@ public final class ConvolutionLayer: Layer {
     /// the network input, whose gradient nobody uses).
     public let needsInputGradient: Bool
     let norm: NormalizationState?
-    /// The kernels for 3×3 stride-1 padding-1 geometries (others always use im2col);
-    /// `ConvolutionAlgorithm.selected` unless a test sets it.
-    public var algorithm = ConvolutionAlgorithm.selected
+    /// The engine's own kernels or im2col + `sgemm` (for the geometries `DirectKernel` covers;
+    /// others always use im2col). Fixed at creation: the workspace is sized for it.
+    public let algorithm: ConvolutionAlgorithm
     var weight: UnsafeMutablePointer<Float>!
     var bias: UnsafeMutablePointer<Float>?
     var weightGradient: UnsafeMutablePointer<Float>!
@@ -28,7 +28,9 @@ public final class ConvolutionLayer: Layer {
 
     /// Creates the layer for inputs of spatial size `height × width` and `inChannels` channels in total.
     public init(name: String, inputs: [ValueID], output: ValueID, geometry: ConvolutionGeometry,
-                preactivation: Bool, bias: Bool, needsInputGradient: Bool) {
+                preactivation: Bool, bias: Bool, needsInputGradient: Bool,
+                algorithm: ConvolutionAlgorithm = .selected) {
+        self.algorithm = algorithm
         self.name = name
         self.inputs = inputs
         self.output = output
@@ -65,17 +67,18 @@ public final class ConvolutionLayer: Layer {
 
     public var workspace: WorkspaceRequirement {
         var w = WorkspaceRequirement()
-        w.panel = max(geometry.patchSize * geometry.outPlane,
-                      Self.directWorkspaceElements(geometry, segmentCount: preactivation ? 1 : inputs.count))
+        w.panel = Self.panelElements(geometry, algorithm: algorithm, segmentCount: preactivation ? 1 : inputs.count)
         w.partial = geometry.weightCount + geometry.outChannels
         w.sharedPerSample = preactivation ? geometry.inChannels * geometry.inPlane : 0
         return w
     }
 
-    /// Per-worker scratch floats the engine's own kernels need for geometry `g` with
-    /// `segmentCount` gradient segments (0 where im2col runs): what a model's footprint counts.
-    public static func directWorkspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
-        DirectKernel.workspaceElements(g, segmentCount: segmentCount)
+    /// Floats of each of a worker's two panels for a layer of geometry `g` with `segmentCount`
+    /// gradient segments: the own kernels' scratch where `algorithm` runs them, else the im2col
+    /// matrix (`patchSize × outPlane`). What a model's footprint counts, too.
+    public static func panelElements(_ g: ConvolutionGeometry, algorithm: ConvolutionAlgorithm, segmentCount: Int) -> Int {
+        algorithm.kernel(for: g) == nil ? g.patchSize * g.outPlane
+            : DirectKernel.workspaceElements(g, segmentCount: segmentCount)
     }
 
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
@@ -143,25 +146,32 @@ public final class ConvolutionLayer: Layer {
         let partialCount = g.weightCount + (hasBias ? g.outChannels : 0)
         let weightGradient = self.weightGradient!, biasGradient = self.biasGradient
         let hasBias = self.hasBias
-        // The direct kernels take the input gradient (in dcol, which im2col then leaves alone).
-        let direct = inputGradient == nil ? nil : algorithm.kernel(for: g)
+        // The own kernels: the weight gradient in the col panel, the input gradient in dcol.
+        let direct = algorithm.kernel(for: g)
         let segments = inputGradient?.map(\.shape.channels) ?? []
         context.pool.chunks(context.batch) { samples, worker in
             // Worker 0 adds straight into the arena; the others fill a partial that is added below.
             let wg = worker == 0 ? weightGradient : context.partials[worker].pointer
             let bg = worker == 0 ? biasGradient : (hasBias ? context.partials[worker].pointer + g.weightCount : nil)
             let panel = context.panels[worker]
-            direct?.packTransposedWeights(w, geometry: g, segments: segments, scratch: panel.dcol.pointer)
-            for n in samples {
-                Convolution.backward(sample: n, input: x, geometry: g, activation: activation, weight: w,
-                                     outputGradient: dy, weightGradient: wg, biasGradient: bg,
-                                     accumulateWeights: worker == 0 || n != samples.lowerBound,
-                                     inputGradient: direct == nil ? inputGradient : nil, accumulateInput: accumulateInput,
-                                     col: panel.col.pointer, dcol: panel.dcol.pointer)
-                if let direct, let inputGradient {
-                    direct.inputGradient(sample: n, outputGradient: dy, geometry: g, inputGradient: inputGradient,
-                                         accumulate: accumulateInput, scratch: panel.dcol.pointer)
+            guard let direct else {
+                for n in samples {
+                    Convolution.backward(sample: n, input: x, geometry: g, activation: activation, weight: w,
+                                         outputGradient: dy, weightGradient: wg, biasGradient: bg,
+                                         accumulateWeights: worker == 0 || n != samples.lowerBound,
+                                         inputGradient: inputGradient, accumulateInput: accumulateInput,
+                                         col: panel.col.pointer, dcol: panel.dcol.pointer)
                 }
+                return
+            }
+            direct.weightGradient(samples: samples, input: x, geometry: g, activation: activation, weight: w,
+                                  outputGradient: dy, weightGradient: wg, biasGradient: bg, accumulate: worker == 0,
+                                  scratch: panel.col.pointer)
+            guard let inputGradient else { return }
+            direct.packTransposedWeights(w, geometry: g, segments: segments, scratch: panel.dcol.pointer)
+            for n in samples {
+                direct.inputGradient(sample: n, outputGradient: dy, geometry: g, inputGradient: inputGradient,
+                                     accumulate: accumulateInput, scratch: panel.dcol.pointer)
             }
         }
         let workers = min(context.pool.threads, context.batch)
