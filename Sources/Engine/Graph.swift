@@ -69,6 +69,16 @@ public struct Graph {
                                          bias: bias, needsInputGradient: needsGradient, algorithm: algorithm) }
     }
 
+    /// Adds a fused batch norm + ReLU, 2×2/2 average pooling and 1×1 convolution without bias over
+    /// the concatenation of `inputs` (a DenseNet transition with the pooling moved in front of the
+    /// convolution; see `PooledConvolutionLayer`).
+    @discardableResult
+    public mutating func pooledConvolution(_ inputs: [ValueID], outChannels: Int, name: String) -> ValueID {
+        let s = concatenatedShape(inputs)
+        return append { PooledConvolutionLayer(name: name, inputs: inputs, output: $0, inputShape: s,
+                                               outChannels: outChannels) }
+    }
+
     /// Adds batch normalisation (and ReLU) over the concatenation of `inputs`.
     @discardableResult
     public mutating func batchNorm(_ inputs: [ValueID], relu: Bool, name: String) -> ValueID {

@@ -46,7 +46,9 @@ public protocol Layer: AnyObject {
     var parameters: [ParameterDeclaration] { get }
     /// Persistent non-trainable buffers (batch-norm running statistics).
     var buffers: [ParameterDeclaration] { get }
-    /// Multiply-accumulates of one sample's forward pass (convolutions and linear layers only).
+    /// Multiply-accumulates of one sample's forward pass (convolutions and linear layers only), as
+    /// the architecture counts them: a layer that computes the same result with fewer (see
+    /// `PooledConvolutionLayer`) still reports the architecture's figure.
     var macsPerSample: Int { get }
     /// Scratch the layer needs.
     var workspace: WorkspaceRequirement { get }

@@ -89,7 +89,8 @@ public struct NetworkFootprint: Hashable, Sendable {
                 panelElements = max(panelElements, w.panel)
                 partialElements = max(partialElements, w.partial)
                 sharedElementsPerSample = max(sharedElementsPerSample, w.sharedPerSample)
-                if let norm = (layer as? ConvolutionLayer)?.norm ?? (layer as? BatchNormLayer)?.norm {
+                if let norm = (layer as? ConvolutionLayer)?.norm ?? (layer as? BatchNormLayer)?.norm
+                    ?? (layer as? PooledConvolutionLayer)?.norm {
                     normalizedChannels.append(norm.channels)
                 }
                 if layer is DropoutLayer { dropoutElements.append(valueElements[layer.output.index]) }

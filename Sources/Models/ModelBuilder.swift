@@ -127,9 +127,9 @@ public enum ModelBuilder {
                     throw ModelError.invalidSetting(name: "compression", value: "\(c.compression)",
                                                     rule: "transition\(block) would keep none of its \(channels) channels")
                 }
-                let t = try g.convolution(x, outChannels: kept, kernel: 1, stride: 1, preactivation: true,
-                                          name: "transition\(block).conv")
-                x = [try g.averagePool(t, name: "transition\(block).pool")]
+                // BN-ReLU-Conv1×1 then 2×2 average pooling, run as BN-ReLU, pooling, Conv1×1: the
+                // same output for a quarter of the convolution's work (see `PooledConvolutionLayer`).
+                x = [try g.pooledConvolution(x, outChannels: kept, name: "transition\(block).conv")]
             }
         }
         let h = try g.batchNorm(x, relu: true, name: "head.norm")

@@ -14,8 +14,8 @@ protocol ModelGraph {
                               name: String) throws -> Value
     /// Batch normalisation, optionally followed by ReLU.
     mutating func batchNorm(_ inputs: [Value], relu: Bool, name: String) throws -> Value
-    /// 2×2/2 average pooling.
-    mutating func averagePool(_ x: Value, name: String) throws -> Value
+    /// A fused BN-ReLU, 2×2/2 average pooling and 1×1 convolution without bias (a transition).
+    mutating func pooledConvolution(_ inputs: [Value], outChannels: Int, name: String) throws -> Value
     /// Global average pooling.
     mutating func globalAveragePool(_ x: Value, name: String) throws -> Value
     /// A linear layer over the flattened `x`.
@@ -71,27 +71,31 @@ struct FootprintCounter: ModelGraph {
         try addLayer(parameters: weights, normalized: preactivation ? inChannels : nil,
                      macs: counted("forward MACs per sample") { try SizeArithmetic.product(weights, g.outPlane) })
         // The im2col matrix bounds every panel rule's products; checked here, the layer's own rule
-        // then gives the size.
-        _ = try counted("convolution workspace") { try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane) }
-        let panel = ConvolutionLayer.panelElements(g, algorithm: .selected, segmentCount: preactivation ? 1 : inputs.count)
-        let partial = try counted("convolution workspace") { try SizeArithmetic.sum(weights, outChannels) }
-        let shared = try counted("convolution workspace") { try SizeArithmetic.product(preactivation ? inChannels : 0, g.inPlane) }
-        footprint.panelElements = max(footprint.panelElements, panel)
-        footprint.partialElements = max(footprint.partialElements, partial)
-        footprint.sharedElementsPerSample = max(footprint.sharedElementsPerSample, shared)
+        // (`ConvolutionLayer.panelElements`) then gives the size.
+        try addWorkspace {
+            _ = try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane)
+            return try (ConvolutionLayer.panelElements(g, algorithm: .selected, segmentCount: preactivation ? 1 : inputs.count),
+                        SizeArithmetic.sum(weights, outChannels), SizeArithmetic.product(preactivation ? inChannels : 0, g.inPlane))
+        }
         return try addValue(g.outShape)
+    }
+
+    mutating func pooledConvolution(_ inputs: [Int], outChannels: Int, name: String) throws -> Int {
+        let s = shapes[inputs[0]], inChannels = try channels(inputs)
+        let pooled = TensorShape(channels: outChannels, height: s.height / 2, width: s.width / 2)
+        let weights = try counted("parameter count") { try SizeArithmetic.product(outChannels, inChannels) }
+        try addLayer(parameters: weights, normalized: inChannels,
+                     macs: counted("forward MACs per sample") { try SizeArithmetic.product(weights, s.height, s.width) })
+        try addWorkspace {
+            try (SizeArithmetic.product(inChannels, pooled.planeSize), weights, SizeArithmetic.product(inChannels, s.height, s.width))
+        }
+        return try addValue(pooled)
     }
 
     mutating func batchNorm(_ inputs: [Int], relu: Bool, name: String) throws -> Int {
         let s = shapes[inputs[0]], c = try channels(inputs)
         try addLayer(parameters: 0, normalized: c)
         return try addValue(TensorShape(channels: c, height: s.height, width: s.width))
-    }
-
-    mutating func averagePool(_ x: Int, name: String) throws -> Int {
-        let s = shapes[x]
-        try addLayer()
-        return try addValue(TensorShape(channels: s.channels, height: s.height / 2, width: s.width / 2))
     }
 
     mutating func globalAveragePool(_ x: Int, name: String) throws -> Int {
@@ -134,6 +138,15 @@ struct FootprintCounter: ModelGraph {
         }
     }
 
+    /// Raises the per-thread panel and partial and the per-sample shared scratch, in elements, to
+    /// the needs of a layer that `sizes` computes with checked arithmetic.
+    private mutating func addWorkspace(_ sizes: () throws -> (panel: Int, partial: Int, shared: Int)) throws {
+        let w = try counted("convolution workspace", sizes)
+        footprint.panelElements = max(footprint.panelElements, w.panel)
+        footprint.partialElements = max(footprint.partialElements, w.partial)
+        footprint.sharedElementsPerSample = max(footprint.sharedElementsPerSample, w.shared)
+    }
+
     /// Adds a value of `shape` and returns it.
     @discardableResult
     private mutating func addValue(_ shape: TensorShape) throws -> Int {
@@ -146,7 +159,7 @@ struct FootprintCounter: ModelGraph {
     }
 
     /// `body`'s result, or `ModelError.uncountable` naming `quantity` when it overflows.
-    private func counted(_ quantity: String, _ body: () throws -> Int) throws(ModelError) -> Int {
+    private func counted<T>(_ quantity: String, _ body: () throws -> T) throws(ModelError) -> T {
         do {
             return try body()
         } catch {

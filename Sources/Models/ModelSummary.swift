@@ -38,9 +38,9 @@ public struct ModelSummary {
         }
         parameterCount = (try? SizeArithmetic.sum(rows.map(\.parameters))) ?? .max
         macs = (try? SizeArithmetic.sum(rows.map(\.macs))) ?? .max
-        convolutionCount = graph.layers.filter { $0 is ConvolutionLayer }.count
+        convolutionCount = graph.layers.filter { $0 is ConvolutionLayer || $0 is PooledConvolutionLayer }.count
         batchNormCount = graph.layers.filter {
-            ($0 as? ConvolutionLayer)?.preactivation == true || $0 is BatchNormLayer
+            ($0 as? ConvolutionLayer)?.preactivation == true || $0 is BatchNormLayer || $0 is PooledConvolutionLayer
         }.count
     }
 

@@ -14,7 +14,7 @@ final class NetworkFootprintTests: XCTestCase {
         let add = r.residual(conv, shortcut: bn, relu: true, name: "add")
         r.linear(r.globalAveragePool(add, name: "pool"), outFeatures: 5, name: "fc")
 
-        // A DenseNet-BC-like block: bottleneck, dropout, concatenation, transition, head.
+        // A DenseNet-BC-like block: bottleneck, dropout, concatenation, transitions unfused and pooled, head.
         var d = Graph(input: TensorShape(channels: 2, height: 4, width: 6))
         let s = d.convolution([d.input], outChannels: 5, kernel: 3, name: "stem")
         let b = d.dropout(d.convolution([s], outChannels: 8, kernel: 1, preactivation: true, name: "bottleneck"), rate: 0.3,
@@ -23,7 +23,8 @@ final class NetworkFootprintTests: XCTestCase {
         let joined = d.concatenation([s, y], name: "concat")
         let t = d.averagePool(d.convolution([joined, y], outChannels: 4, kernel: 1, preactivation: true, name: "transition"),
                               name: "transition.pool")
-        let h = d.batchNorm([t], relu: true, name: "head.norm")
+        let p = d.pooledConvolution([joined, y], outChannels: 3, name: "pooled.transition")
+        let h = d.batchNorm([t, p], relu: true, name: "head.norm")
         d.linear(d.globalAveragePool(h, name: "head.pool"), outFeatures: 10, name: "head.fc")
         return [("resnet-like", r), ("densenet-like", d)]
     }

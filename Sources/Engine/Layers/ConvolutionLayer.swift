@@ -143,7 +143,6 @@ public final class ConvolutionLayer: Layer {
             inputGradient = needsInputGradient ? context.gradients(inputs) : nil
         }
         let accumulateInput = !preactivation
-        let partialCount = g.weightCount + (hasBias ? g.outChannels : 0)
         let weightGradient = self.weightGradient!, biasGradient = self.biasGradient
         let hasBias = self.hasBias
         // The own kernels: the weight gradient in the col panel, the input gradient in dcol.
@@ -174,17 +173,8 @@ public final class ConvolutionLayer: Layer {
                                      accumulate: accumulateInput, scratch: panel.dcol.pointer)
             }
         }
-        let workers = min(context.pool.threads, context.batch)
-        if workers > 1 {
-            context.pool.chunks(partialCount) { range, _ in
-                for worker in 1..<workers {
-                    let p = context.partials[worker].pointer
-                    for i in range {
-                        if i < g.weightCount { weightGradient[i] += p[i] } else { biasGradient![i - g.weightCount] += p[i] }
-                    }
-                }
-            }
-        }
+        context.addWorkerPartials(weightGradient: weightGradient, weightCount: g.weightCount,
+                                  biasGradient: biasGradient, biasCount: hasBias ? g.outChannels : 0)
         if let norm, let dz {
             norm.backward(x, dz, relu: true, into: context.gradients(inputs), context)
         }
