@@ -147,9 +147,10 @@ struct Bench: ParsableCommand {
                    graph.macsPerSample, ranks > 1 ? ", over all \(ranks) ranks" : "", ofPeak))
         if self.profile && communicator.isLeader {
             print("per layer kind, mean per step (forward / backward ms):")
-            for row in profile.byKind(graph) {
+            let rows = profile.byKind(graph), width = max(18, rows.map(\.kind.count).max() ?? 0)
+            for row in rows {
                 let f = row.forward * 1e3 / Double(timedSteps), b = row.backward * 1e3 / Double(timedSteps)
-                print("  " + row.kind.padding(toLength: 18, withPad: " ", startingAt: 0)
+                print("  " + row.kind.padding(toLength: width, withPad: " ", startingAt: 0)
                       + String(format: "%8.1f %8.1f", f, b))
             }
         }
