@@ -17,11 +17,13 @@ extension DirectConvolution {
 
     /// Floats of per-worker scratch the direct kernels need for a layer of geometry `g` with
     /// `segmentCount` inputs, with any kernel set (0 for geometries they do not handle): the
-    /// larger of the forward's and the input gradient's. Below the model size limits the products
+    /// largest of the forward's and the input gradient's, direct or Winograd
+    /// (`WinogradConvolution`). Below the model size limits the products
     /// stay far inside `Int`.
     public static func workspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
         guard supports(g) else { return 0 }
-        return max(scratchCount(g), inputGradientScratchBound(g, segmentCount: max(1, segmentCount)))
+        return max(scratchCount(g), inputGradientScratchBound(g, segmentCount: max(1, segmentCount)),
+                   WinogradConvolution.workspaceElements(g, segmentCount: segmentCount))
     }
 
     /// An upper bound of `inputGradientScratchCount` over all splits of the input channels into
@@ -76,6 +78,17 @@ extension DirectConvolution {
         precondition(first == cin, "gradient segments do not add up to the geometry's input channels")
     }
 
+    /// Writes sample `n`'s output-gradient channels into `gradientPlanesCount(g)` floats at
+    /// `planes`, one zero-bordered plane each (`pad`): the input of the transposed convolution.
+    static func padOutputGradient(sample n: Int, outputGradient: TensorView, geometry g: ConvolutionGeometry,
+                                  planes: UnsafeMutablePointer<Float>) {
+        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
+        for co in 0..<g.outChannels {
+            pad(plane: planes + co * planeStride, from: UnsafePointer(outputGradient.plane(n, co)),
+                width: g.outWidth, height: g.outHeight, paddedWidth: padW, activation: nil)
+        }
+    }
+
     /// Computes (`accumulate` false) or adds (true) sample `n`'s input gradient into the
     /// `inputGradient` segments, from `outputGradient` and the weights `packTransposedWeights`
     /// left in `scratch` (for the same segment channel counts).
@@ -91,11 +104,7 @@ extension DirectConvolution {
     ) {
         precondition(supports(g), "direct convolution needs a 3×3 kernel, stride 1, padding 1")
         let w = g.outWidth, h = g.outHeight, cout = g.outChannels
-        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
-        for co in 0..<cout {
-            pad(plane: scratch + co * planeStride, from: UnsafePointer(outputGradient.plane(n, co)),
-                width: w, height: h, paddedWidth: padW, activation: nil)
-        }
+        padOutputGradient(sample: n, outputGradient: outputGradient, geometry: g, planes: scratch)
         var weights = UnsafePointer(scratch + gradientPlanesCount(g))
         for target in inputGradient {
             let channels = target.shape.channels

@@ -78,23 +78,29 @@ public enum DirectConvolution {
     ) {
         let weight = UnsafePointer(scratch + planesCount(g))
         precondition(supports(g), "direct convolution needs a 3×3 kernel, stride 1, padding 1")
-        let inW = g.inWidth, inH = g.inHeight
-        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
         // 1. Activate every input channel once into its zero-bordered plane.
+        padInput(sample: n, input: input, geometry: g, activation: activation, planes: scratch)
+        // 2. Register tiles.
+        kernels.convolve3x3(planes: scratch, inChannels: g.inChannels, outChannels: g.outChannels,
+                            outHeight: g.outHeight, outWidth: g.outWidth, weights: weight, bias: bias,
+                            output: output.sample(n), accumulate: false)
+    }
+
+    /// Writes sample `n`'s input channels (across all segments, activated) into `planesCount(g)`
+    /// floats at `planes`: one zero-bordered plane each (`pad`), as the 3×3 tiles read them.
+    static func padInput(sample n: Int, input: [TensorView], geometry g: ConvolutionGeometry,
+                         activation: InputActivation?, planes: UnsafeMutablePointer<Float>) {
+        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
         var channel = 0
         for segment in input {
             for c in 0..<segment.shape.channels {
-                pad(plane: scratch + channel * planeStride, from: UnsafePointer(segment.plane(n, c)),
-                    width: inW, height: inH, paddedWidth: padW,
+                pad(plane: planes + channel * planeStride, from: UnsafePointer(segment.plane(n, c)),
+                    width: g.inWidth, height: g.inHeight, paddedWidth: padW,
                     activation: activation.map { ($0.scale[channel], $0.shift[channel]) })
                 channel += 1
             }
         }
         precondition(channel == g.inChannels, "input segments do not add up to the geometry's channels")
-        // 2. Register tiles.
-        kernels.convolve3x3(planes: scratch, inChannels: g.inChannels, outChannels: g.outChannels,
-                            outHeight: g.outHeight, outWidth: g.outWidth, weights: weight, bias: bias,
-                            output: output.sample(n), accumulate: false)
     }
 
     /// Writes one channel into `plane` (`(height + 3) × paddedWidth`): a zero row on top, the
