@@ -27,6 +27,35 @@ public enum WinogradConvolution {
     /// Whether these kernels compute geometry `g` (the direct kernels' geometries).
     public static func supports(_ g: ConvolutionGeometry) -> Bool { DirectConvolution.supports(g) }
 
+    // MARK: Where it wins
+
+    /// The fewest channels summed per element product (the convolution's input channels: the
+    /// layer's inputs forward, its outputs for the input gradient) at which Winograd is used.
+    ///
+    /// Single thread, AMD EPYC Zen 4, GFLOP/s counted as the direct kernel's work
+    /// (2·Cout·Cin·9·H·W), median of 5 interleaved rounds, Winograd ÷ direct with AVX-512 / AVX2:
+    /// - 12 and more summed channels win everywhere measured: DenseNet 32×32, 24–168 → 12:
+    ///   forward 1.31–1.57× / 1.35–1.43×, input gradient (12 summed) 1.24–1.65× / 1.49–1.77×;
+    ///   16×16, 120–300 → 12: 1.47–1.51× / 1.38–1.40×, 1.28–1.34× / 1.69–1.74×; 8×8, 144–300
+    ///   → 12: 1.30–1.32× / 1.83–1.85×, 1.21–1.25× / 2.61–2.68×; ResNet 32×32 16 → 16: 1.21× /
+    ///   1.42× (both directions alike); 16×16 32 → 32: 1.46× / 1.65×; 8×8 64 → 64: 1.70× / 2.69×;
+    ///   12 → 12 at 8×8: 1.12× / 1.67×.
+    /// - Fewer lose or tie: the 3-channel stems 3 → 16 and 3 → 24 at 32×32 forward 0.64–0.71× /
+    ///   0.87–0.90×; 6 → 6 at 16×16 0.76–0.90×; 4 → 4 at 32×32 0.77× forward; 8 → 8 at 8×8
+    ///   0.94–0.97× (AVX-512). With few summed channels the two transforms outweigh the products.
+    public static let minimumSummedChannels = 12
+
+    /// Whether the forward pass of `g` runs faster with Winograd than with the direct kernel.
+    public static func winsForward(_ g: ConvolutionGeometry) -> Bool {
+        supports(g) && g.inChannels >= minimumSummedChannels
+    }
+
+    /// Whether the input gradient of `g` (a convolution summing over `g.outChannels`) runs faster
+    /// with Winograd than with the direct kernel.
+    public static func winsInputGradient(_ g: ConvolutionGeometry) -> Bool {
+        supports(g) && g.outChannels >= minimumSummedChannels
+    }
+
     /// The block tiling of `g`'s map (the same for every kernel set).
     static func tiling(_ g: ConvolutionGeometry) -> WinogradTiles.Tiling {
         WinogradTiles.Tiling(height: g.inHeight, width: g.inWidth)

@@ -231,4 +231,51 @@ final class WinogradConvolutionTests: XCTestCase {
             XCTAssertLessThan(winograd.rms, 2 * direct.rms, "\(kernels)")
         }
     }
+
+    // MARK: Selection
+
+    func testWinogradIsChosenPerDirectionFromTwelveSummedChannels() {
+        XCTAssertEqual(ConvolutionAlgorithm.parse("winograd"), .winograd)
+        func g(_ cin: Int, _ cout: Int, kernel: Int = 3, stride: Int = 1) -> ConvolutionGeometry {
+            ConvolutionGeometry(inChannels: cin, outChannels: cout, kernel: kernel, stride: stride, padding: kernel / 2,
+                                inHeight: 8, inWidth: 8)
+        }
+        // A DenseNet layer forward and backward; the 3-channel stem forward only.
+        XCTAssertTrue(ConvolutionAlgorithm.winograd.usesWinogradForward(g(24, 12)))
+        XCTAssertTrue(ConvolutionAlgorithm.winograd.usesWinogradInputGradient(g(24, 12)))
+        XCTAssertFalse(ConvolutionAlgorithm.winograd.usesWinogradForward(g(3, 16)))
+        XCTAssertTrue(ConvolutionAlgorithm.winograd.usesWinogradInputGradient(g(3, 16)))
+        XCTAssertFalse(ConvolutionAlgorithm.winograd.usesWinogradInputGradient(g(16, 8)))
+        // Other geometries and algorithms never.
+        XCTAssertFalse(ConvolutionAlgorithm.winograd.usesWinogradForward(g(24, 12, stride: 2)))
+        XCTAssertFalse(ConvolutionAlgorithm.winograd.usesWinogradForward(g(24, 12, kernel: 1)))
+        XCTAssertFalse(ConvolutionAlgorithm.direct.usesWinogradForward(g(24, 12)))
+        XCTAssertFalse(ConvolutionAlgorithm.im2col.usesWinogradInputGradient(g(24, 12)))
+        XCTAssertTrue(ConvolutionAlgorithm.winograd.handles(g(3, 16)))
+        XCTAssertFalse(ConvolutionAlgorithm.winograd.handles(g(24, 12, kernel: 1)))
+    }
+
+    func testLayerWithWinogradMatchesTheLayerWithDirectKernels() {
+        // A DenseNet-style BN-ReLU-conv over two concatenated inputs (Winograd both ways: 14 in,
+        // 12 out) and a plain conv after it (12 in: Winograd forward, 5 out: direct gradient),
+        // batch 3 on 2 threads: outputs, input and weight gradients agree with the direct kernels.
+        func run(_ algorithm: ConvolutionAlgorithm) -> [[Float]] {
+            var graph = Graph(input: TensorShape(channels: 14, height: 9, width: 11))
+            let a = graph.dropout(graph.input, rate: 0, name: "a"), b = graph.dropout(graph.input, rate: 0, name: "b")
+            let mid = graph.convolution([a, b], outChannels: 12, kernel: 3, bias: false, preactivation: true, name: "mid")
+            graph.convolution([mid], outChannels: 5, kernel: 3, bias: true, name: "top")
+            let h = GraphHarness(graph: graph, sources: [a, b], batch: 3)
+            for case let layer as ConvolutionLayer in h.net.graph.layers { layer.algorithm = algorithm }
+            h.computeGradients()
+            let gradients = h.net.parameters.gradients!
+            return [contents(h.context.view(h.net.graph.output), batch: 3), contents(h.context.gradient(a), batch: 3),
+                    contents(h.context.gradient(b), batch: 3), gradients.toArray()]
+        }
+        let direct = run(.direct), winograd = run(.winograd)
+        for (what, (d, w)) in zip(["output", "dA", "dB", "parameter gradients"], zip(direct, winograd)) {
+            XCTAssertEqual(d.count, w.count, what)
+            let worst = zip(d, w).map { abs($0 - $1) / max(1, abs($0)) }.max() ?? 0
+            XCTAssertLessThan(worst, 1e-4, what)
+        }
+    }
 }

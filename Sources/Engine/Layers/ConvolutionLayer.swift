@@ -102,11 +102,11 @@ public final class ConvolutionLayer: Layer {
         let direct = algorithm.handles(g)
         context.pool.chunks(context.batch) { samples, worker in
             let col = context.panels[worker].col.pointer
-            if direct { DirectConvolution.packWeights(w, geometry: g, scratch: col) }
+            if direct { algorithm.packWeights(w, geometry: g, scratch: col) }
             for n in samples {
                 if direct {
-                    DirectConvolution.forward(sample: n, input: x, geometry: g, activation: activation,
-                                              bias: b, output: y, scratch: col)
+                    algorithm.forward(sample: n, input: x, geometry: g, activation: activation,
+                                      bias: b, output: y, scratch: col)
                 } else {
                     Convolution.forward(sample: n, input: x, geometry: g, activation: activation,
                                         weight: w, bias: b, output: y, col: col)
@@ -146,7 +146,7 @@ public final class ConvolutionLayer: Layer {
             let wg = worker == 0 ? weightGradient : context.partials[worker].pointer
             let bg = worker == 0 ? biasGradient : (hasBias ? context.partials[worker].pointer + g.weightCount : nil)
             let panel = context.panels[worker]
-            if direct { DirectConvolution.packTransposedWeights(w, geometry: g, segments: segments, scratch: panel.dcol.pointer) }
+            if direct { algorithm.packTransposedWeights(w, geometry: g, segments: segments, scratch: panel.dcol.pointer) }
             for n in samples {
                 Convolution.backward(sample: n, input: x, geometry: g, activation: activation, weight: w,
                                      outputGradient: dy, weightGradient: wg, biasGradient: bg,
@@ -154,9 +154,9 @@ public final class ConvolutionLayer: Layer {
                                      inputGradient: direct ? nil : inputGradient, accumulateInput: accumulateInput,
                                      col: panel.col.pointer, dcol: panel.dcol.pointer)
                 if direct, let inputGradient {
-                    DirectConvolution.inputGradient(sample: n, outputGradient: dy, geometry: g,
-                                                    inputGradient: inputGradient, accumulate: accumulateInput,
-                                                    scratch: panel.dcol.pointer)
+                    algorithm.inputGradient(sample: n, outputGradient: dy, geometry: g,
+                                            inputGradient: inputGradient, accumulate: accumulateInput,
+                                            scratch: panel.dcol.pointer)
                 }
             }
         }
