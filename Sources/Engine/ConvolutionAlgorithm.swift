@@ -7,11 +7,16 @@ import Darwin
 /// Which kernels compute 3×3, stride-1, padding-1 convolutions: the forward pass and the input
 /// gradient.
 ///
-/// Chosen once per process from the environment variable `DDPTRAIN_CONVOLUTION` (`direct`,
-/// `winograd` or `im2col`), for A/B runs and tests; without it, `direct`, which measured faster on every model
-/// (batch 64, 2 threads, AMD EPYC Zen 4, medians of 3 interleaved rounds: 3×3 forward time
-/// 204 against 347 ms per step on densenet-40-12, 232 against 335 on sparsenet-40-24, 34 against
-/// 39 on resnet-20). Other geometries, and the weight gradient, use im2col + `sgemm`.
+/// Chosen once per process from the environment variable `DDPTRAIN_CONVOLUTION` (`winograd`,
+/// `direct` or `im2col`), for A/B runs and tests; without it, `winograd`. `direct` measured faster
+/// than `im2col` on every model (batch 64, 2 threads, AMD EPYC Zen 4, medians of 3 interleaved
+/// rounds: 3×3 forward time 204 against 347 ms per step on densenet-40-12, 232 against 335 on
+/// sparsenet-40-24, 34 against 39 on resnet-20), and `winograd` faster than `direct` on every
+/// model (same setting, interleaved pairs on a shared machine, forward ms per step of the
+/// bn-relu-conv3x3 layers: densenet-40-12 375 → 274 and 376 → 275, sparsenet-40-24 431 → 272
+/// and 357 → 274, resnet-20 29.2 → 19.7 and 16.0 → 11.3; whole steps mostly 7–16 % shorter,
+/// since backward is mostly the weight gradient; Docs/benchmarks.md). Other geometries, and the
+/// weight gradient, use im2col + `sgemm`.
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     /// `DirectConvolution`: no im2col buffer, register-blocked over output channels and pixels.
     case direct
@@ -25,7 +30,7 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     public static let variable = "DDPTRAIN_CONVOLUTION"
 
     /// The algorithm when `DDPTRAIN_CONVOLUTION` is not set.
-    public static let standard = ConvolutionAlgorithm.direct
+    public static let standard = ConvolutionAlgorithm.winograd
 
     /// The process-wide choice, read from `DDPTRAIN_CONVOLUTION` on first use. An unknown value
     /// stops the process: an A/B run with a misspelt setting must not silently measure the default.

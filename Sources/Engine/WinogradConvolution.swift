@@ -33,16 +33,18 @@ public enum WinogradConvolution {
     /// layer's inputs forward, its outputs for the input gradient) at which Winograd is used.
     ///
     /// Single thread, AMD EPYC Zen 4, GFLOP/s counted as the direct kernel's work
-    /// (2·Cout·Cin·9·H·W), median of 5 interleaved rounds, Winograd ÷ direct with AVX-512 / AVX2:
+    /// (2·Cout·Cin·9·H·W), median of 5 interleaved rounds, Winograd ÷ direct with AVX-512 / AVX2,
+    /// forward and input gradient (table in Docs/benchmarks.md):
     /// - 12 and more summed channels win everywhere measured: DenseNet 32×32, 24–168 → 12:
-    ///   forward 1.31–1.57× / 1.35–1.43×, input gradient (12 summed) 1.24–1.65× / 1.49–1.77×;
-    ///   16×16, 120–300 → 12: 1.47–1.51× / 1.38–1.40×, 1.28–1.34× / 1.69–1.74×; 8×8, 144–300
-    ///   → 12: 1.30–1.32× / 1.83–1.85×, 1.21–1.25× / 2.61–2.68×; ResNet 32×32 16 → 16: 1.21× /
-    ///   1.42× (both directions alike); 16×16 32 → 32: 1.46× / 1.65×; 8×8 64 → 64: 1.70× / 2.69×;
-    ///   12 → 12 at 8×8: 1.12× / 1.67×.
-    /// - Fewer lose or tie: the 3-channel stems 3 → 16 and 3 → 24 at 32×32 forward 0.64–0.71× /
-    ///   0.87–0.90×; 6 → 6 at 16×16 0.76–0.90×; 4 → 4 at 32×32 0.77× forward; 8 → 8 at 8×8
-    ///   0.94–0.97× (AVX-512). With few summed channels the two transforms outweigh the products.
+    ///   1.44–1.57× / 1.29–1.43× forward, 1.50–1.69× / 1.50–1.78× input gradient (12 summed);
+    ///   16×16, 120–300 → 12: 1.50–1.51× / 1.40–1.41×, 1.56–1.58× / 1.72–1.75×; 8×8, 144–300 → 12:
+    ///   1.29–1.32× / 1.83–1.87×, 1.47–1.50× / 2.61–2.70×; ResNet 32×32, 16 → 16: 1.39–1.47× /
+    ///   1.44–1.45×; 16×16, 32 → 32: 1.62–1.63× / 1.64–1.67×; 8×8, 64 → 64: 1.76× / 2.66–2.70×;
+    ///   8×8, 12 → 12: 1.11× / 1.62–1.66×.
+    /// - Fewer lose or tie: the stems' forward (3 → 16, 3 → 24 at 32×32) 0.64–0.71× / 0.85–0.91×;
+    ///   6 → 6 at 16×16 0.90× / 0.82–0.86×; 8 → 8 0.92–0.99× with AVX-512 (1.12–1.60× with AVX2,
+    ///   whose direct kernel is weaker there). With few summed channels the two transforms
+    ///   outweigh the products they save.
     public static let minimumSummedChannels = 12
 
     /// Whether the forward pass of `g` runs faster with Winograd than with the direct kernel.
