@@ -58,24 +58,33 @@ extension DirectConvolution {
                                              segments: [Int], scratch: UnsafeMutablePointer<Float>,
                                              kernels: KernelSet = .selected) {
         let cout = g.outChannels, cin = g.inChannels
-        var to = scratch + gradientPlanesCount(g)
-        var first = 0
+        forEachTransposedLane(segments: segments, geometry: g, kernels: kernels, floatsPerLane: 9 * cout,
+                              from: scratch + gradientPlanesCount(g)) { to, j, b, ci in
+            for co in 0..<cout {
+                for t in 0..<9 { to[(co * 9 + t) * b + j] = weight[(co * cin + ci) * 9 + 8 - t] }
+            }
+        }
+    }
+
+    /// Walks the lanes of the transposed weights' blocks as both kernels pack them, from `from`:
+    /// per gradient segment, blocks of the B lanes `kernels` picks for it, `B · floatsPerLane`
+    /// floats each; `body(block, lane, B, inputChannel)` fills one lane of the block starting at
+    /// `block`. A segment's last partial block repeats its last channel.
+    static func forEachTransposedLane(
+        segments: [Int], geometry g: ConvolutionGeometry, kernels: KernelSet, floatsPerLane: Int,
+        from: UnsafeMutablePointer<Float>,
+        _ body: (_ block: UnsafeMutablePointer<Float>, _ lane: Int, _ lanes: Int, _ inputChannel: Int) -> Void
+    ) {
+        var to = from, first = 0
         for channels in segments {
             let b = kernels.channelBlock(outputChannels: channels)
             for block in 0..<(channels + b - 1) / b {
-                for co in 0..<cout {
-                    for t in 0..<9 {
-                        for j in 0..<b {
-                            let ci = first + min(block * b + j, channels - 1)
-                            to[(co * 9 + t) * b + j] = weight[(co * cin + ci) * 9 + 8 - t]
-                        }
-                    }
-                }
-                to += b * 9 * cout
+                for j in 0..<b { body(to, j, b, first + min(block * b + j, channels - 1)) }
+                to += b * floatsPerLane
             }
             first += channels
         }
-        precondition(first == cin, "gradient segments do not add up to the geometry's input channels")
+        precondition(first == g.inChannels, "gradient segments do not add up to the geometry's input channels")
     }
 
     /// Writes sample `n`'s output-gradient channels into `gradientPlanesCount(g)` floats at

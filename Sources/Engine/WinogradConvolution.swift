@@ -195,22 +195,13 @@ public enum WinogradConvolution {
                                                   segments: [Int], scratch: UnsafeMutablePointer<Float>,
                                                   kernels: KernelSet = .selected) {
         let cout = g.outChannels, cin = g.inChannels
-        var to = scratch + transposedWeightOffset(g)
-        var first = 0
-        for channels in segments {
-            let b = kernels.channelBlock(outputChannels: channels)
-            for block in 0..<(channels + b - 1) / b {
-                for j in 0..<b {
-                    let ci = first + min(block * b + j, channels - 1)
-                    for co in 0..<cout {
-                        transform(weight + (co * cin + ci) * 9, flipped: true, to: to + co * b + j, stride: cout * b)
-                    }
-                }
-                to += b * elements * cout
+        DirectConvolution.forEachTransposedLane(segments: segments, geometry: g, kernels: kernels,
+                                                floatsPerLane: elements * cout,
+                                                from: scratch + transposedWeightOffset(g)) { to, j, b, ci in
+            for co in 0..<cout {
+                transform(weight + (co * cin + ci) * 9, flipped: true, to: to + co * b + j, stride: cout * b)
             }
-            first += channels
         }
-        precondition(first == cin, "gradient segments do not add up to the geometry's input channels")
     }
 
     /// Computes (`accumulate` false) or adds (true) sample `n`'s input gradient into the
