@@ -36,14 +36,14 @@ public enum WinogradConvolution {
     /// (2·Cout·Cin·9·H·W), median of 5 interleaved rounds, Winograd ÷ direct with AVX-512 / AVX2,
     /// forward and input gradient (table in Docs/benchmarks.md):
     /// - 12 and more summed channels win everywhere measured: DenseNet 32×32, 24–168 → 12:
-    ///   1.44–1.57× / 1.29–1.43× forward, 1.50–1.69× / 1.50–1.78× input gradient (12 summed);
-    ///   16×16, 120–300 → 12: 1.50–1.51× / 1.40–1.41×, 1.56–1.58× / 1.72–1.75×; 8×8, 144–300 → 12:
-    ///   1.29–1.32× / 1.83–1.87×, 1.47–1.50× / 2.61–2.70×; ResNet 32×32, 16 → 16: 1.39–1.47× /
-    ///   1.44–1.45×; 16×16, 32 → 32: 1.62–1.63× / 1.64–1.67×; 8×8, 64 → 64: 1.76× / 2.66–2.70×;
-    ///   8×8, 12 → 12: 1.11× / 1.62–1.66×.
-    /// - Fewer lose or tie: the stems' forward (3 → 16, 3 → 24 at 32×32) 0.64–0.71× / 0.85–0.91×;
-    ///   6 → 6 at 16×16 0.90× / 0.82–0.86×; 8 → 8 0.92–0.99× with AVX-512 (1.12–1.60× with AVX2,
-    ///   whose direct kernel is weaker there). With few summed channels the two transforms
+    ///   1.43–1.60× / 1.30–1.45× forward, 1.49–1.69× / 1.47–1.74× input gradient (12 summed);
+    ///   16×16, 120–300 → 12: 1.56–1.58× / 1.42–1.46×, 1.56–1.64× / 1.75–1.76×; 8×8, 144–300 → 12:
+    ///   1.40–1.42× / 2.03–2.07×, 1.45–1.50× / 2.67–2.71×; ResNet 32×32, 16 → 16: 1.39–1.49× /
+    ///   1.42–1.45×; 16×16, 32 → 32: 1.62–1.66× / 1.71×; 8×8, 64 → 64: 1.83× / 2.79–2.80×;
+    ///   8×8, 12 → 12: 1.09–1.13× / 1.81–1.82×.
+    /// - Fewer lose or tie: the stems' forward (3 → 16, 3 → 24 at 32×32) 0.60–0.69× / 0.82–0.89×;
+    ///   6 → 6 at 16×16 0.87–0.92× / 0.83–0.85×; 8 → 8 0.91–1.07× with AVX-512 (1.20–1.74× with
+    ///   AVX2, whose direct kernel is weaker there). With few summed channels the two transforms
     ///   outweigh the products they save.
     public static let minimumSummedChannels = 12
 
