@@ -11,12 +11,10 @@ import Darwin
 /// `direct` or `im2col`), for A/B runs and tests; without it, `winograd`. `direct` measured faster
 /// than `im2col` on every model (batch 64, 2 threads, AMD EPYC Zen 4, medians of 3 interleaved
 /// rounds: 3×3 forward time 204 against 347 ms per step on densenet-40-12, 232 against 335 on
-/// sparsenet-40-24, 34 against 39 on resnet-20), and `winograd` faster than `direct` on every
-/// model (same setting, interleaved pairs on a shared machine, forward ms per step of the
-/// bn-relu-conv3x3 layers: densenet-40-12 375 → 274 and 376 → 275, sparsenet-40-24 431 → 272
-/// and 357 → 274, resnet-20 29.2 → 19.7 and 16.0 → 11.3; whole steps mostly 7–16 % shorter,
-/// since backward is mostly the weight gradient; Docs/benchmarks.md). Other geometries, and the
-/// weight gradient, use im2col + `sgemm`.
+/// sparsenet-40-24, 34 against 39 on resnet-20), and `winograd` faster than `direct` (same
+/// setting, medians of 3 interleaved rounds on a shared machine: forward 438 → 357 ms per step and
+/// 31.6 → 33.9 images/s on densenet-40-12, 64.3 → 48.4 ms and 247 → 279 images/s on resnet-20;
+/// Docs/benchmarks.md). Other geometries, and the weight gradient, use im2col + `sgemm`.
 public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     /// `DirectConvolution`: no im2col buffer, register-blocked over output channels and pixels.
     case direct
