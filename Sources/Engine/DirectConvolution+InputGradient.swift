@@ -17,11 +17,13 @@ extension DirectConvolution {
 
     /// Floats of per-worker scratch the direct kernels need for a layer of geometry `g` with
     /// `segmentCount` inputs, with any kernel set (0 for geometries they do not handle): the
-    /// larger of the forward's and the input gradient's. Below the model size limits the products
+    /// largest of the forward's and the input gradient's, direct or Winograd
+    /// (`WinogradConvolution`). Below the model size limits the products
     /// stay far inside `Int`.
     public static func workspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
         guard supports(g) else { return 0 }
-        return max(scratchCount(g), inputGradientScratchBound(g, segmentCount: max(1, segmentCount)))
+        return max(scratchCount(g), inputGradientScratchBound(g, segmentCount: max(1, segmentCount)),
+                   WinogradConvolution.workspaceElements(g, segmentCount: segmentCount))
     }
 
     /// An upper bound of `inputGradientScratchCount` over all splits of the input channels into
@@ -56,24 +58,44 @@ extension DirectConvolution {
                                              segments: [Int], scratch: UnsafeMutablePointer<Float>,
                                              kernels: KernelSet = .selected) {
         let cout = g.outChannels, cin = g.inChannels
-        var to = scratch + gradientPlanesCount(g)
-        var first = 0
+        forEachTransposedLane(segments: segments, geometry: g, kernels: kernels, floatsPerLane: 9 * cout,
+                              from: scratch + gradientPlanesCount(g)) { to, j, b, ci in
+            for co in 0..<cout {
+                for t in 0..<9 { to[(co * 9 + t) * b + j] = weight[(co * cin + ci) * 9 + 8 - t] }
+            }
+        }
+    }
+
+    /// Walks the lanes of the transposed weights' blocks as both kernels pack them, from `from`:
+    /// per gradient segment, blocks of the B lanes `kernels` picks for it, `B · floatsPerLane`
+    /// floats each; `body(block, lane, B, inputChannel)` fills one lane of the block starting at
+    /// `block`. A segment's last partial block repeats its last channel.
+    static func forEachTransposedLane(
+        segments: [Int], geometry g: ConvolutionGeometry, kernels: KernelSet, floatsPerLane: Int,
+        from: UnsafeMutablePointer<Float>,
+        _ body: (_ block: UnsafeMutablePointer<Float>, _ lane: Int, _ lanes: Int, _ inputChannel: Int) -> Void
+    ) {
+        var to = from, first = 0
         for channels in segments {
             let b = kernels.channelBlock(outputChannels: channels)
             for block in 0..<(channels + b - 1) / b {
-                for co in 0..<cout {
-                    for t in 0..<9 {
-                        for j in 0..<b {
-                            let ci = first + min(block * b + j, channels - 1)
-                            to[(co * 9 + t) * b + j] = weight[(co * cin + ci) * 9 + 8 - t]
-                        }
-                    }
-                }
-                to += b * 9 * cout
+                for j in 0..<b { body(to, j, b, first + min(block * b + j, channels - 1)) }
+                to += b * floatsPerLane
             }
             first += channels
         }
-        precondition(first == cin, "gradient segments do not add up to the geometry's input channels")
+        precondition(first == g.inChannels, "gradient segments do not add up to the geometry's input channels")
+    }
+
+    /// Writes sample `n`'s output-gradient channels into `gradientPlanesCount(g)` floats at
+    /// `planes`, one zero-bordered plane each (`pad`): the input of the transposed convolution.
+    static func padOutputGradient(sample n: Int, outputGradient: TensorView, geometry g: ConvolutionGeometry,
+                                  planes: UnsafeMutablePointer<Float>) {
+        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
+        for co in 0..<g.outChannels {
+            pad(plane: planes + co * planeStride, from: UnsafePointer(outputGradient.plane(n, co)),
+                width: g.outWidth, height: g.outHeight, paddedWidth: padW, activation: nil, channel: co)
+        }
     }
 
     /// Computes (`accumulate` false) or adds (true) sample `n`'s input gradient into the
@@ -91,11 +113,7 @@ extension DirectConvolution {
     ) {
         precondition(supports(g), "direct convolution needs a 3×3 kernel, stride 1, padding 1")
         let w = g.outWidth, h = g.outHeight, cout = g.outChannels
-        let padW = paddedWidth(g), planeStride = paddedHeight(g) * padW
-        for co in 0..<cout {
-            pad(plane: scratch + co * planeStride, from: UnsafePointer(outputGradient.plane(n, co)),
-                width: w, height: h, paddedWidth: padW, activation: nil, channel: co)
-        }
+        padOutputGradient(sample: n, outputGradient: outputGradient, geometry: g, planes: scratch)
         var weights = UnsafePointer(scratch + gradientPlanesCount(g))
         for target in inputGradient {
             let channels = target.shape.channels

@@ -1,14 +1,15 @@
-/// The engine's own convolution kernels for one layer geometry: `DirectConvolution` (3×3,
-/// stride 1, padding 1) or `PointwiseConvolution` (1×1, stride 1). Other geometries have none and
-/// run im2col + `sgemm`. One switch here keeps `ConvolutionLayer` free of per-kernel branches.
+/// The engine's own convolution kernels for one layer geometry: for 3×3, stride 1, padding 1,
+/// `DirectConvolution` or, per direction, `WinogradConvolution` (the weight gradient is always
+/// direct); for 1×1, stride 1, `PointwiseConvolution`. Other geometries have none and run im2col +
+/// `sgemm`. One switch here keeps `ConvolutionLayer` free of per-kernel branches.
 enum DirectKernel {
-    case threeByThree
+    case threeByThree(winogradForward: Bool, winogradInputGradient: Bool)
     case pointwise
 
-    /// The kernels for geometry `g`, or nil.
-    init?(_ g: ConvolutionGeometry) {
+    /// The kernels for geometry `g` (Winograd in the directions asked for), or nil.
+    init?(_ g: ConvolutionGeometry, winogradForward: Bool = false, winogradInputGradient: Bool = false) {
         if DirectConvolution.supports(g) {
-            self = .threeByThree
+            self = .threeByThree(winogradForward: winogradForward, winogradInputGradient: winogradInputGradient)
         } else if PointwiseConvolution.supports(g) {
             self = .pointwise
         } else {
@@ -36,6 +37,8 @@ enum DirectKernel {
     func packWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, scratch: UnsafeMutablePointer<Float>,
                      kernels: KernelSet = .selected) {
         switch self {
+        case .threeByThree(winogradForward: true, _):
+            WinogradConvolution.transformWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
         case .threeByThree: DirectConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
         case .pointwise: PointwiseConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
         }
@@ -46,6 +49,9 @@ enum DirectKernel {
                  bias: UnsafePointer<Float>?, output: TensorView, scratch: UnsafeMutablePointer<Float>,
                  kernels: KernelSet = .selected) {
         switch self {
+        case .threeByThree(winogradForward: true, _):
+            WinogradConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
+                                        output: output, scratch: scratch, kernels: kernels)
         case .threeByThree:
             DirectConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
                                       output: output, scratch: scratch, kernels: kernels)
@@ -59,6 +65,9 @@ enum DirectKernel {
     func packTransposedWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, segments: [Int],
                                scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
         switch self {
+        case .threeByThree(_, winogradInputGradient: true):
+            WinogradConvolution.transformTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
+                                                           kernels: kernels)
         case .threeByThree:
             DirectConvolution.packTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
                                                     kernels: kernels)
@@ -73,6 +82,10 @@ enum DirectKernel {
                        inputGradient: [TensorView], accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
                        kernels: KernelSet = .selected) {
         switch self {
+        case .threeByThree(_, winogradInputGradient: true):
+            WinogradConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
+                                              inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
+                                              kernels: kernels)
         case .threeByThree:
             DirectConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
                                             inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,

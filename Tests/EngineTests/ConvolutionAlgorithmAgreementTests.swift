@@ -1,7 +1,8 @@
 import XCTest
 @testable import Engine
 
-/// Runs the same small networks with the engine's own kernels and with im2col + `sgemm`, with
+/// Runs the same small networks with the engine's own kernels (direct, and Winograd where its
+/// rule picks it: these layers sum 7–13 channels) and with im2col + `sgemm`, with
 /// uneven per-worker sample ranges (so the weight gradient's sample groups, worker partials and
 /// accumulate flags are all exercised), and compares every parameter and input gradient.
 final class ConvolutionAlgorithmAgreementTests: XCTestCase {
@@ -38,20 +39,23 @@ final class ConvolutionAlgorithmAgreementTests: XCTestCase {
 
     func check(segments: [Int], side: Int, outChannels: Int, kernel: Int, preactivation: Bool, bias: Bool,
                batch: Int, threads: Int, file: StaticString = #filePath, line: UInt = #line) {
-        let own = gradients(.direct, segments: segments, side: side, outChannels: outChannels, kernel: kernel,
-                            preactivation: preactivation, bias: bias, batch: batch, threads: threads)
         let reference = gradients(.im2col, segments: segments, side: side, outChannels: outChannels, kernel: kernel,
                                   preactivation: preactivation, bias: bias, batch: batch, threads: threads)
-        XCTAssertEqual(Set(own.keys), Set(reference.keys), file: file, line: line)
-        for (name, expected) in reference {
-            guard let actual = own[name], actual.count == expected.count else {
-                XCTFail("\(name): missing or mis-sized", file: file, line: line)
-                continue
+        for algorithm in [ConvolutionAlgorithm.direct, .winograd] {
+            let own = gradients(algorithm, segments: segments, side: side, outChannels: outChannels, kernel: kernel,
+                                preactivation: preactivation, bias: bias, batch: batch, threads: threads)
+            XCTAssertEqual(Set(own.keys), Set(reference.keys), file: file, line: line)
+            for (name, expected) in reference {
+                guard let actual = own[name], actual.count == expected.count else {
+                    XCTFail("\(algorithm) \(name): missing or mis-sized", file: file, line: line)
+                    continue
+                }
+                let scale = max(1, expected.map(abs).max() ?? 1)
+                let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThanOrEqual(worst, tolerance * scale,
+                                         "\(algorithm) \(kernel)×\(kernel) \(side)² batch \(batch): \(name)",
+                                         file: file, line: line)
             }
-            let scale = max(1, expected.map(abs).max() ?? 1)
-            let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThanOrEqual(worst, tolerance * scale, "\(kernel)×\(kernel) \(side)² batch \(batch): \(name)",
-                                     file: file, line: line)
         }
     }
 
