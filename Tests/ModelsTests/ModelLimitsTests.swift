@@ -17,10 +17,10 @@ final class ModelLimitsTests: XCTestCase {
 
     func testModelNamesThatCrashedAreRefusedStatingTheLimit() {
         // Each was accepted and then trapped, segfaulted or (summary) printed a wrapped parameter count.
-        assertRefused("resnet-600002", .outOfRange(setting: "depth", value: "600002", maximum: 10_000),
-                      mentioning: "depth 600002 is out of range: ddptrain supports at most 10,000")
+        assertRefused("resnet-600002", .outOfRange(setting: "depth", value: "600002", maximum: 2_000),
+                      mentioning: "depth 600002 is out of range: ddptrain supports at most 2,000")
         assertRefused("resnet-9223372036854775802",
-                      .outOfRange(setting: "depth", value: "9223372036854775802", maximum: 10_000), mentioning: "10,000")
+                      .outOfRange(setting: "depth", value: "9223372036854775802", maximum: 2_000), mentioning: "2,000")
         assertRefused("densenet-10-9223372036854775807",
                       .outOfRange(setting: "growth rate", value: "9223372036854775807", maximum: 4_096),
                       mentioning: "growth rate 9223372036854775807 is out of range: ddptrain supports at most 4,096")
@@ -34,7 +34,7 @@ final class ModelLimitsTests: XCTestCase {
 
     func testNumbersTooLargeForIntAreOutOfRangeRatherThanUnknownNames() {
         assertRefused("resnet-9223372036854775808",
-                      .outOfRange(setting: "depth", value: "9223372036854775808", maximum: 10_000), mentioning: "out of range")
+                      .outOfRange(setting: "depth", value: "9223372036854775808", maximum: 2_000), mentioning: "out of range")
         assertRefused("densenet-bc-100-99999999999999999999",
                       .outOfRange(setting: "growth rate", value: "99999999999999999999", maximum: 4_096), mentioning: "out of range")
         // Not a number at all is still an unknown name.
@@ -42,10 +42,10 @@ final class ModelLimitsTests: XCTestCase {
     }
 
     func testTheLimitsThemselvesAreAccepted() throws {
-        XCTAssertEqual(try ModelConfiguration(name: "resnet-9998").unitsPerStage, 1_666)
+        XCTAssertEqual(try ModelConfiguration(name: "resnet-1994").unitsPerStage, 332)
         let widest = try ModelConfiguration(name: "sparsenet-bc-40-4096")
         XCTAssertEqual(widest.stemChannels, ModelConfiguration.maximumStemChannels)
-        var c = ModelConfiguration(family: .densenet, depth: 10_000, growthRate: 1, classes: 100_000)
+        var c = ModelConfiguration(family: .densenet, depth: 1_999, growthRate: 1, classes: 100_000)
         c.inputChannels = 4_096
         XCTAssertNoThrow(try c.validate())
         var large = ModelConfiguration(family: .resnet, depth: 8)
@@ -57,7 +57,7 @@ final class ModelLimitsTests: XCTestCase {
     func testEverySizeSettingAboveItsLimitIsRefusedByValidate() {
         let base = ModelConfiguration(family: .densenet, depth: 40)
         let cases: [(String, (inout ModelConfiguration) -> Void, ModelError)] = [
-            ("depth", { $0.depth = 10_003 }, .outOfRange(setting: "depth", value: "10003", maximum: 10_000)),
+            ("depth", { $0.depth = 2_003 }, .outOfRange(setting: "depth", value: "2003", maximum: 2_000)),
             ("growth", { $0.growthRate = 4_097 }, .outOfRange(setting: "growth rate", value: "4097", maximum: 4_096)),
             ("stem", { $0.stemChannels = 8_193 }, .outOfRange(setting: "stem channels", value: "8193", maximum: 8_192)),
             ("classes", { $0.classes = 100_001 }, .outOfRange(setting: "classes", value: "100001", maximum: 100_000)),

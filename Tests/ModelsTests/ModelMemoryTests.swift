@@ -25,15 +25,15 @@ final class ModelMemoryTests: XCTestCase {
     }
 
     func testCheckedGraphRefusesAModelThatDoesNotFitNamingTheMemoryNeededAndAvailable() throws {
-        let model = try ModelConfiguration(name: "resnet-9998")
-        let needed = try XCTUnwrap(model.footprint().totalBytes(maxBatch: 64, threads: 2))
+        let model = try ModelConfiguration(name: "resnet-1994")
+        let needed = try XCTUnwrap(model.footprint().totalBytes(maxBatch: 256, threads: 2))
         XCTAssertGreaterThan(needed, 23 * Self.gibibyte)
-        XCTAssertThrowsError(try ModelBuilder.checkedGraph(for: model, batch: 64, threads: 2,
+        XCTAssertThrowsError(try ModelBuilder.checkedGraph(for: model, batch: 256, threads: 2,
                                                            availableBytes: 23 * Self.gibibyte)) { error in
             XCTAssertEqual(error as? ModelError,
-                           .tooLarge(model: "resnet-9998", batch: 64, neededBytes: needed, availableBytes: 23 * Self.gibibyte))
+                           .tooLarge(model: "resnet-1994", batch: 256, neededBytes: needed, availableBytes: 23 * Self.gibibyte))
             let message = "\(error)"
-            XCTAssertTrue(message.hasPrefix("resnet-9998 with batch 64 needs about "), message)
+            XCTAssertTrue(message.hasPrefix("resnet-1994 with batch 256 needs about "), message)
             XCTAssertTrue(message.hasSuffix(" GiB; this machine has 23.0 GiB available: choose a smaller model or --batch-size"),
                           message)
         }
