@@ -78,6 +78,39 @@ echo "fuzz: built in $(( $(date +%s) - build_start )) s"
 # first_line PATTERN FILE: the first line of FILE matching the extended regular expression.
 first_line() { grep -m1 -E "$1" "$2" || true; }
 
+# checkpoint_seeds DIR: whole checkpoint files for the checkpoint decoder's corpus, written by the
+# real writer (`ddptrain train`, resnet-8 with one stem channel, one epoch of 40 generated CIFAR
+# records, zstd levels 1 and 3): checkpoints are made here rather than kept in git. The committed
+# seeds are the `.parts` forms, which the harness wraps into files itself.
+checkpoint_seeds() {
+  local dir=$1 tmp level
+  tmp=$(mktemp -d)
+  swift build -c release --product ddptrain >"$tmp/build.log" 2>&1 \
+    || { echo "fuzz: building ddptrain for the checkpoint seeds failed; see $tmp/build.log" >&2; exit 1; }
+  python3 - "$tmp/data" <<'PY'
+import os, random, sys
+out = sys.argv[1]
+os.makedirs(out)
+rng = random.Random(1)
+def records(n):
+    return b"".join(bytes([i % 10]) + bytes(rng.randrange(256) for _ in range(3072)) for i in range(n))
+for k in range(1, 6):
+    open(os.path.join(out, f"data_batch_{k}.bin"), "wb").write(records(8))
+open(os.path.join(out, "test_batch.bin"), "wb").write(records(8))
+PY
+  for level in 1 3; do
+    if ! .build/release/ddptrain train --model resnet-8 --stem-channels 1 --threads 1 --batch-size 8 --epochs 1 \
+        --zstd-level "$level" --data "$tmp/data" --run-dir "$tmp/run-$level" >"$tmp/train-$level.log" 2>&1; then
+      echo "fuzz: writing the checkpoint seeds failed; see $tmp/train-$level.log" >&2
+      exit 1
+    fi
+    find "$tmp/run-$level" -name '*.ddpt' | sort | head -1 | xargs -I{} cp {} "$dir/resnet-8-zstd-$level.ddpt"
+  done
+  [ -s "$dir/resnet-8-zstd-1.ddpt" ] && [ -s "$dir/resnet-8-zstd-3.ddpt" ] \
+    || { echo "fuzz: ddptrain train wrote no checkpoint for the seeds; see $tmp" >&2; exit 1; }
+  rm -rf "$tmp"
+}
+
 passed=0
 failed=0
 for h in "${harnesses[@]}"; do
@@ -87,6 +120,7 @@ for h in "${harnesses[@]}"; do
   rm -rf "$corpus" "$findings"
   mkdir -p "$corpus" "$findings"
   cp Tests/Fuzzing/Corpus/"$h"/* "$corpus"/
+  if [ "$h" = checkpoint-decoder ]; then checkpoint_seeds "$corpus"; fi
   echo "fuzz: $h: ${seconds} s from $(ls "$corpus" | wc -l) seed(s), -timeout=$timeout, -rss_limit_mb=$rss_mb"
   start=$(date +%s)
   status=0

@@ -7,10 +7,11 @@ import XCTest
 /// Seeds ending in `.parts` are `header JSON ‖ 0x00 ‖ raw payload`, which the harness assembles
 /// into a file with the right lengths and checksum.
 ///
-/// The small seeds are written by the real encoder: run
-/// `DDPTRAIN_WRITE_FUZZ_SEEDS=1 swift test --filter FuzzCorpusTests` to (re)write them after a
-/// format change. `resnet-8-trained.ddpt` was written by `ddptrain train --model resnet-8
-/// --stem-channels 1 --threads 1 --batch-size 8 --epochs 1` on 40 generated images.
+/// Only `.parts` seeds are committed (no checkpoint files in git). They come from the real
+/// encoder: run `DDPTRAIN_WRITE_FUZZ_SEEDS=1 swift test --filter FuzzCorpusTests` to (re)write
+/// them after a format change. Whole-file seeds are made when they are needed: the encoder's
+/// `smallSeeds()` here, and `Scripts/fuzz.sh` adds checkpoints written by `ddptrain train --model
+/// resnet-8 --stem-channels 1 --threads 1 --batch-size 8 --epochs 1` on 40 generated images.
 final class FuzzCorpusTests: XCTestCase {
     /// Tests/Fuzzing, found from this file.
     static let fuzzing = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -75,16 +76,20 @@ final class FuzzCorpusTests: XCTestCase {
         guard ProcessInfo.processInfo.environment["DDPTRAIN_WRITE_FUZZ_SEEDS"] != nil else {
             throw XCTSkip("set DDPTRAIN_WRITE_FUZZ_SEEDS=1 to rewrite the checkpoint decoder's small seeds")
         }
-        for (name, bytes) in try Self.smallSeeds() {
+        for (name, bytes) in try Self.smallSeeds() where name.hasSuffix(".parts") {
             try bytes.write(to: Self.corpus.appendingPathComponent(name))
         }
     }
 
     func testEverySeedDecodes() throws {
-        let names = try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path).sorted()
-        XCTAssertGreaterThanOrEqual(names.count, 3, "seeds in \(Self.corpus.path)")
-        for name in names {
-            var bytes = try Data(contentsOf: Self.corpus.appendingPathComponent(name))
+        // The committed seeds, and the encoder's whole files that fuzzing starts from as well.
+        var seeds = try Self.smallSeeds().filter { !$0.key.hasSuffix(".parts") }
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.corpus.path) {
+            seeds[name] = try Data(contentsOf: Self.corpus.appendingPathComponent(name))
+        }
+        XCTAssertGreaterThanOrEqual(seeds.count, 3, "seeds in \(Self.corpus.path) and from the encoder")
+        for (name, file) in seeds.sorted(by: { $0.key < $1.key }) {
+            var bytes = file
             if name.hasSuffix(".parts") { bytes = try Self.assemble(parts: bytes) }
             let file = try CheckpointFile.decode(bytes, path: name)
             XCTAssertFalse(file.tensors.isEmpty, name)
