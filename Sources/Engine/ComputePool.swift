@@ -33,7 +33,7 @@ public final class ComputePool: @unchecked Sendable {
         precondition(threads >= 1, "threads must be at least 1")
         self.threads = threads
         openblas_set_num_threads(1)
-        state = PoolState()
+        state = PoolState(workers: threads - 1)
         for index in 1..<threads {
             let start = WorkerStart(state: state, index: index)
             var thread = pthread_t()
@@ -69,8 +69,8 @@ public final class ComputePool: @unchecked Sendable {
         withoutActuallyEscaping(body) { body in
             var job: Job = body
             withUnsafeMutablePointer(to: &job) { job in
-                state.run(job, count: count, parts: parts, workers: threads - 1)
-                body(0..<(count / parts), 0)
+                state.run(job, count: count, parts: parts)
+                body(PoolState.chunk(0, of: count, parts: parts), 0)
                 state.waitForWorkers()
             }
         }
@@ -88,21 +88,24 @@ private final class WorkerStart {
 }
 
 /// The region hand-off between the calling thread and the workers: a generation counter the
-/// workers watch (the region's job, count and parts are written before it is bumped with release
-/// ordering), a countdown of workers still busy, and a mutex and condition variable for workers
+/// workers watch (the region's job, count and parts are written before it is bumped, sequentially
+/// consistent), a countdown of workers still busy, and a mutex and condition variable for workers
 /// that spun too long and parked.
 final class PoolState: @unchecked Sendable {
+    private let workers: Int
     private let generation = Atomic<Int>(0)
     private let busy = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
     private let sleepers = Atomic<Int>(0)
-    private nonisolated(unsafe) var job: UnsafeMutablePointer<Job>?
-    private nonisolated(unsafe) var count = 0
-    private nonisolated(unsafe) var parts = 0
+    private var job: UnsafeMutablePointer<Job>?
+    private var count = 0
+    private var parts = 0
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
     private let wake: UnsafeMutablePointer<pthread_cond_t>
 
-    init() {
+    /// State for `workers` worker threads (the pool's threads but the caller).
+    init(workers: Int) {
+        self.workers = workers
         mutex = .allocate(capacity: 1)
         wake = .allocate(capacity: 1)
         pthread_mutex_init(mutex, nil)
@@ -116,8 +119,15 @@ final class PoolState: @unchecked Sendable {
         wake.deallocate()
     }
 
-    /// Publishes a region to the `workers` threads and wakes those that parked.
-    func run(_ job: UnsafeMutablePointer<Job>, count: Int, parts: Int, workers: Int) {
+    /// Chunk `index` of `0..<count` split into `parts` contiguous ranges. Overflow-free: counts
+    /// are batch sizes, channel counts and arena lengths, far below `Int.max / threads`.
+    @inline(__always)
+    static func chunk(_ index: Int, of count: Int, parts: Int) -> Range<Int> {
+        (count * index / parts)..<(count * (index + 1) / parts)
+    }
+
+    /// Publishes a region to the workers and wakes those that parked.
+    func run(_ job: UnsafeMutablePointer<Job>, count: Int, parts: Int) {
         self.job = job
         self.count = count
         self.parts = parts
@@ -157,11 +167,7 @@ final class PoolState: @unchecked Sendable {
             seen = waitForRegion(after: seen)
             if stopping.load(ordering: .relaxed) { return }
             let parts = self.parts, count = self.count
-            if index < parts, let job {
-                // Overflow-free: count and parts are small (batch sizes, channel counts, arena
-                // lengths far below Int.max / threads).
-                job.pointee((count * index / parts)..<(count * (index + 1) / parts), index)
-            }
+            if index < parts, let job { job.pointee(Self.chunk(index, of: count, parts: parts), index) }
             busy.wrappingSubtract(1, ordering: .releasing)
         }
     }
@@ -169,17 +175,15 @@ final class PoolState: @unchecked Sendable {
     /// Returns the generation of the next region after `seen`: spins on the counter for
     /// `ComputePool.spinMicroseconds`, then parks on the condition variable.
     private func waitForRegion(after seen: Int) -> Int {
+        var deadline = monotonicMicroseconds() + Double(ComputePool.spinMicroseconds)
         var spins = 0
-        var deadline = 0.0
         while true {
             let now = generation.load(ordering: .acquiring)
             if now != seen { return now }
             ddptrain_cpu_relax()
             spins &+= 1
-            if spins & 255 != 0 { continue }
-            let t = monotonicMicroseconds()
-            if deadline == 0 { deadline = t + Double(ComputePool.spinMicroseconds); continue }
-            if t < deadline { continue }
+            // The clock only every 256 spins: reading it costs more than a spin.
+            if spins & 255 != 0 || monotonicMicroseconds() < deadline { continue }
             pthread_mutex_lock(mutex)
             sleepers.wrappingAdd(1, ordering: .sequentiallyConsistent)
             while generation.load(ordering: .sequentiallyConsistent) == seen {
@@ -187,7 +191,7 @@ final class PoolState: @unchecked Sendable {
             }
             sleepers.wrappingSubtract(1, ordering: .sequentiallyConsistent)
             pthread_mutex_unlock(mutex)
-            deadline = 0
+            deadline = monotonicMicroseconds() + Double(ComputePool.spinMicroseconds)
         }
     }
 
