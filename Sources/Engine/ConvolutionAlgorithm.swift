@@ -4,7 +4,7 @@ import Glibc
 import Darwin
 #endif
 
-/// Which kernels compute the forward pass and the input gradient of 3×3 stride-1 and 1×1
+/// Which kernels compute the forward pass and the input gradient of 3×3 (stride 1 and 2) and 1×1
 /// stride-1 convolutions (and the 3×3 weight gradient): the engine's own (`DirectKernel`) or
 /// im2col + `sgemm`.
 ///

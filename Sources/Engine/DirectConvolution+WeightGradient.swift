@@ -133,10 +133,12 @@ extension DirectConvolution {
             }
         }
         // 3. The dot products.
-        kernels.weightGradient3x3(inputs: scratch, inputStride: l.inputStride, inChannels: g.inChannels,
-                                  outputGradient: gradients, outputGradientStride: l.gradientStride,
-                                  outChannels: g.outChannels, rowStride: r, length: l.length,
-                                  weightGradient: weightGradient, accumulate: accumulate)
+        TapOffsets(rowStride: r).withPointer { taps in
+            kernels.weightGradient3x3(inputs: scratch, inputStride: l.inputStride, inChannels: g.inChannels,
+                                      outputGradient: gradients, outputGradientStride: l.gradientStride,
+                                      outChannels: g.outChannels, taps: taps, length: l.length,
+                                      weightGradient: weightGradient, accumulate: accumulate)
+        }
     }
 
     /// The sum of `count` floats, `count` a multiple of 8 (8 partial sums, then added).

@@ -54,7 +54,14 @@ public enum DirectConvolution {
     /// `forward` with the same `kernels`.
     public static func packWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
                                    scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
-        let packed = scratch + planesCount(g)
+        packBlocks(weight, geometry: g, into: scratch + planesCount(g), kernels: kernels)
+    }
+
+    /// Writes `weight` (`[out][in][3][3]`) to `packed` as `[out / B][in][tap][B]`, the layout of
+    /// both tile kinds (`ThreeByThreeTiles`, and `TapListTiles` for stride 2), for the block B that
+    /// `kernels` uses; `(outChannels + blockSlack) · patchSize` floats at most.
+    static func packBlocks(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
+                           into packed: UnsafeMutablePointer<Float>, kernels: KernelSet) {
         let patch = g.patchSize, cout = g.outChannels, b = kernels.channelBlock(outputChannels: cout)
         for block in 0..<(cout + b - 1) / b {
             let to = packed + block * b * patch

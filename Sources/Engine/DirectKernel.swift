@@ -1,15 +1,19 @@
 /// The engine's own convolution kernels for one layer geometry: for 3×3, stride 1, padding 1,
 /// `DirectConvolution` or, per direction, `WinogradConvolution` (the weight gradient is always
-/// direct); for 1×1, stride 1, `PointwiseConvolution`. Other geometries have none and run im2col +
-/// `sgemm`. One switch here keeps `ConvolutionLayer` free of per-kernel branches.
+/// direct); for 3×3, stride 2, padding 1, `StridedConvolution`; for 1×1, stride 1,
+/// `PointwiseConvolution`. Other geometries have none and run im2col + `sgemm`. One switch here
+/// keeps `ConvolutionLayer` free of per-kernel branches.
 enum DirectKernel {
     case threeByThree(winogradForward: Bool, winogradInputGradient: Bool)
+    case stridedThreeByThree
     case pointwise
 
     /// The kernels for geometry `g` (Winograd in the directions asked for), or nil.
     init?(_ g: ConvolutionGeometry, winogradForward: Bool = false, winogradInputGradient: Bool = false) {
         if DirectConvolution.supports(g) {
             self = .threeByThree(winogradForward: winogradForward, winogradInputGradient: winogradInputGradient)
+        } else if StridedConvolution.supports(g) {
+            self = .stridedThreeByThree
         } else if PointwiseConvolution.supports(g) {
             self = .pointwise
         } else {
@@ -25,6 +29,8 @@ enum DirectKernel {
         case .threeByThree:
             max(DirectConvolution.workspaceElements(g, segmentCount: segmentCount),
                 DirectConvolution.weightGradientScratchCount(g, samples: DirectConvolution.preferredWeightGradientSamples(g)))
+        case .stridedThreeByThree:
+            StridedConvolution.workspaceElements(g, segmentCount: segmentCount)
         case .pointwise:
             // The weight gradient's `sgemm` reads the activated input from an im2col panel.
             max(PointwiseConvolution.workspaceElements(g, segmentCount: segmentCount), g.patchSize * g.outPlane)
@@ -40,6 +46,7 @@ enum DirectKernel {
         case .threeByThree(winogradForward: true, _):
             WinogradConvolution.transformWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
         case .threeByThree: DirectConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
+        case .stridedThreeByThree: StridedConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
         case .pointwise: PointwiseConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
         }
     }
@@ -55,6 +62,9 @@ enum DirectKernel {
         case .threeByThree:
             DirectConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
                                       output: output, scratch: scratch, kernels: kernels)
+        case .stridedThreeByThree:
+            StridedConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
+                                       output: output, scratch: scratch, kernels: kernels)
         case .pointwise:
             PointwiseConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
                                          output: output, scratch: scratch, kernels: kernels)
@@ -71,6 +81,9 @@ enum DirectKernel {
         case .threeByThree:
             DirectConvolution.packTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
                                                     kernels: kernels)
+        case .stridedThreeByThree:
+            StridedConvolution.packTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
+                                                     kernels: kernels)
         case .pointwise:
             PointwiseConvolution.packTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
                                                        kernels: kernels)
@@ -90,6 +103,10 @@ enum DirectKernel {
             DirectConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
                                             inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
                                             kernels: kernels)
+        case .stridedThreeByThree:
+            StridedConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
+                                             inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
+                                             kernels: kernels)
         case .pointwise:
             PointwiseConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
                                                inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
@@ -98,23 +115,26 @@ enum DirectKernel {
     }
 
     /// Adds (or, with `accumulate` false, stores) the weight and bias gradients of `samples`:
-    /// the direct kernel for 3×3, in groups of `preferredWeightGradientSamples`; `dY · Zᵀ` by
-    /// `sgemm` for 1×1 (`Convolution.backward` without an input gradient).
+    /// the direct or strided kernel for 3×3, in groups of its `preferredWeightGradientSamples`;
+    /// `dY · Zᵀ` by `sgemm` for 1×1 (`Convolution.backward` without an input gradient).
     func weightGradient(samples: Range<Int>, input: [TensorView], geometry g: ConvolutionGeometry,
                         activation: InputActivation?, weight: UnsafePointer<Float>, outputGradient: TensorView,
                         weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
-                        accumulate: Bool, scratch: UnsafeMutablePointer<Float>) {
+                        accumulate: Bool, scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
         switch self {
         case .threeByThree:
-            let group = DirectConvolution.preferredWeightGradientSamples(g)
-            var first = samples.lowerBound
-            while first < samples.upperBound {
-                let last = min(first + group, samples.upperBound)
+            Self.groups(of: samples, DirectConvolution.preferredWeightGradientSamples(g), accumulate: accumulate) { group, add in
                 DirectConvolution.weightGradient(
-                    samples: first..<last, input: input, geometry: g, activation: activation,
-                    outputGradient: outputGradient, weightGradient: weightGradient, biasGradient: biasGradient,
-                    accumulate: accumulate || first != samples.lowerBound, scratch: scratch)
-                first = last
+                    samples: group, input: input, geometry: g, activation: activation, outputGradient: outputGradient,
+                    weightGradient: weightGradient, biasGradient: biasGradient, accumulate: add, scratch: scratch,
+                    kernels: kernels)
+            }
+        case .stridedThreeByThree:
+            Self.groups(of: samples, StridedConvolution.preferredWeightGradientSamples(g), accumulate: accumulate) { group, add in
+                StridedConvolution.weightGradient(
+                    samples: group, input: input, geometry: g, activation: activation, outputGradient: outputGradient,
+                    weightGradient: weightGradient, biasGradient: biasGradient, accumulate: add, scratch: scratch,
+                    kernels: kernels)
             }
         case .pointwise:
             for n in samples {
@@ -123,6 +143,18 @@ enum DirectKernel {
                                      biasGradient: biasGradient, accumulateWeights: accumulate || n != samples.lowerBound,
                                      inputGradient: nil, accumulateInput: false, col: scratch, dcol: scratch)
             }
+        }
+    }
+
+    /// Calls `body(group, accumulate)` for consecutive groups of at most `size` of `samples`: the
+    /// first with `accumulate` as given, the others adding to it.
+    static func groups(of samples: Range<Int>, _ size: Int, accumulate: Bool,
+                       _ body: (_ group: Range<Int>, _ accumulate: Bool) -> Void) {
+        var first = samples.lowerBound
+        while first < samples.upperBound {
+            let last = min(first + size, samples.upperBound)
+            body(first..<last, accumulate || first != samples.lowerBound)
+            first = last
         }
     }
 }

@@ -15,18 +15,18 @@ extension KernelSet {
     @inline(__always)
     func weightGradient3x3(inputs: UnsafePointer<Float>, inputStride: Int, inChannels: Int,
                            outputGradient: UnsafePointer<Float>, outputGradientStride: Int, outChannels: Int,
-                           rowStride: Int, length: Int, weightGradient: UnsafeMutablePointer<Float>,
+                           taps: UnsafePointer<Int>, length: Int, weightGradient: UnsafeMutablePointer<Float>,
                            accumulate: Bool) {
         switch self {
         case .avx512:
             KernelsAVX512.ThreeByThreeWeightGradient.weightGradient(
                 inputs: inputs, inputStride: inputStride, inChannels: inChannels, outputGradient: outputGradient,
-                outputGradientStride: outputGradientStride, outChannels: outChannels, rowStride: rowStride,
+                outputGradientStride: outputGradientStride, outChannels: outChannels, taps: taps,
                 length: length, weightGradient: weightGradient, accumulate: accumulate)
         case .avx2:
             KernelsAVX2.ThreeByThreeWeightGradient.weightGradient(
                 inputs: inputs, inputStride: inputStride, inChannels: inChannels, outputGradient: outputGradient,
-                outputGradientStride: outputGradientStride, outChannels: outChannels, rowStride: rowStride,
+                outputGradientStride: outputGradientStride, outChannels: outChannels, taps: taps,
                 length: length, weightGradient: weightGradient, accumulate: accumulate)
         }
     }

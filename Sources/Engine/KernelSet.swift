@@ -83,6 +83,26 @@ public enum KernelSet: String, Sendable, CaseIterable {
         }
     }
 
+    /// Runs this set's tap-list tiles (`TapListTiles.convolve`), which the 3×3 stride-2 kernels use.
+    @inline(__always)
+    func convolveTaps(planes: UnsafePointer<Float>, channelStride: Int, rowStride: Int, taps: UnsafePointer<Int>,
+                      tapCount: Int, inChannels: Int, outChannels: Int, outHeight: Int, outWidth: Int,
+                      weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
+                      accumulate: Bool) {
+        switch self {
+        case .avx512:
+            KernelsAVX512.TapListTiles.convolve(
+                planes: planes, channelStride: channelStride, rowStride: rowStride, taps: taps, tapCount: tapCount,
+                inChannels: inChannels, outChannels: outChannels, outHeight: outHeight, outWidth: outWidth,
+                weights: weights, bias: bias, output: output, accumulate: accumulate)
+        case .avx2:
+            KernelsAVX2.TapListTiles.convolve(
+                planes: planes, channelStride: channelStride, rowStride: rowStride, taps: taps, tapCount: tapCount,
+                inChannels: inChannels, outChannels: outChannels, outHeight: outHeight, outWidth: outWidth,
+                weights: weights, bias: bias, output: output, accumulate: accumulate)
+        }
+    }
+
     /// Runs this set's 1×1 stride-1 tiles (`PointwiseTiles.convolve`).
     @inline(__always)
     func convolve1x1(planes: UnsafePointer<Float>, planeStride: Int, inChannels: Int, outChannels: Int, pixels: Int,

@@ -41,7 +41,7 @@ public enum PointwiseConvolution {
     /// tile block B that `kernels` uses. Call once per weight update and scratch, before `forward`.
     public static func packWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry,
                                    scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
-        pack(rows: g.outChannels, columns: g.inChannels, block: kernels.channelBlock(outputChannels: g.outChannels),
+        _ = pack(rows: g.outChannels, columns: g.inChannels, block: kernels.channelBlock(outputChannels: g.outChannels),
              to: scratch + planesCount(g)) { co, ci in weight[co * g.inChannels + ci] }
     }
 

@@ -59,66 +59,67 @@ public enum ThreeByThreeTiles {
         weights: UnsafePointer<Float>, bias: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>,
         accumulate: Bool
     ) {
-        let layout = Layout(inChannels: inChannels, outChannels: outChannels, height: outHeight, width: outWidth)
-        switch channelBlock(outputChannels: outChannels) {
-        case 12: tiles(Block12.self, layout, planes, weights, bias, output, accumulate)
-        case 8: tiles(Block8.self, layout, planes, weights, bias, output, accumulate)
-        default: tiles(Block6.self, layout, planes, weights, bias, output, accumulate)
-        }
+        let padW = paddedWidth(forWidth: outWidth)
+        let layout = TileLayout(inChannels: inChannels, outChannels: outChannels, height: outHeight, width: outWidth,
+                                rowStride: padW, channelStride: paddedHeight(forHeight: outHeight) * padW)
+        tiles(Neighbourhood(), layout, planes, weights, bias, output, accumulate)
     }
 
-    /// Picks the pixel tile for the width.
+    /// Picks the channel block for the output channels and the pixel tile for the width, and runs
+    /// the tiles with the taps of `pattern`: the one tile walk of both 3×3 tile kinds.
     @inline(__always)
-    static func tiles<Block: AccumulatorBlock>(
-        _: Block.Type, _ l: Layout, _ planes: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
+    static func tiles<Taps: TapPattern>(
+        _ pattern: Taps, _ l: TileLayout, _ planes: UnsafePointer<Float>, _ weight: UnsafePointer<Float>,
         _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ accumulate: Bool
     ) {
-        if l.width <= 8 {
-            tiles(Block.self, TwoRowTile.self, planes, l, weight, bias, y, accumulate)
-        } else {
-            tiles(Block.self, RowTile.self, planes, l, weight, bias, y, accumulate)
+        switch channelBlock(outputChannels: l.outChannels) {
+        case 12: tiles(Block12.self, pattern, l, planes, weight, bias, y, accumulate)
+        case 8: tiles(Block8.self, pattern, l, planes, weight, bias, y, accumulate)
+        default: tiles(Block6.self, pattern, l, planes, weight, bias, y, accumulate)
         }
     }
 
-    /// The sizes one call works on.
-    struct Layout {
-        var inChannels: Int, outChannels: Int, height: Int, width: Int
-        var paddedWidth: Int { ThreeByThreeTiles.paddedWidth(forWidth: width) }
-        var planeStride: Int { ThreeByThreeTiles.paddedHeight(forHeight: height) * paddedWidth }
+    @inline(__always)
+    static func tiles<Block: AccumulatorBlock, Taps: TapPattern>(
+        _: Block.Type, _ pattern: Taps, _ l: TileLayout, _ planes: UnsafePointer<Float>,
+        _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
+        _ accumulate: Bool
+    ) {
+        if l.width <= 8 {
+            tiles(Block.self, TwoRowTile.self, pattern, l, planes, weight, bias, y, accumulate)
+        } else {
+            tiles(Block.self, RowTile.self, pattern, l, planes, weight, bias, y, accumulate)
+        }
     }
 
     /// Runs the register tiles over all output channel blocks, rows and row tiles. The block loop
-    /// is outermost so that one block's weights (B·9·Cin floats) stay near while the padded input
+    /// is outermost so that one block's weights (B·taps·Cin floats) stay near while the input
     /// streams from L2.
     @inline(__always)
-    static func tiles<Block: AccumulatorBlock, Tile: PixelTile>(
-        _: Block.Type, _: Tile.Type, _ planes: UnsafePointer<Float>, _ l: Layout, _ weight: UnsafePointer<Float>,
-        _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>, _ accumulate: Bool
+    static func tiles<Block: AccumulatorBlock, Tile: PixelTile, Taps: TapPattern>(
+        _: Block.Type, _: Tile.Type, _ pattern: Taps, _ l: TileLayout, _ planes: UnsafePointer<Float>,
+        _ weight: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>,
+        _ accumulate: Bool
     ) {
         let outW = l.width, outH = l.height, outPlane = outW * outH
-        let padW = l.paddedWidth, planeStride = l.planeStride
+        let rowStride = l.rowStride, channelStride = l.channelStride
         let cout = l.outChannels, cin = l.inChannels, b = Block.channels
-        let tapStride = b, rowStride = 3 * b, channelStride = 9 * b
+        let weightsPerChannel = pattern.count * b
         var co = 0
         while co < cout {
-            let w = weight + co * 9 * cin  // this block's packed weights, [in][tap][B]
+            let w = weight + co * pattern.count * cin  // this block's packed weights, [in][tap][B]
             let channels = min(b, cout - co)
             var oy = 0
             while oy < outH {
                 var ox = 0
                 while ox < outW {
                     var a = Block(bias: bias, first: co, last: cout - 1)
-                    var p = planes + oy * padW + ox
+                    var p = planes + oy * rowStride + ox
                     var wp = w
                     for _ in 0..<cin {
-                        for ky in 0..<3 {
-                            let row = p + ky * padW, wr = wp + ky * rowStride
-                            a.add(Tile.load(row, rowStride: padW), wr)
-                            a.add(Tile.load(row + 1, rowStride: padW), wr + tapStride)
-                            a.add(Tile.load(row + 2, rowStride: padW), wr + 2 * tapStride)
-                        }
-                        p += planeStride
-                        wp += channelStride
+                        pattern.add(into: &a, Tile.self, p, rowStride: rowStride, wp)
+                        p += channelStride
+                        wp += weightsPerChannel
                     }
                     let base = y + co * outPlane + oy * outW + ox
                     let at = (x: ox, y: oy, width: outW, height: outH, accumulate: accumulate)
@@ -128,6 +129,44 @@ public enum ThreeByThreeTiles {
                 oy += Tile.rows
             }
             co += b
+        }
+    }
+}
+
+/// The sizes and strides one tile call works on: `outChannels` dense output planes of
+/// `height × width`, from `inChannels` input channels `channelStride` floats apart whose rows are
+/// `rowStride` floats apart.
+struct TileLayout {
+    var inChannels: Int, outChannels: Int, height: Int, width: Int
+    var rowStride: Int, channelStride: Int
+}
+
+/// Where a tile finds its input vectors in one input channel, and how many taps (B-vectors of
+/// packed weights per input channel) that takes. Used as a generic parameter only.
+protocol TapPattern {
+    /// Taps per input channel.
+    var count: Int { get }
+    /// Adds every tap of one input channel to `a`: tap `t`'s 16 inputs from the channel's element
+    /// `p` (the tile's first pixel) plus the tap's offset, times the weights at `w + t·B`.
+    func add<Block: AccumulatorBlock, Tile: PixelTile>(
+        into a: inout Block, _: Tile.Type, _ p: UnsafePointer<Float>, rowStride: Int, _ w: UnsafePointer<Float>)
+}
+
+/// The nine taps of a 3×3 stride-1 kernel on a zero-bordered plane, `(ky, kx)` at
+/// `ky·rowStride + kx`, unrolled.
+struct Neighbourhood: TapPattern {
+    var count: Int { 9 }
+
+    @inline(__always)
+    func add<Block: AccumulatorBlock, Tile: PixelTile>(
+        into a: inout Block, _: Tile.Type, _ p: UnsafePointer<Float>, rowStride: Int, _ w: UnsafePointer<Float>
+    ) {
+        let b = Block.channels
+        for ky in 0..<3 {
+            let row = p + ky * rowStride, wr = w + ky * 3 * b
+            a.add(Tile.load(row, rowStride: rowStride), wr)
+            a.add(Tile.load(row + 1, rowStride: rowStride), wr + b)
+            a.add(Tile.load(row + 2, rowStride: rowStride), wr + 2 * b)
         }
     }
 }

@@ -3,36 +3,39 @@
 // instruction set (the vector type `GradientLanes`, whether 8-channel tiles run, `foldToEight`)
 // is in each module's own GradientLanes.swift. Only the standard library is used here.
 
-/// The weight gradient of the 3×3, stride-1, padding-1 convolution as contiguous dot products.
+/// The weight gradient of a 3×3 convolution as contiguous dot products.
 ///
-/// With the input planes and the output gradient laid out with the same row stride `r` (rows of
-/// the input shifted down one and right one against the gradient's, zeros around), the gradient
-/// of tap `(ky, kx)` is one dot product over a flattened index:
+/// With the input planes and the output gradient laid out with the same row stride `r` (zeros
+/// around, so that a tap's read outside the input gives 0), the gradient of tap `(ky, kx)` is one
+/// dot product over a flattened index:
 ///
-///     dW[co][ci][ky][kx] = Σ_i dy[co][i] · x[ci][i + ky·r + kx]
+///     dW[co][ci][ky][kx] = Σ_i dy[co][i] · x[ci][i + taps[3·ky + kx]]
 ///
-/// so the loop needs no row or edge handling. A tile holds 4 (or, with AVX-512, 8) output
+/// so the loop needs no row or edge handling. For stride 1, `taps[3·ky + kx] = ky·r + kx` on one
+/// zero-bordered plane; for stride 2 the taps point into the four phase planes of even and odd
+/// rows and columns (`Engine.StridedConvolution`). A tile holds 4 (or, with AVX-512, 8) output
 /// channels × the 3 taps `kx` of one kernel row as vector accumulators over `i`: per vector step
-/// it loads 3 shifted input vectors and one gradient vector per channel and does 3 FMAs per
-/// channel; the accumulators are reduced horizontally once, at the end of the row of taps.
-/// `Engine.DirectConvolution.weightGradient` prepares the layout.
+/// it loads 3 input vectors and one gradient vector per channel and does 3 FMAs per channel; the
+/// accumulators are reduced horizontally once, at the end of the row of taps.
+/// `Engine.DirectConvolution.weightGradient` prepares the stride-1 layout.
 public enum ThreeByThreeWeightGradient {
     /// Floats per vector: `length` must be a multiple of it.
     public static let lanes = GradientLanes.scalarCount
 
     /// Computes (`accumulate` false) or adds (true) `weightGradient[co][ci][ky][kx] =
     /// Σ_{i < length} outputGradient[co·outputGradientStride + i] ·
-    /// inputs[ci·inputStride + i + ky·rowStride + kx]`, for all `outChannels × inChannels × 3 × 3`
+    /// inputs[ci·inputStride + i + taps[3·ky + kx]]`, for all `outChannels × inChannels × 3 × 3`
     /// weights (`[out][in][3][3]`, contiguous).
     ///
     /// - Parameters:
-    ///   - inputs: `inChannels` arrays; each is read at `[0, length + 2·rowStride + 2)`.
+    ///   - inputs: `inChannels` arrays; each is read at `[0, length + max(taps))`.
     ///   - outputGradient: `outChannels` arrays, each read at `[0, length)`.
+    ///   - taps: the 9 offsets of the taps in a channel's array, row by row.
     ///   - length: a multiple of `lanes`.
     public static func weightGradient(
         inputs: UnsafePointer<Float>, inputStride: Int, inChannels: Int,
         outputGradient: UnsafePointer<Float>, outputGradientStride: Int, outChannels: Int,
-        rowStride: Int, length: Int, weightGradient: UnsafeMutablePointer<Float>, accumulate: Bool
+        taps: UnsafePointer<Int>, length: Int, weightGradient: UnsafeMutablePointer<Float>, accumulate: Bool
     ) {
         precondition(length % lanes == 0, "the weight gradient's length must be a multiple of \(lanes)")
         let patch = 9 * inChannels, dyStride = outputGradientStride
@@ -44,12 +47,13 @@ public enum ThreeByThreeWeightGradient {
             let channels = gradientEightChannelTiles && co + 8 <= outChannels ? 8 : co + 4 <= outChannels ? 4 : 1
             for ci in 0..<inChannels {
                 for ky in 0..<3 {
-                    let x = inputs + ci * inputStride + ky * rowStride
+                    let x = inputs + ci * inputStride
+                    let x0 = x + taps[3 * ky], x1 = x + taps[3 * ky + 1], x2 = x + taps[3 * ky + 2]
                     let out = weightGradient + co * patch + ci * 9 + ky * 3
                     switch channels {
-                    case 8: eightChannels(x, d, dyStride, length, out, patch, accumulate)
-                    case 4: fourChannels(x, d, dyStride, length, out, patch, accumulate)
-                    default: oneChannel(x, d, length, out, accumulate)
+                    case 8: eightChannels(x0, x1, x2, d, dyStride, length, out, patch, accumulate)
+                    case 4: fourChannels(x0, x1, x2, d, dyStride, length, out, patch, accumulate)
+                    default: oneChannel(x0, x1, x2, d, length, out, accumulate)
                     }
                 }
             }
@@ -59,15 +63,16 @@ public enum ThreeByThreeWeightGradient {
 
     /// One kernel row of taps for 8 output channels: 24 accumulators.
     @inline(__always)
-    static func eightChannels(_ x: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ dyStride: Int, _ length: Int,
+    static func eightChannels(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+                              _ d: UnsafePointer<Float>, _ dyStride: Int, _ length: Int,
                               _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ accumulate: Bool) {
         var low = FourChannels(), high = FourChannels()
         let d4 = d + 4 * dyStride
         var i = 0
         while i < length {
-            let x0 = load(x + i), x1 = load(x + i + 1), x2 = load(x + i + 2)
-            low.add(d + i, dyStride, x0, x1, x2)
-            high.add(d4 + i, dyStride, x0, x1, x2)
+            let v0 = load(x0 + i), v1 = load(x1 + i), v2 = load(x2 + i)
+            low.add(d + i, dyStride, v0, v1, v2)
+            high.add(d4 + i, dyStride, v0, v1, v2)
             // Wrapping add: `i < length`, an array index, cannot overflow; the overflow check
             // would sit in the measured innermost loop.
             i &+= lanes
@@ -78,12 +83,13 @@ public enum ThreeByThreeWeightGradient {
 
     /// One kernel row of taps for 4 output channels: 12 accumulators.
     @inline(__always)
-    static func fourChannels(_ x: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ dyStride: Int, _ length: Int,
+    static func fourChannels(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+                             _ d: UnsafePointer<Float>, _ dyStride: Int, _ length: Int,
                              _ out: UnsafeMutablePointer<Float>, _ outStride: Int, _ accumulate: Bool) {
         var a = FourChannels()
         var i = 0
         while i < length {
-            a.add(d + i, dyStride, load(x + i), load(x + i + 1), load(x + i + 2))
+            a.add(d + i, dyStride, load(x0 + i), load(x1 + i), load(x2 + i))
             i &+= lanes  // Wrapping: as in `eightChannels`.
         }
         a.store(out, outStride, accumulate)
@@ -91,12 +97,13 @@ public enum ThreeByThreeWeightGradient {
 
     /// One kernel row of taps for 1 output channel (the channels left after the 4- and 8-blocks).
     @inline(__always)
-    static func oneChannel(_ x: UnsafePointer<Float>, _ d: UnsafePointer<Float>, _ length: Int,
+    static func oneChannel(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+                           _ d: UnsafePointer<Float>, _ length: Int,
                            _ out: UnsafeMutablePointer<Float>, _ accumulate: Bool) {
         var a = RowOfTaps()
         var i = 0
         while i < length {
-            a.add(load(d + i), load(x + i), load(x + i + 1), load(x + i + 2))
+            a.add(load(d + i), load(x0 + i), load(x1 + i), load(x2 + i))
             i &+= lanes  // Wrapping: as in `eightChannels`.
         }
         let s = sums(a.k0, a.k1, a.k2, GradientLanes())

@@ -12,15 +12,15 @@ final class ConvolutionAlgorithmAgreementTests: XCTestCase {
     /// `sources → conv` (as in `ConvolutionTests`) built with `algorithm`; returns the gradients of
     /// the convolution's parameters and of the source values after one backward pass.
     func gradients(_ algorithm: ConvolutionAlgorithm, segments: [Int], side: Int, outChannels: Int, kernel: Int,
-                   preactivation: Bool, bias: Bool, batch: Int, threads: Int) -> [String: [Float]] {
+                   stride: Int, preactivation: Bool, bias: Bool, batch: Int, threads: Int) -> [String: [Float]] {
         var g = Graph(input: TensorShape(channels: 2, height: side, width: side))
         var sources: [ValueID] = []
         for (k, channels) in segments.enumerated() {
             sources.append(g.convolution([g.input], outChannels: channels, kernel: 1, name: "source\(k)"))
         }
         g.convolutionAlgorithm = algorithm
-        g.convolution(sources, outChannels: outChannels, kernel: kernel, bias: bias, preactivation: preactivation,
-                      name: "conv")
+        g.convolution(sources, outChannels: outChannels, kernel: kernel, stride: stride, bias: bias,
+                      preactivation: preactivation, name: "conv")
         let h = GraphHarness(graph: g, sources: sources, batch: batch, threads: threads, seed: 3)
         var rng = TestRandom(seed: 11)
         for s in sources { fillUniform(h.view(s), batch: batch, rng: &rng) }
@@ -37,13 +37,15 @@ final class ConvolutionAlgorithmAgreementTests: XCTestCase {
         return result
     }
 
-    func check(segments: [Int], side: Int, outChannels: Int, kernel: Int, preactivation: Bool, bias: Bool,
-               batch: Int, threads: Int, file: StaticString = #filePath, line: UInt = #line) {
+    func check(segments: [Int], side: Int, outChannels: Int, kernel: Int, stride: Int = 1, preactivation: Bool,
+               bias: Bool, batch: Int, threads: Int, file: StaticString = #filePath, line: UInt = #line) {
         let reference = gradients(.im2col, segments: segments, side: side, outChannels: outChannels, kernel: kernel,
-                                  preactivation: preactivation, bias: bias, batch: batch, threads: threads)
+                                  stride: stride, preactivation: preactivation, bias: bias, batch: batch,
+                                  threads: threads)
         for algorithm in [ConvolutionAlgorithm.direct, .winograd] {
             let own = gradients(algorithm, segments: segments, side: side, outChannels: outChannels, kernel: kernel,
-                                preactivation: preactivation, bias: bias, batch: batch, threads: threads)
+                                stride: stride, preactivation: preactivation, bias: bias, batch: batch,
+                                threads: threads)
             XCTAssertEqual(Set(own.keys), Set(reference.keys), file: file, line: line)
             for (name, expected) in reference {
                 guard let actual = own[name], actual.count == expected.count else {
@@ -53,7 +55,7 @@ final class ConvolutionAlgorithmAgreementTests: XCTestCase {
                 let scale = max(1, expected.map(abs).max() ?? 1)
                 let worst = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
                 XCTAssertLessThanOrEqual(worst, tolerance * scale,
-                                         "\(algorithm) \(kernel)×\(kernel) \(side)² batch \(batch): \(name)",
+                                         "\(algorithm) \(kernel)×\(kernel)/\(stride) \(side)² batch \(batch): \(name)",
                                          file: file, line: line)
             }
         }
@@ -66,6 +68,17 @@ final class ConvolutionAlgorithmAgreementTests: XCTestCase {
         check(segments: [5], side: 16, outChannels: 9, kernel: 3, preactivation: false, bias: true, batch: 11, threads: 2)
         check(segments: [4], side: 5, outChannels: 13, kernel: 3, preactivation: false, bias: false, batch: 3, threads: 3)
         check(segments: [2, 3], side: 17, outChannels: 12, kernel: 3, preactivation: true, bias: true, batch: 3, threads: 1)
+    }
+
+    func testOwnKernelsAgreeWithIm2colOnStridedThreeByThreeLayers() {
+        // 24×24 → 12×12 takes 7 samples per weight-gradient call: 16 samples over 2 workers are
+        // groups of 7 + 1 each; 7×7 → 4×4 has phases of unequal size.
+        check(segments: [4], side: 16, outChannels: 8, kernel: 3, stride: 2, preactivation: false, bias: false,
+              batch: 5, threads: 2)
+        check(segments: [3, 2], side: 24, outChannels: 6, kernel: 3, stride: 2, preactivation: true, bias: true,
+              batch: 16, threads: 2)
+        check(segments: [5], side: 7, outChannels: 13, kernel: 3, stride: 2, preactivation: false, bias: true,
+              batch: 3, threads: 3)
     }
 
     func testOwnKernelsAgreeWithIm2colOnPointwiseLayers() {

@@ -225,10 +225,15 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertNil(ConvolutionAlgorithm.parse("Direct"))
         let g3 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 3, stride: 1, padding: 1, inHeight: 4, inWidth: 4)
         let g3s2 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 3, stride: 2, padding: 1, inHeight: 4, inWidth: 4)
+        let g3s2p0 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 3, stride: 2, padding: 0, inHeight: 4, inWidth: 4)
         let g1 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 1, stride: 1, padding: 0, inHeight: 4, inWidth: 4)
+        let g1s2 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 1, stride: 2, padding: 0, inHeight: 4, inWidth: 4)
         XCTAssertTrue(ConvolutionAlgorithm.direct.handles(g3))
-        XCTAssertFalse(ConvolutionAlgorithm.direct.handles(g3s2))
+        XCTAssertTrue(ConvolutionAlgorithm.direct.handles(g3s2))
+        XCTAssertFalse(ConvolutionAlgorithm.direct.handles(g3s2p0))
         XCTAssertTrue(ConvolutionAlgorithm.direct.handles(g1))
+        XCTAssertFalse(ConvolutionAlgorithm.direct.handles(g1s2))
         XCTAssertFalse(ConvolutionAlgorithm.im2col.handles(g3))
+        XCTAssertFalse(ConvolutionAlgorithm.im2col.handles(g3s2))
     }
 }
