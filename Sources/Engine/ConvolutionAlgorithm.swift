@@ -22,8 +22,12 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     /// `Convolution.forward`: im2col packing and OpenBLAS `sgemm`.
     case im2col
     /// `WinogradConvolution` (F(2×2, 3×3)) for each direction where it measured faster
-    /// (`WinogradConvolution.winsForward` / `winsInputGradient`), else `direct`.
+    /// (`WinogradConvolution.winsForward` / `winsInputGradient` / `winsWeightGradient`), else
+    /// `direct`.
     case winograd
+    /// `WinogradConvolution` in every direction of every 3×3 stride-1 layer, the rules ignored:
+    /// for A/B runs that test the rules (`DDPTRAIN_CONVOLUTION=winograd-all`), not for training.
+    case winogradAll = "winograd-all"
 
     /// The environment variable that overrides the default.
     public static let variable = "DDPTRAIN_CONVOLUTION"
@@ -57,16 +61,31 @@ public enum ConvolutionAlgorithm: String, Sendable, CaseIterable {
     /// The own kernels `self` runs for geometry `g`, or nil for im2col + `sgemm`.
     func kernel(for g: ConvolutionGeometry) -> DirectKernel? {
         self == .im2col ? nil : DirectKernel(g, winogradForward: usesWinogradForward(g),
-                                             winogradInputGradient: usesWinogradInputGradient(g))
+                                             winogradInputGradient: usesWinogradInputGradient(g),
+                                             winogradWeightGradient: usesWinogradWeightGradient(g))
     }
 
     /// Whether `self` computes `g`'s forward pass with Winograd.
     public func usesWinogradForward(_ g: ConvolutionGeometry) -> Bool {
-        self == .winograd && WinogradConvolution.winsForward(g)
+        usesWinograd(g, rule: WinogradConvolution.winsForward(g))
     }
 
     /// Whether `self` computes `g`'s input gradient with Winograd.
     public func usesWinogradInputGradient(_ g: ConvolutionGeometry) -> Bool {
-        self == .winograd && WinogradConvolution.winsInputGradient(g)
+        usesWinograd(g, rule: WinogradConvolution.winsInputGradient(g))
+    }
+
+    /// Whether `self` computes `g`'s weight gradient with Winograd.
+    public func usesWinogradWeightGradient(_ g: ConvolutionGeometry) -> Bool {
+        usesWinograd(g, rule: WinogradConvolution.winsWeightGradient(g))
+    }
+
+    /// `rule` under `winograd`, every supported geometry under `winograd-all`, never otherwise.
+    func usesWinograd(_ g: ConvolutionGeometry, rule: Bool) -> Bool {
+        switch self {
+        case .winograd: rule
+        case .winogradAll: WinogradConvolution.supports(g)
+        case .direct, .im2col: false
+        }
     }
 }

@@ -141,11 +141,13 @@ extension DirectConvolution {
         }
     }
 
-    /// The sum of `count` floats, `count` a multiple of 8 (8 partial sums, then added).
+    /// The sum of `count` floats: 8 partial sums, added, then the tail below a multiple of 8.
     static func sum(_ p: UnsafePointer<Float>, count: Int) -> Float {
         var s = Float8()
         var i = 0
-        while i < count { s += p.load8(i); i += 8 }
-        return s.lowHalf.sum() + s.highHalf.sum()
+        while i + 8 <= count { s += p.load8(i); i += 8 }
+        var total = s.lowHalf.sum() + s.highHalf.sum()
+        while i < count { total += p[i]; i += 1 }
+        return total
     }
 }

@@ -1,17 +1,19 @@
 /// The engine's own convolution kernels for one layer geometry: for 3×3, stride 1, padding 1,
-/// `DirectConvolution` or, per direction, `WinogradConvolution` (the weight gradient is always
-/// direct); for 3×3, stride 2, padding 1, `StridedConvolution`; for 1×1, stride 1,
+/// `DirectConvolution` or, per direction, `WinogradConvolution`; for 3×3, stride 2, padding 1,
+/// `StridedConvolution`; for 1×1, stride 1,
 /// `PointwiseConvolution`. Other geometries have none and run im2col + `sgemm`. One switch here
 /// keeps `ConvolutionLayer` free of per-kernel branches.
 enum DirectKernel {
-    case threeByThree(winogradForward: Bool, winogradInputGradient: Bool)
+    case threeByThree(winogradForward: Bool, winogradInputGradient: Bool, winogradWeightGradient: Bool)
     case stridedThreeByThree
     case pointwise
 
     /// The kernels for geometry `g` (Winograd in the directions asked for), or nil.
-    init?(_ g: ConvolutionGeometry, winogradForward: Bool = false, winogradInputGradient: Bool = false) {
+    init?(_ g: ConvolutionGeometry, winogradForward: Bool = false, winogradInputGradient: Bool = false,
+          winogradWeightGradient: Bool = false) {
         if DirectConvolution.supports(g) {
-            self = .threeByThree(winogradForward: winogradForward, winogradInputGradient: winogradInputGradient)
+            self = .threeByThree(winogradForward: winogradForward, winogradInputGradient: winogradInputGradient,
+                                 winogradWeightGradient: winogradWeightGradient)
         } else if StridedConvolution.supports(g) {
             self = .stridedThreeByThree
         } else if PointwiseConvolution.supports(g) {
@@ -23,27 +25,35 @@ enum DirectKernel {
 
     /// Floats of each of a worker's two panels for geometry `g` with `segmentCount` gradient
     /// segments, with any kernel set: the forward pass and the weight gradient use the first
-    /// panel, the input gradient the second.
-    static func workspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
-        switch DirectKernel(g) {
-        case .threeByThree:
+    /// panel, the input gradient the second. (The direct and Winograd forward and input-gradient
+    /// scratch are both counted; the Winograd weight gradient's only where `self` runs it.)
+    func workspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
+        switch self {
+        case let .threeByThree(_, _, winogradWeightGradient):
             max(DirectConvolution.workspaceElements(g, segmentCount: segmentCount),
-                DirectConvolution.weightGradientScratchCount(g, samples: DirectConvolution.preferredWeightGradientSamples(g)))
+                DirectConvolution.weightGradientScratchCount(g, samples: DirectConvolution.preferredWeightGradientSamples(g)),
+                winogradWeightGradient
+                    ? WinogradConvolution.weightGradientScratchCount(g, samples: WinogradConvolution.preferredWeightGradientSamples(g))
+                    : 0)
         case .stridedThreeByThree:
             StridedConvolution.workspaceElements(g, segmentCount: segmentCount)
         case .pointwise:
             // The weight gradient's `sgemm` reads the activated input from an im2col panel.
             max(PointwiseConvolution.workspaceElements(g, segmentCount: segmentCount), g.patchSize * g.outPlane)
-        case nil:
-            0
         }
+    }
+
+    /// `workspaceElements` of the kernels `DirectKernel(g)` picks (no Winograd weight gradient),
+    /// or 0 for geometries without own kernels.
+    static func workspaceElements(_ g: ConvolutionGeometry, segmentCount: Int) -> Int {
+        DirectKernel(g)?.workspaceElements(g, segmentCount: segmentCount) ?? 0
     }
 
     /// Packs the forward weights into `scratch` (once per layer call and worker).
     func packWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, scratch: UnsafeMutablePointer<Float>,
                      kernels: KernelSet = .selected) {
         switch self {
-        case .threeByThree(winogradForward: true, _):
+        case .threeByThree(winogradForward: true, _, _):
             WinogradConvolution.transformWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
         case .threeByThree: DirectConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
         case .stridedThreeByThree: StridedConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
@@ -56,7 +66,7 @@ enum DirectKernel {
                  bias: UnsafePointer<Float>?, output: TensorView, scratch: UnsafeMutablePointer<Float>,
                  kernels: KernelSet = .selected) {
         switch self {
-        case .threeByThree(winogradForward: true, _):
+        case .threeByThree(winogradForward: true, _, _):
             WinogradConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
                                         output: output, scratch: scratch, kernels: kernels)
         case .threeByThree:
@@ -75,7 +85,7 @@ enum DirectKernel {
     func packTransposedWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, segments: [Int],
                                scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
         switch self {
-        case .threeByThree(_, winogradInputGradient: true):
+        case .threeByThree(_, winogradInputGradient: true, _):
             WinogradConvolution.transformTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
                                                            kernels: kernels)
         case .threeByThree:
@@ -95,7 +105,7 @@ enum DirectKernel {
                        inputGradient: [TensorView], accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
                        kernels: KernelSet = .selected) {
         switch self {
-        case .threeByThree(_, winogradInputGradient: true):
+        case .threeByThree(_, winogradInputGradient: true, _):
             WinogradConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
                                               inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
                                               kernels: kernels)
@@ -115,13 +125,21 @@ enum DirectKernel {
     }
 
     /// Adds (or, with `accumulate` false, stores) the weight and bias gradients of `samples`:
-    /// the direct or strided kernel for 3×3, in groups of its `preferredWeightGradientSamples`;
+    /// the Winograd, direct or strided kernel for 3×3, in groups of its
+    /// `preferredWeightGradientSamples`;
     /// `dY · Zᵀ` by `sgemm` for 1×1 (`Convolution.backward` without an input gradient).
     func weightGradient(samples: Range<Int>, input: [TensorView], geometry g: ConvolutionGeometry,
                         activation: InputActivation?, weight: UnsafePointer<Float>, outputGradient: TensorView,
                         weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
                         accumulate: Bool, scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
         switch self {
+        case .threeByThree(_, _, winogradWeightGradient: true):
+            Self.groups(of: samples, WinogradConvolution.preferredWeightGradientSamples(g), accumulate: accumulate) { group, add in
+                WinogradConvolution.weightGradient(
+                    samples: group, input: input, geometry: g, activation: activation, outputGradient: outputGradient,
+                    weightGradient: weightGradient, biasGradient: biasGradient, accumulate: add, scratch: scratch,
+                    kernels: kernels)
+            }
         case .threeByThree:
             Self.groups(of: samples, DirectConvolution.preferredWeightGradientSamples(g), accumulate: accumulate) { group, add in
                 DirectConvolution.weightGradient(

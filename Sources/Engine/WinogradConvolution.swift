@@ -59,6 +59,21 @@ public enum WinogradConvolution {
         supports(g) && g.outChannels >= minimumSummedChannels
     }
 
+    /// Whether the weight gradient of `g` runs faster with Winograd than with the direct kernel:
+    /// nowhere measured, so never.
+    ///
+    /// 2-vCPU Intel Xeon (family 6, model 167, AVX-512), batch 64, `bench --profile`, the binary
+    /// with and without it taking turns (Docs/benchmarks.md): resnet-20 at 1 thread, best of 6,
+    /// 298 against 278 images/s, the pre-activated 3×3 layers' backward 69.6 against 76.7 ms per
+    /// step; densenet-40-12 at 2 threads backward 565–576 against 737–743 ms. The transformed
+    /// operands take 4 floats per pixel and channel (16 per 2×2 tile) where the direct kernel's
+    /// planes take 1, so at DenseNet's wide inputs they leave L2, and the transforms, the copies
+    /// of `dY` and the horizontal sums outweigh the 2.25× fewer multiplications.
+    /// `DDPTRAIN_CONVOLUTION=winograd-all` runs it for A/B runs.
+    public static func winsWeightGradient(_ g: ConvolutionGeometry) -> Bool {
+        false
+    }
+
     /// The block tiling of `g`'s map (the same for every kernel set).
     static func tiling(_ g: ConvolutionGeometry) -> WinogradTiles.Tiling {
         WinogradTiles.Tiling(height: g.inHeight, width: g.inWidth)

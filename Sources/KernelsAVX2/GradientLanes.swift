@@ -13,3 +13,8 @@ let gradientEightChannelTiles = false
 /// Folds a gradient vector to 8 partial sums (it already has 8 lanes).
 @inline(__always)
 func foldToEight(_ v: GradientLanes) -> SIMD8<Float> { v }
+
+/// Input channels per tile of the Winograd weight gradient's element products
+/// (`WinogradWeightGradient.products`): 2, so that 4 × 2 accumulators and 6 operand vectors fit
+/// the 16 registers.
+let winogradGradientInputChannels = 2

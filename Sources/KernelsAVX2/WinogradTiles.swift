@@ -74,23 +74,34 @@ public enum WinogradTiles {
     ///     `Tiling.readExtent` readable floats from the start of the last plane.
     public static func transformInput(planes: UnsafePointer<Float>, inChannels: Int, height: Int, width: Int,
                                       block: Int, into v: UnsafeMutablePointer<Float>) {
+        transformInput(planes: planes, inChannels: inChannels, height: height, width: width, block: block, into: v,
+                       channelStride: 16, elementStride: 16 * inChannels)
+    }
+
+    /// As `transformInput(planes:inChannels:height:width:block:into:)`, with channel `c`'s element
+    /// `e` (16 tiles) at `v + e · elementStride + c · channelStride`: the weight gradient lays the
+    /// blocks of many samples side by side (`WinogradWeightGradient`).
+    public static func transformInput(planes: UnsafePointer<Float>, inChannels: Int, height: Int, width: Int,
+                                      block: Int, into v: UnsafeMutablePointer<Float>, channelStride: Int,
+                                      elementStride: Int) {
         let t = Tiling(height: height, width: width)
         let o = t.origin(block), padW = t.paddedWidth
         let planeStride = ThreeByThreeTiles.paddedHeight(forHeight: height) * padW
         let start = planes + 2 * o.row * padW + 2 * o.column
+        let strides = (plane: planeStride, channel: channelStride, element: elementStride)
         switch t.lanesPerRow {
-        case 16: transformInput(OneTileRow.self, start, inChannels, padW, planeStride, v)
-        case 8: transformInput(TwoTileRows.self, start, inChannels, padW, planeStride, v)
-        default: transformInput(FourTileRows.self, start, inChannels, padW, planeStride, v)
+        case 16: transformInput(OneTileRow.self, start, inChannels, padW, strides, v)
+        case 8: transformInput(TwoTileRows.self, start, inChannels, padW, strides, v)
+        default: transformInput(FourTileRows.self, start, inChannels, padW, strides, v)
         }
     }
 
     @inline(__always)
     static func transformInput<Rows: TileRowGroup>(
-        _: Rows.Type, _ start: UnsafePointer<Float>, _ cin: Int, _ padW: Int, _ planeStride: Int,
-        _ v: UnsafeMutablePointer<Float>
+        _: Rows.Type, _ start: UnsafePointer<Float>, _ cin: Int, _ padW: Int,
+        _ strides: (plane: Int, channel: Int, element: Int), _ v: UnsafeMutablePointer<Float>
     ) {
-        let groupStride = 2 * padW, elementStride = 16 * cin
+        let groupStride = 2 * padW, elementStride = strides.element, planeStride = strides.plane
         var p = start, to = v
         for _ in 0..<cin {
             // Bᵀ d along the rows of each 4×4 patch (d0 − d2, d1 + d2, d2 − d1, d1 − d3), then
@@ -104,7 +115,7 @@ public enum WinogradTiles {
             columnTransform(r0.2, r1.2, r2.2, r3.2, to + 2 * elementStride, elementStride)
             columnTransform(r0.3, r1.3, r2.3, r3.3, to + 3 * elementStride, elementStride)
             p += planeStride
-            to += 16
+            to += strides.channel
         }
     }
 

@@ -14,3 +14,8 @@ let gradientEightChannelTiles = true
 /// Folds a gradient vector to 8 partial sums (its two 8-lane halves added).
 @inline(__always)
 func foldToEight(_ v: GradientLanes) -> SIMD8<Float> { v.lowHalf + v.highHalf }
+
+/// Input channels per tile of the Winograd weight gradient's element products
+/// (`WinogradWeightGradient.products`): 4, so that each of the 8 operand vectors feeds 4 FMAs
+/// (16 accumulators and 8 operands in the 32 registers).
+let winogradGradientInputChannels = 4

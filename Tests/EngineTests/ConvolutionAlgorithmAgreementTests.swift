@@ -1,8 +1,9 @@
 import XCTest
 @testable import Engine
 
-/// Runs the same small networks with the engine's own kernels (direct, and Winograd where its
-/// rule picks it: these layers sum 7–13 channels) and with im2col + `sgemm`, with
+/// Runs the same small networks with the engine's own kernels (direct, Winograd where its rule
+/// picks it: these layers sum 7–13 channels, and Winograd in every direction) and with im2col +
+/// `sgemm`, with
 /// uneven per-worker sample ranges (so the weight gradient's sample groups, worker partials and
 /// accumulate flags are all exercised), and compares every parameter and input gradient.
 final class ConvolutionAlgorithmAgreementTests: XCTestCase {
@@ -42,7 +43,7 @@ final class ConvolutionAlgorithmAgreementTests: XCTestCase {
         let reference = gradients(.im2col, segments: segments, side: side, outChannels: outChannels, kernel: kernel,
                                   stride: stride, preactivation: preactivation, bias: bias, batch: batch,
                                   threads: threads)
-        for algorithm in [ConvolutionAlgorithm.direct, .winograd] {
+        for algorithm in [ConvolutionAlgorithm.direct, .winograd, .winogradAll] {
             let own = gradients(algorithm, segments: segments, side: side, outChannels: outChannels, kernel: kernel,
                                 stride: stride, preactivation: preactivation, bias: bias, batch: batch,
                                 threads: threads)

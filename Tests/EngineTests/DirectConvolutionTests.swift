@@ -221,6 +221,7 @@ final class DirectConvolutionTests: XCTestCase {
     func testAlgorithmNamesParse() {
         XCTAssertEqual(ConvolutionAlgorithm.parse("direct"), .direct)
         XCTAssertEqual(ConvolutionAlgorithm.parse("im2col"), .im2col)
+        XCTAssertEqual(ConvolutionAlgorithm.parse("winograd-all"), .winogradAll)
         XCTAssertEqual(ConvolutionAlgorithm.parse(""), ConvolutionAlgorithm.standard)
         XCTAssertNil(ConvolutionAlgorithm.parse("Direct"))
         let g3 = ConvolutionGeometry(inChannels: 2, outChannels: 2, kernel: 3, stride: 1, padding: 1, inHeight: 4, inWidth: 4)

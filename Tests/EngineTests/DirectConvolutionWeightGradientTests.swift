@@ -1,9 +1,10 @@
 import XCTest
 @testable import Engine
 
-/// Checks the direct 3×3 weight and bias gradient (`DirectConvolution.weightGradient`) against a
-/// naive Double sum over the reference's taps (`ConvolutionReferenceTests.forEachTap`), with every
-/// kernel set this CPU runs, one sample per call and several samples per call: widths 1–33,
+/// Checks the 3×3 weight and bias gradient, direct (`DirectConvolution.weightGradient`) and
+/// Winograd (`WinogradConvolution.weightGradient`), against a naive Double sum over the
+/// reference's taps (`ConvolutionReferenceTests.forEachTap`), with every kernel set this CPU runs,
+/// one sample per call and several samples per call: widths 1–33,
 /// heights 1–9, multi-segment channel-slice inputs and output gradients, with and without the
 /// fused BN-ReLU, both accumulate modes, output channel counts with every remainder of the 8- and
 /// 4-channel tiles, scratch full of NaN and guards after every output.
@@ -86,12 +87,17 @@ final class DirectConvolutionWeightGradientTests: XCTestCase {
                        weightMagnitude: weightMagnitude, referenceBias: bias, biasMagnitude: biasMagnitude)
     }
 
-    /// The gradients the engine computes with `kernels`, calling it once per group of samples
+    /// The two weight-gradient kernels.
+    enum Kernel: CaseIterable { case direct, winograd }
+
+    /// The gradients `kernel` computes with `kernels`, calling it once per group of samples
     /// (`groups` partitions `0..<batch`, in order), after checking that no guard was overwritten.
-    func run(_ c: Case, _ f: Fixture, kernels: KernelSet, groups: [Range<Int>],
+    func run(_ c: Case, _ f: Fixture, kernel: Kernel = .direct, kernels: KernelSet, groups: [Range<Int>],
              file: StaticString = #filePath, line: UInt = #line) -> (weight: [Float], bias: [Float]) {
         let g = f.g
-        let scratchCount = DirectConvolution.weightGradientScratchCount(g, samples: groups.map(\.count).max()!)
+        let largest = groups.map(\.count).max()!
+        let scratchCount = kernel == .direct ? DirectConvolution.weightGradientScratchCount(g, samples: largest)
+            : WinogradConvolution.weightGradientScratchCount(g, samples: largest)
         // Scratch as a reused panel leaves it: NaN, so an element read before it is written shows.
         let scratch = FloatBuffer(count: scratchCount + guardCount)
         scratch.pointer.update(repeating: .nan, count: scratchCount)
@@ -104,7 +110,13 @@ final class DirectConvolutionWeightGradientTests: XCTestCase {
         (scratch.pointer + scratchCount).update(repeating: sentinel, count: guardCount)
         for (k, samples) in groups.enumerated() {
             let accumulate = c.accumulate || k > 0
-            if samples.count == 1 {
+            if kernel == .winograd {
+                WinogradConvolution.weightGradient(
+                    samples: samples, input: f.inputs.map(\.view), geometry: g, activation: f.activation,
+                    outputGradient: f.outputGradient.view, weightGradient: dw.pointer,
+                    biasGradient: c.bias ? db.pointer : nil, accumulate: accumulate, scratch: scratch.pointer,
+                    kernels: kernels)
+            } else if samples.count == 1 {
                 DirectConvolution.weightGradient(
                     sample: samples.lowerBound, input: f.inputs.map(\.view), geometry: g, activation: f.activation,
                     outputGradient: f.outputGradient.view, weightGradient: dw.pointer,
@@ -119,7 +131,7 @@ final class DirectConvolutionWeightGradientTests: XCTestCase {
             }
         }
         for i in 0..<guardCount {
-            XCTAssertEqual(scratch.pointer[scratchCount + i], sentinel, "\(c) \(kernels): scratch guard \(i)",
+            XCTAssertEqual(scratch.pointer[scratchCount + i], sentinel, "\(c) \(kernel) \(kernels): scratch guard \(i)",
                            file: file, line: line)
             XCTAssertEqual(dw.pointer[g.weightCount + i], sentinel, "\(c) \(kernels): weight guard \(i)",
                            file: file, line: line)
@@ -135,29 +147,31 @@ final class DirectConvolutionWeightGradientTests: XCTestCase {
         return (Array(dw.toArray()[0..<g.weightCount]), Array(db.toArray()[0..<c.outChannels]))
     }
 
-    /// Runs `c` with every kernel set, one sample per call and all samples in one call, and
-    /// reports the first few disagreements with the reference.
+    /// Runs `c` with both kernels and every kernel set, one sample per call and all samples in one
+    /// call, and reports the first few disagreements with the reference.
     func check(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
         let f = fixture(c, rng: &rng)
         var groupings = [(0..<c.batch).map { $0..<$0 + 1 }]
         if c.batch > 1 { groupings.append([0..<c.batch]) }
         if c.batch > 2 { groupings.append([0..<1, 1..<c.batch]) }
-        for kernels in kernelSets {
-            for groups in groupings {
-                let (weight, bias) = run(c, f, kernels: kernels, groups: groups, file: file, line: line)
-                var failures = 0
-                func expect(_ what: String, _ actual: Float, _ expected: Double, _ magnitude: Double) {
-                    if !(abs(Double(actual) - expected) <= tolerance * (1 + magnitude)) {
-                        failures += 1
-                        if failures <= 5 {
-                            XCTFail("\(c) \(kernels) groups \(groups): \(what): engine \(actual), reference \(expected)",
-                                    file: file, line: line)
+        for kernel in Kernel.allCases {
+            for kernels in kernelSets {
+                for groups in groupings {
+                    let (weight, bias) = run(c, f, kernel: kernel, kernels: kernels, groups: groups, file: file, line: line)
+                    var failures = 0
+                    func expect(_ what: String, _ actual: Float, _ expected: Double, _ magnitude: Double) {
+                        if !(abs(Double(actual) - expected) <= tolerance * (1 + magnitude)) {
+                            failures += 1
+                            if failures <= 5 {
+                                XCTFail("\(c) \(kernel) \(kernels) groups \(groups): \(what): engine \(actual), reference \(expected)",
+                                        file: file, line: line)
+                            }
                         }
                     }
-                }
-                for i in weight.indices { expect("dW[\(i)]", weight[i], f.referenceWeight[i], f.weightMagnitude[i]) }
-                if c.bias {
-                    for i in bias.indices { expect("db[\(i)]", bias[i], f.referenceBias[i], f.biasMagnitude[i]) }
+                    for i in weight.indices { expect("dW[\(i)]", weight[i], f.referenceWeight[i], f.weightMagnitude[i]) }
+                    if c.bias {
+                        for i in bias.indices { expect("db[\(i)]", bias[i], f.referenceBias[i], f.biasMagnitude[i]) }
+                    }
                 }
             }
         }
@@ -215,18 +229,21 @@ final class DirectConvolutionWeightGradientTests: XCTestCase {
                                      weightGradient: dw.pointer, biasGradient: db.pointer, accumulateWeights: n > 0,
                                      inputGradient: nil, accumulateInput: false, col: col.pointer, dcol: col.pointer)
             }
-            for kernels in kernelSets {
-                let (weight, bias) = run(c, f, kernels: kernels, groups: [0..<1, 1..<2])
-                var nanCount = 0
-                for i in weight.indices {
-                    XCTAssertEqual(weight[i].isNaN, dw.pointer[i].isNaN, "\(kernels) target \(target) dW[\(i)]")
-                    if weight[i].isNaN { nanCount += 1 }
+            for kernel in Kernel.allCases {
+                for kernels in kernelSets {
+                    let (weight, bias) = run(c, f, kernel: kernel, kernels: kernels, groups: [0..<1, 1..<2])
+                    let what = "\(kernel) \(kernels) target \(target)"
+                    var nanCount = 0
+                    for i in weight.indices {
+                        XCTAssertEqual(weight[i].isNaN, dw.pointer[i].isNaN, "\(what) dW[\(i)]")
+                        if weight[i].isNaN { nanCount += 1 }
+                    }
+                    for i in bias.indices {
+                        XCTAssertEqual(bias[i].isNaN, db.pointer[i].isNaN, "\(what) db[\(i)]")
+                    }
+                    // Input channel 2 of all 5 output channels, or output channel 3 over all 3 inputs.
+                    XCTAssertEqual(nanCount, target == 1 ? 5 * 9 : 3 * 9, what)
                 }
-                for i in bias.indices {
-                    XCTAssertEqual(bias[i].isNaN, db.pointer[i].isNaN, "\(kernels) target \(target) db[\(i)]")
-                }
-                // Input channel 2 of all 5 output channels, or output channel 3 over all 3 inputs.
-                XCTAssertEqual(nanCount, target == 1 ? 5 * 9 : 3 * 9, "\(kernels) target \(target)")
             }
         }
     }

@@ -77,8 +77,7 @@ public final class ConvolutionLayer: Layer {
     /// gradient segments: the own kernels' scratch where `algorithm` runs them, else the im2col
     /// matrix (`patchSize × outPlane`). What a model's footprint counts, too.
     public static func panelElements(_ g: ConvolutionGeometry, algorithm: ConvolutionAlgorithm, segmentCount: Int) -> Int {
-        algorithm.kernel(for: g) == nil ? g.patchSize * g.outPlane
-            : DirectKernel.workspaceElements(g, segmentCount: segmentCount)
+        algorithm.kernel(for: g)?.workspaceElements(g, segmentCount: segmentCount) ?? g.patchSize * g.outPlane
     }
 
     public func bind(parameters: UnsafeMutablePointer<Float>, gradients: UnsafeMutablePointer<Float>,
