@@ -218,18 +218,20 @@ public enum StridedConvolution {
                               inputGradient: [TensorView], accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
                               kernels: KernelSet = .selected) {
         precondition(supports(g), "the strided kernel needs a 3×3 kernel, stride 2, padding 1")
-        let outH = g.outHeight, outW = g.outWidth, inH = g.inHeight, inW = g.inWidth, cout = g.outChannels
+        let outW = g.outWidth, inH = g.inHeight, inW = g.inWidth, cout = g.outChannels
         let r = outW + 1, planeStride = gradientPlaneStride(g)
         // 1. dY, each channel in rows of outW + 1 with zeros after each row and below the last.
         for co in 0..<cout {
-            let to = scratch + co * planeStride, from = UnsafePointer(outputGradient.plane(n, co))
+            let to = scratch + co * planeStride
             DirectConvolution.zero(to, count: planeStride)
-            for y in 0..<outH { (to + y * r).update(from: from + y * outW, count: outW) }
+            copyRows(UnsafePointer(outputGradient.plane(n, co)), g, to: to)
         }
         // 2. Per segment and phase: the phase's correlation into a dense plane, then interleaved.
         var weights = UnsafePointer(scratch + cout * planeStride)
-        let phaseOutput = scratch + inputGradientScratchBound(g, segmentCount: inputGradient.count)
-            - g.inChannels * g.outPlane
+        // After every segment's weights (9 taps over the four phases), as `packTransposedWeights` wrote them.
+        let weightCount = inputGradient.reduce(0) { $0 + DirectConvolution.paddedChannels($1.shape.channels, kernels) }
+            * 9 * cout
+        let phaseOutput = scratch + cout * planeStride + weightCount
         for target in inputGradient {
             let channels = target.shape.channels
             let padded = DirectConvolution.paddedChannels(channels, kernels)
@@ -258,6 +260,13 @@ public enum StridedConvolution {
                 weights += padded * cout * taps.count
             }
         }
+    }
+
+    /// Copies one dense `outH × outW` output-gradient plane into rows of `outW + 1` floats at `to`
+    /// (the phase planes' row stride); the column after each row is left as it is (zero).
+    static func copyRows(_ from: UnsafePointer<Float>, _ g: ConvolutionGeometry, to: UnsafeMutablePointer<Float>) {
+        let outW = g.outWidth, r = outW + 1
+        for y in 0..<g.outHeight { (to + y * r).update(from: from + y * outW, count: outW) }
     }
 
     // MARK: Weight gradient
@@ -295,7 +304,6 @@ public enum StridedConvolution {
         precondition(supports(g), "the strided kernel needs a 3×3 kernel, stride 2, padding 1")
         precondition(!samples.isEmpty, "the strided weight gradient needs at least one sample")
         let l = PhaseLayout(g, samples: samples.count)
-        let outH = g.outHeight, outW = g.outWidth, r = l.rowStride
         let gradients = scratch + g.inChannels * l.channelStride, gradientStride = weightGradientStride(l)
         fillPhases(samples: samples, input: input, geometry: g, activation: activation, layout: l, planes: scratch,
                    row: gradients + g.outChannels * gradientStride)
@@ -305,8 +313,7 @@ public enum StridedConvolution {
             let to = gradients + co * gradientStride
             DirectConvolution.zero(to, count: gradientStride)
             for (k, n) in samples.enumerated() {
-                let from = UnsafePointer(outputGradient.plane(n, co)), block = to + k * l.sampleStride
-                for y in 0..<outH { (block + y * r).update(from: from + y * outW, count: outW) }
+                copyRows(UnsafePointer(outputGradient.plane(n, co)), g, to: to + k * l.sampleStride)
             }
             if let biasGradient {
                 let s = DirectConvolution.sum(UnsafePointer(to), count: gradientStride)
