@@ -9,7 +9,7 @@ import Darwin
 /// im2col + `sgemm`.
 ///
 /// Chosen once per process from the environment variable `DDPTRAIN_CONVOLUTION` (`winograd`,
-/// `direct` or `im2col`), for A/B runs and tests; without it, `winograd`. `direct` measured faster
+/// `direct`, `im2col` or `winograd-all`), for A/B runs and tests; without it, `winograd`. `direct` measured faster
 /// than `im2col` on every model (batch 64, 2 threads, AMD EPYC Zen 4, medians of 3 interleaved
 /// rounds: 3×3 forward time 204 against 347 ms per step on densenet-40-12, 232 against 335 on
 /// sparsenet-40-24, 34 against 39 on resnet-20), and `winograd` faster than `direct` (same
