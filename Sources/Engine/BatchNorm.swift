@@ -188,10 +188,11 @@ public enum BatchNorm {
         }
     }
 
-    /// Writes or adds `dx = γ/σ · (dz − Σdz/m − x̂ · Σdz·x̂/m)` into `inputGradient` (one view per
-    /// segment), where the sums (over `count` values per channel) come from `gradientSums`.
+    /// Writes (`accumulate[j]` false) or adds `dx = γ/σ · (dz − Σdz/m − x̂ · Σdz·x̂/m)` into
+    /// `inputGradient` (one view per segment, `j`), where the sums (over `count` values per
+    /// channel) come from `gradientSums`.
     public static func inputGradient(
-        input: [TensorView], inputGradient: [TensorView], accumulate: Bool,
+        input: [TensorView], inputGradient: [TensorView], accumulate: [Bool],
         outputGradient dz: TensorView, batch: Int, count: Int,
         sums: UnsafePointer<Double>,
         mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
@@ -207,7 +208,7 @@ public enum BatchNorm {
                     targetStart += inputGradient[targetIndex].shape.channels
                     targetIndex += 1
                 }
-                let target = inputGradient[targetIndex]
+                let target = inputGradient[targetIndex], accumulate = accumulate[targetIndex]
                 let a = scale[gc], b = shift[gc], mu = mean[gc], inv = invStd[gc]
                 let k1 = Float(sums[2 * gc] / Double(count))
                 let k2 = Float(sums[2 * gc + 1] / Double(count))

@@ -87,39 +87,19 @@ public final class Network {
     public func zeroParameterGradients() { parameters.gradients!.zero() }
 
     /// Back-propagates the output gradient, adding to the parameter gradients.
+    ///
+    /// Activation gradients are not zeroed first: each layer overwrites an input's gradient on
+    /// the pass's first write and adds afterwards (`ExecutionContext.claimGradient`). A layer
+    /// whose output gradient nobody wrote (an output no later layer consumed) sees zeros.
     public func backward() {
-        zeroValueGradients()
+        let out = graph.output.index
+        for i in context.gradientWritten.indices { context.gradientWritten[i] = i == out }
         for (i, layer) in graph.layers.enumerated().reversed() {
             let start = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            if !context.gradientWritten[layer.output.index] { context.claimGradientForAdding(layer.output) }
             layer.backward(context)
             if let profile { profile.backward[i] += DispatchTime.now().uptimeNanoseconds - start }
             onGradientsReady?(gradientPrefixEnd[i])
-        }
-    }
-
-    /// Zeroes every value's gradient but the output's (layers add into them), split evenly over
-    /// the pool's workers by element count: a serial pass over all activation gradients was a
-    /// few per cent of a step that the second thread could not share.
-    func zeroValueGradients() {
-        let out = graph.output.index, batch = context.batch
-        var spans: [(pointer: UnsafeMutablePointer<Float>, count: Int)] = []
-        var total = 0
-        for (i, shape) in context.shapes.enumerated() where i != out {
-            spans.append((context.gradients[i].pointer, batch * shape.elementCount))
-            total += batch * shape.elementCount
-        }
-        let workers = context.pool.threads
-        context.pool.chunks(workers) { parts, _ in
-            for part in parts {
-                // Elements [lo, hi) of the spans laid end to end.
-                let lo = total * part / workers, hi = total * (part + 1) / workers
-                var start = 0
-                for span in spans {
-                    let a = max(lo, start), b = min(hi, start + span.count)
-                    if a < b { (span.pointer + (a - start)).update(repeating: 0, count: b - a) }
-                    start += span.count
-                }
-            }
         }
     }
 }

@@ -36,40 +36,23 @@ public enum Residual {
         }
     }
 
-    /// Adds sample `n`'s gradient through the (masked) sum to both `dx` and the shortcut's `ds`.
+    /// Writes or adds (`accumulateInput`, `accumulateShortcut`) sample `n`'s gradient through the
+    /// (masked) sum to `dx` and, when given, to the shortcut's `ds`.
     public static func backward(output y: TensorView, outputGradient dy: TensorView, relu: Bool,
-                                inputGradient dx: TensorView, shortcutGradient ds: TensorView?, sample n: Int) {
+                                inputGradient dx: TensorView, accumulateInput: Bool,
+                                shortcutGradient ds: TensorView?, accumulateShortcut: Bool, sample n: Int) {
         let shape = y.shape
+        let identity = ds.map { $0.shape == shape } ?? false
         for c in 0..<shape.channels {
-            let yp = y.plane(n, c), g = dy.plane(n, c), xp = dx.plane(n, c)
-            var i = 0
-            let zero = Float8()
-            while i + 8 <= shape.planeSize {
-                var v = g.load8(i)
-                if relu { v.replace(with: zero, where: yp.load8(i) .<= zero) }
-                xp.store8(xp.load8(i) + v, i)
-                i += 8
-            }
-            while i < shape.planeSize { xp[i] += (!relu || yp[i] > 0) ? g[i] : 0; i += 1 }
+            let shortcut = identity ? ds!.plane(n, c) : nil
+            maskedGradient(dy.plane(n, c), y.plane(n, c), relu: relu, count: shape.planeSize,
+                           into: dx.plane(n, c), accumulate: accumulateInput, shortcut, accumulateShortcut)
         }
-        guard let ds else { return }
+        guard let ds, !identity else { return }
+        // Option A: the gradient of the subsampled, zero-padded shortcut lands on every
+        // `stride`-th pixel of the shortcut's channels; the rest of the shortcut gets nothing.
+        if !accumulateShortcut { ds.sample(n).update(repeating: 0, count: ds.shape.elementCount) }
         let stride = ds.shape.height / shape.height
-        if stride == 1 && ds.shape.channels == shape.channels {
-            // Identity shortcut: the masked gradient just computed for x is the shortcut's too.
-            for c in 0..<shape.channels {
-                let yp = y.plane(n, c), g = dy.plane(n, c), sp = ds.plane(n, c)
-                var i = 0
-                let zero = Float8()
-                while i + 8 <= shape.planeSize {
-                    var v = g.load8(i)
-                    if relu { v.replace(with: zero, where: yp.load8(i) .<= zero) }
-                    sp.store8(sp.load8(i) + v, i)
-                    i += 8
-                }
-                while i < shape.planeSize { sp[i] += (!relu || yp[i] > 0) ? g[i] : 0; i += 1 }
-            }
-            return
-        }
         let pad = (shape.channels - ds.shape.channels) / 2
         for sc in 0..<ds.shape.channels {
             let c = sc + pad
@@ -80,6 +63,29 @@ public enum Residual {
                     sp[(oy * stride) * ds.shape.width + ox * stride] += (!relu || yp[i] > 0) ? g[i] : 0
                 }
             }
+        }
+    }
+
+    /// `g = dy · [y > 0]` (or `dy` without `relu`) over `count` floats, written or added to `dx`
+    /// and, when given, to `ds` as well (the identity shortcut's gradient is the same).
+    @inline(__always)
+    static func maskedGradient(_ dy: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, relu: Bool,
+                               count: Int, into dx: UnsafeMutablePointer<Float>, accumulate: Bool,
+                               _ ds: UnsafeMutablePointer<Float>?, _ accumulateShortcut: Bool) {
+        let zero = Float8()
+        var i = 0
+        while i + 8 <= count {
+            var v = dy.load8(i)
+            if relu { v.replace(with: zero, where: y.load8(i) .<= zero) }
+            dx.store8(accumulate ? dx.load8(i) + v : v, i)
+            if let ds { ds.store8(accumulateShortcut ? ds.load8(i) + v : v, i) }
+            i += 8
+        }
+        while i < count {
+            let v = (!relu || y[i] > 0) ? dy[i] : 0
+            dx[i] = accumulate ? dx[i] + v : v
+            if let ds { ds[i] = accumulateShortcut ? ds[i] + v : v }
+            i += 1
         }
     }
 }

@@ -250,8 +250,14 @@ final class GraphHarness {
     }
 
     /// Evaluates the objective, seeds the output gradient with `∂L/∂y`, zeroes the parameter
-    /// gradients and back-propagates.
+    /// gradients and back-propagates. Every other value's gradient is first filled with NaN, as
+    /// a previous step might have left it: a layer that adds onto a gradient no one wrote in this
+    /// pass, or leaves part of it unwritten, then shows up as NaN in the checked gradients.
     func computeGradients() {
+        let out = net.graph.output.index
+        for (i, buffer) in net.context.gradients.enumerated() where i != out {
+            buffer.pointer.update(repeating: .nan, count: buffer.count)
+        }
         _ = objective()
         if let labels {
             _ = labels.withUnsafeBufferPointer { net.loss(labels: $0.baseAddress!, smoothing: smoothing) }

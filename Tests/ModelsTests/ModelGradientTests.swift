@@ -1,4 +1,4 @@
-import Engine
+@testable import Engine
 @testable import Models
 import XCTest
 
@@ -79,6 +79,44 @@ final class ModelGradientTests: XCTestCase {
             }
             // Guard against a vacuous pass: most sampled gradients must be well above the noise floor.
             XCTAssertGreaterThan(Double(significant) / Double(checked), 0.5, "\(family): gradients too small to check")
+        }
+    }
+
+    /// Activation gradients are not zeroed between steps: each layer overwrites an input's
+    /// gradient on the backward pass's first write into it. A network that already ran a step on
+    /// other data, with NaN then written into every activation gradient, must back-propagate
+    /// bitwise the gradients of a fresh network with the same parameters.
+    func testBackwardIgnoresWhateverTheActivationGradientsHeldBefore() throws {
+        var configurations = try tinyConfigurations()
+        var dropout = configurations[1].1
+        dropout.dropout = 0.2
+        configurations.append(("densenet with dropout", dropout))
+        for (family, configuration) in configurations {
+            // Each network binds its graph's layers to its own storage, so each gets its own graph.
+            let graph = try ModelBuilder.graph(for: configuration)
+            let batch = 3, labels: [Int32] = [2, 0, 9]
+            let fresh = Network(graph: graph, maxBatch: batch, pool: ComputePool(threads: 2), seed: 4)
+            let used = Network(graph: try ModelBuilder.graph(for: configuration), maxBatch: batch,
+                               pool: ComputePool(threads: 2), seed: 4)
+            let inputCount = batch * graph.shape(graph.input).elementCount
+            func step(_ network: Network, inputSeed: UInt64) -> [Float] {
+                for i in 0..<inputCount { network.input[i] = RandomStream.normal(seed: inputSeed, index: UInt64(i)) }
+                network.forward(batch: batch, training: true)
+                _ = labels.withUnsafeBufferPointer { network.loss(labels: $0.baseAddress!) }
+                network.zeroParameterGradients()
+                network.backward()
+                return network.parameters.gradients!.toArray()
+            }
+            _ = step(used, inputSeed: 8)
+            // Back to the fresh network's state: parameters, running statistics, dropout step.
+            used.parameters.values.pointer.update(from: fresh.parameters.values.pointer, count: fresh.parameters.count)
+            used.buffers.values.pointer.update(from: fresh.buffers.values.pointer, count: fresh.buffers.count)
+            used.context.step = fresh.context.step
+            for buffer in used.context.gradients { buffer.pointer.update(repeating: .nan, count: buffer.count) }
+            let expected = step(fresh, inputSeed: 5), actual = step(used, inputSeed: 5)
+            XCTAssertFalse(expected.contains { !$0.isFinite }, "\(family): the fresh network's gradients are not finite")
+            let differing = zip(expected, actual).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+            XCTAssertEqual(differing, 0, "\(family): \(differing) of \(expected.count) parameter gradients differ")
         }
     }
 }

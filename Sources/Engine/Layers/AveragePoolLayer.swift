@@ -29,6 +29,7 @@ public final class AveragePoolLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
+        context.claimGradientForAdding(inputs[0])
         let dy = context.gradient(output), dx = context.gradient(inputs[0])
         let s = inputShape
         context.pool.chunks(context.batch * s.channels) { planes, _ in
@@ -67,6 +68,7 @@ public final class GlobalAveragePoolLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
+        context.claimGradientForAdding(inputs[0])
         let dy = context.gradient(output), dx = context.gradient(inputs[0])
         let s = inputShape
         for n in 0..<context.batch {

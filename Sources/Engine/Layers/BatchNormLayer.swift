@@ -37,7 +37,6 @@ public final class BatchNormLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
-        let dy = context.gradient(output), dx = context.gradients(inputs)
-        norm.backward(context.views(inputs), dy, relu: relu, into: dx, context)
+        norm.backward(context.views(inputs), context.gradient(output), relu: relu, into: inputs, context)
     }
 }

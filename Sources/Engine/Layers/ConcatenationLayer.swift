@@ -23,6 +23,7 @@ public final class ConcatenationLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
+        for value in inputs { context.claimGradientForAdding(value) }
         let dy = context.gradient(output), dx = context.gradients(inputs)
         context.pool.chunks(context.batch) { samples, _ in
             for n in samples { Concatenation.backward(dy, into: dx, sample: n) }

@@ -141,7 +141,9 @@ public final class ConvolutionLayer: Layer {
         } else {
             inputGradient = needsInputGradient ? context.gradients(inputs) : nil
         }
-        let accumulateInput = !preactivation
+        // The shared scratch is overwritten; an input's gradient is overwritten on the backward
+        // pass's first write into it.
+        let accumulateInput = !preactivation && needsInputGradient && context.claimGradientsTogether(inputs)
         let weightGradient = self.weightGradient!, biasGradient = self.biasGradient
         let hasBias = self.hasBias
         // The own kernels: the weight gradient in the col panel, the input gradient in dcol.
@@ -175,7 +177,7 @@ public final class ConvolutionLayer: Layer {
         context.addWorkerPartials(weightGradient: weightGradient, weightCount: g.weightCount,
                                   biasGradient: biasGradient, biasCount: hasBias ? g.outChannels : 0)
         if let norm, let dz {
-            norm.backward(x, dz, relu: true, into: context.gradients(inputs), context)
+            norm.backward(x, dz, relu: true, into: inputs, context)
         }
     }
 }

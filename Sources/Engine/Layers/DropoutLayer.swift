@@ -46,6 +46,7 @@ public final class DropoutLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
+        context.claimGradientForAdding(inputs[0])
         let dy = context.gradient(output).base, dx = context.gradient(inputs[0]).base
         guard let mask = mask?.pointer else { return }
         let count = context.batch * outputShape.elementCount

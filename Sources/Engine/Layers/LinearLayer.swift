@@ -40,6 +40,7 @@ public final class LinearLayer: Layer {
     }
 
     public func backward(_ context: ExecutionContext) {
+        context.claimGradientForAdding(inputs[0])
         let dy = context.gradient(output)
         Linear.backward(x: context.view(inputs[0]).base, weight: weight, dy: dy.base, weightGradient: weightGradient,
                         biasGradient: weightGradient + outFeatures * inFeatures, dx: context.gradient(inputs[0]).base,

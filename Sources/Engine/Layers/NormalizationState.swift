@@ -68,14 +68,16 @@ final class NormalizationState {
         }
     }
 
-    /// Back-propagates `dz` (the gradient of the normalised output) into `inputGradient`.
-    func backward(_ input: [TensorView], _ dz: TensorView, relu: Bool, into inputGradient: [TensorView],
+    /// Back-propagates `dz` (the gradient of the normalised output) into the gradients of
+    /// `values` (whose activations are `input`), claiming them (`ExecutionContext.claimGradient`).
+    func backward(_ input: [TensorView], _ dz: TensorView, relu: Bool, into values: [ValueID],
                   _ context: ExecutionContext) {
         BatchNorm.gradientSums(input: input, outputGradient: dz, batch: context.batch, mean: mean, invStd: invStd,
                                scale: scale, shift: shift, relu: relu, into: sums, pool: context.pool)
         BatchNorm.parameterGradients(sums: sums, channels: channels, gammaGradient: gammaGradient, betaGradient: betaGradient)
         context.statisticsReducer?.sumAcrossRanks(sums, count: 2 * channels)
-        BatchNorm.inputGradient(input: input, inputGradient: inputGradient, accumulate: true, outputGradient: dz,
+        BatchNorm.inputGradient(input: input, inputGradient: context.gradients(values),
+                                accumulate: context.claimGradients(values), outputGradient: dz,
                                 batch: context.batch, count: count, sums: sums, mean: mean, invStd: invStd,
                                 scale: scale, shift: shift, relu: relu, pool: context.pool)
     }

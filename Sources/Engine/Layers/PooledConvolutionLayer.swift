@@ -124,6 +124,6 @@ public final class PooledConvolutionLayer: Layer {
         }
         context.addWorkerPartials(weightGradient: weightGradient, weightCount: g.weightCount,
                                   biasGradient: nil, biasCount: 0)
-        norm.backward(x, dz, relu: true, into: context.gradients(inputs), context)
+        norm.backward(x, dz, relu: true, into: inputs, context)
     }
 }

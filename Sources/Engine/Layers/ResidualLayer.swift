@@ -29,9 +29,11 @@ public final class ResidualLayer: Layer {
     public func backward(_ context: ExecutionContext) {
         let dy = context.gradient(output), dx = context.gradient(inputs[0])
         let y = context.view(output), ds = context.gradient(inputs[1]), relu = self.relu
+        let accumulateInput = context.claimGradient(inputs[0]), accumulateShortcut = context.claimGradient(inputs[1])
         context.pool.chunks(context.batch) { samples, _ in
             for n in samples {
-                Residual.backward(output: y, outputGradient: dy, relu: relu, inputGradient: dx, shortcutGradient: ds, sample: n)
+                Residual.backward(output: y, outputGradient: dy, relu: relu, inputGradient: dx, accumulateInput: accumulateInput,
+                                  shortcutGradient: ds, accumulateShortcut: accumulateShortcut, sample: n)
             }
         }
     }
