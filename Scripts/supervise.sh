@@ -26,7 +26,7 @@
 # or message for a node that does not answer, so without this a restart onto a dead node hangs.
 #
 # Killing a command kills its whole process tree (mpirun, a wrapper such as
-# Cluster/local-cluster.sh, and whatever they started on this machine).
+# Cluster/testing/local-cluster.sh, and whatever they started on this machine).
 set -uo pipefail
 
 max_restarts=3

@@ -1,9 +1,9 @@
 import Foundation
 import XCTest
 
-/// Multi-node training on the simulated cluster of `Cluster/local-cluster.sh`: two or three network
+/// Multi-node training on the simulated cluster of `Cluster/testing/local-cluster.sh`: two or three network
 /// namespaces (`ddpt-node1`, `ddpt-node2`, …) joined by veth links and a bridge, one rank in each,
-/// launched by `mpirun` through the `Cluster/netns-rsh` agent and talking over TCP only
+/// launched by `mpirun` through the `Cluster/testing/netns-rsh` agent and talking over TCP only
 /// (`--mca btl tcp,self` on 10.77.0.0/24). The result must equal the same job on one node under a
 /// plain `mpirun -np N` (shared memory).
 ///
@@ -24,7 +24,7 @@ final class MultiNodeTests: XCTestCase {
     /// Background jobs of the current test, killed in `tearDown` if still running.
     var jobs: [BackgroundJob] = []
 
-    static let script = MPIHarness.repository.appendingPathComponent("Cluster/local-cluster.sh").path
+    static let script = MPIHarness.repository.appendingPathComponent("Cluster/testing/local-cluster.sh").path
     /// The exit status with which `local-cluster.sh` says "this machine cannot host the cluster".
     static let unsupportedStatus: Int32 = 3
 
@@ -44,7 +44,7 @@ final class MultiNodeTests: XCTestCase {
         }
         guard up.status == 0 else {
             throw ClusterError(description: "`local-cluster.sh up \(nodes)` failed (if a cluster was left up by an earlier run, "
-                               + "`Cluster/local-cluster.sh down` removes it):\n\(up.tail)")
+                               + "`Cluster/testing/local-cluster.sh down` removes it):\n\(up.tail)")
         }
         clusterIsUp = true
     }
@@ -67,7 +67,7 @@ final class MultiNodeTests: XCTestCase {
 
     struct ClusterError: Error, CustomStringConvertible { var description: String }
 
-    /// `Cluster/local-cluster.sh <arguments>` with the harness's hard timeout.
+    /// `Cluster/testing/local-cluster.sh <arguments>` with the harness's hard timeout.
     func cluster(_ arguments: [String], harness: MPIHarness? = nil) throws -> MPIHarness.Result {
         let harness = harness ?? self.harness!
         var environment = ProcessInfo.processInfo.environment

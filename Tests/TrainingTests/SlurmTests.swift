@@ -2,7 +2,7 @@ import Foundation
 import XCTest
 
 /// `Cluster/ddptrain.slurm` on a real SLURM: the private one-node cluster of
-/// `Cluster/local-slurm.sh` (its own munged, slurmctld and slurmd on 127.0.0.1, state under
+/// `Cluster/testing/local-slurm.sh` (its own munged, slurmctld and slurmd on 127.0.0.1, state under
 /// /tmp/ddpt-slurm). The batch script is submitted with `sbatch` exactly as documented (2 ranks
 /// started by `srun --mpi=pmix`, `--resume auto` added by the script), once straight through and
 /// once requeued with `scontrol requeue` while it trains; the requeued job must start again,
@@ -20,7 +20,7 @@ final class SlurmTests: XCTestCase {
     /// up is never taken down by the test).
     var clusterIsUp = false
 
-    static let script = MPIHarness.repository.appendingPathComponent("Cluster/local-slurm.sh").path
+    static let script = MPIHarness.repository.appendingPathComponent("Cluster/testing/local-slurm.sh").path
     static let batchScript = MPIHarness.repository.appendingPathComponent("Cluster/ddptrain.slurm").path
     /// The exit status with which `local-slurm.sh` says "this machine cannot host the cluster".
     static let unsupportedStatus: Int32 = 3
@@ -38,7 +38,7 @@ final class SlurmTests: XCTestCase {
         }
         guard up.status == 0 else {
             throw Failure("`local-slurm.sh up` failed (if a cluster was left up by an earlier run, "
-                          + "`Cluster/local-slurm.sh down` removes it):\n\(up.tail)")
+                          + "`Cluster/testing/local-slurm.sh down` removes it):\n\(up.tail)")
         }
         clusterIsUp = true
     }
@@ -76,7 +76,7 @@ final class SlurmTests: XCTestCase {
         return environment
     }
 
-    /// `Cluster/local-slurm.sh <arguments>` with the harness's hard timeout.
+    /// `Cluster/testing/local-slurm.sh <arguments>` with the harness's hard timeout.
     func cluster(_ arguments: [String], harness: MPIHarness? = nil) throws -> MPIHarness.Result {
         try (harness ?? self.harness!).launch("/bin/bash", [Self.script] + arguments, environment: environment())
     }

@@ -4,11 +4,11 @@
 # logs under one directory of its own. No systemd, no cgroups (proctrack/linuxproc, task/none),
 # no accounting database. It does not touch /etc/slurm, /etc/munge or any system daemon.
 #
-#   Cluster/local-slurm.sh up          start munged, slurmctld and slurmd; wait until the node is idle
-#   Cluster/local-slurm.sh status      daemons, node and queue; exit 0 when up and healthy
-#   Cluster/local-slurm.sh env         print `export SLURM_CONF=…` for sbatch/srun/squeue/scontrol
-#   Cluster/local-slurm.sh run CMD…    run CMD with SLURM_CONF set (e.g. `run sbatch job.slurm`)
-#   Cluster/local-slurm.sh down        cancel the jobs, stop the daemons, remove exactly what `up` made
+#   Cluster/testing/local-slurm.sh up          start munged, slurmctld and slurmd; wait until the node is idle
+#   Cluster/testing/local-slurm.sh status      daemons, node and queue; exit 0 when up and healthy
+#   Cluster/testing/local-slurm.sh env         print `export SLURM_CONF=…` for sbatch/srun/squeue/scontrol
+#   Cluster/testing/local-slurm.sh run CMD…    run CMD with SLURM_CONF set (e.g. `run sbatch job.slurm`)
+#   Cluster/testing/local-slurm.sh down        cancel the jobs, stop the daemons, remove exactly what `up` made
 #
 # Settings (environment): DDPT_SLURM_DIR (default /tmp/ddpt-slurm), DDPT_SLURM_PORT (slurmctld's
 # port, default 16817; slurmd uses the next one), DDPT_SLURM_CPUS (CPUs of the node, default the
@@ -129,7 +129,7 @@ write_config() {
     : >"$DIR/etc/plugstack.conf"
     record "file $CONF"
     cat >"$CONF" <<EOF
-# Written by Cluster/local-slurm.sh up: a private one-node test cluster on 127.0.0.1.
+# Written by Cluster/testing/local-slurm.sh up: a private one-node test cluster on 127.0.0.1.
 ClusterName=ddpt
 SlurmctldHost=localhost(127.0.0.1)
 SlurmctldPort=$PORT

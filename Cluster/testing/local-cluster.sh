@@ -3,19 +3,19 @@
 # link into the bridge ddpt-br0 in the root namespace, so Open MPI ranks talk TCP to each
 # other over real (virtual) network interfaces instead of shared memory.
 #
-#   Cluster/local-cluster.sh up K [--slots S]     create K nodes (S slots each, default 1)
-#   Cluster/local-cluster.sh run [MPIRUN-OPTS… --] CMD…
+#   Cluster/testing/local-cluster.sh up K [--slots S]     create K nodes (S slots each, default 1)
+#   Cluster/testing/local-cluster.sh run [MPIRUN-OPTS… --] CMD…
 #                                    mpirun CMD on the nodes over TCP (default -np K --map-by node)
-#   Cluster/local-cluster.sh session K [MPIRUN-OPTS… --] CMD…
+#   Cluster/testing/local-cluster.sh session K [MPIRUN-OPTS… --] CMD…
 #                                    up K, run, down (down also on failure, Ctrl-C or SIGTERM)
-#   Cluster/local-cluster.sh shape NODE [rate R] [delay D] [loss P] [burst B]
+#   Cluster/testing/local-cluster.sh shape NODE [rate R] [delay D] [loss P] [burst B]
 #                                    shape node NODE's link, each direction (replaces earlier shaping):
 #                                    rate 1gbit, delay 0.1ms (us/ms/s), loss 1% (dropped each way)
-#   Cluster/local-cluster.sh unshape NODE          remove that shaping
-#   Cluster/local-cluster.sh cut NODE | restore NODE
+#   Cluster/testing/local-cluster.sh unshape NODE          remove that shaping
+#   Cluster/testing/local-cluster.sh cut NODE | restore NODE
 #                                    take node NODE's link down (a network partition) or back up
-#   Cluster/local-cluster.sh status                what exists, addresses, shaping, reachability
-#   Cluster/local-cluster.sh down                  remove exactly what `up`/`shape` created
+#   Cluster/testing/local-cluster.sh status                what exists, addresses, shaping, reachability
+#   Cluster/testing/local-cluster.sh down                  remove exactly what `up`/`shape` created
 #
 #   Environment: DDPT_CLUSTER_PREFIX (default ddpt), DDPT_CLUSTER_NET (default 10.77.0) and
 #   DDPT_CLUSTER_STATE_DIR (default /tmp/PREFIX-cluster) select an independent cluster instance.
@@ -23,14 +23,14 @@
 # Shaping: with the kernel's netem qdisc, `netem delay D loss P rate R` on both ends of the link.
 # Without netem: `tbf rate R burst B` on both ends for the rate, and inside the node's namespace
 # iptables rules (chain CLUSTER-SHAPE, from OUTPUT and INPUT on eth0) that drop with probability
-# P (`statistic`) and pass packets through NFQUEUE to Cluster/nfq-delay.c (built with gcc into the
+# P (`statistic`) and pass packets through NFQUEUE to Cluster/testing/nfq-delay.c (built with gcc into the
 # state directory, one process per node, SCHED_FIFO), which accepts each one D later, in order.
 #
 # Addresses (defaults): bridge 10.77.0.1/24, node i 10.77.0.(10+i)/24 (private, only inside this
 # machine's own namespaces; no default route, no forwarding, no NAT: nothing leaves the
 # machine). The namespaces share the host's file system, PIDs and users, so the same binary,
 # data and run-directory paths work on every "node". Host names node1…nodeK are mapped to the
-# namespaces by Cluster/netns-rsh, the rsh agent Open MPI's launcher uses instead of ssh.
+# namespaces by Cluster/testing/netns-rsh, the rsh agent Open MPI's launcher uses instead of ssh.
 #
 # Everything created is recorded, as it is created, in the state file
 # ($DDPT_CLUSTER_STATE_DIR, default /tmp/ddpt-cluster, file `state`); `down` removes
@@ -184,13 +184,13 @@ cmd_up() {
     umask 022
     {
         cat /etc/hosts
-        echo "# simulated cluster (Cluster/local-cluster.sh)"
+        echo "# simulated cluster (Cluster/testing/local-cluster.sh)"
         echo "$BRIDGE_ADDRESS $BRIDGE"
         for ((i = 1; i <= nodes; i++)); do echo "$(address_of "$i") node$i $(ns_of "$i")"; done
     } >"$HOSTS"
     record "file $HOSTFILE"
     {
-        echo "# written by Cluster/local-cluster.sh up $nodes: host names are mapped to namespaces by Cluster/netns-rsh"
+        echo "# written by Cluster/testing/local-cluster.sh up $nodes: host names are mapped to namespaces by Cluster/testing/netns-rsh"
         for ((i = 1; i <= nodes; i++)); do echo "node$i slots=$slots"; done
     } >"$HOSTFILE"
 
@@ -387,7 +387,7 @@ node_index() {
 # Without netem, delay and loss are made with netfilter inside the node's namespace: the chain
 # SHAPE_CHAIN of the filter table gets every IPv4 packet leaving (OUTPUT -o eth0) and entering
 # (INPUT -i eth0) the node; it drops a random fraction (the `statistic` match) and hands the rest
-# to NFQUEUE QUEUE_NUM, where the helper Cluster/nfq-delay.c (built into the state directory)
+# to NFQUEUE QUEUE_NUM, where the helper Cluster/testing/nfq-delay.c (built into the state directory)
 # accepts each packet DELAY later, in order. `--queue-bypass`: with no helper listening, packets
 # pass undelayed instead of being dropped.
 readonly SHAPE_CHAIN=CLUSTER-SHAPE

@@ -1,5 +1,5 @@
 // nfq-delay: delays every packet of one netfilter queue by a fixed time, keeping their order.
-// A stand-in for netem's `delay` on kernels without sch_netem: Cluster/local-cluster.sh `shape
+// A stand-in for netem's `delay` on kernels without sch_netem: Cluster/testing/local-cluster.sh `shape
 // NODE delay D` runs it inside the node's network namespace, where iptables rules send the
 // node's packets (both directions) to the queue with `-j NFQUEUE --queue-num Q --queue-bypass`.
 //

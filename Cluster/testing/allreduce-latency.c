@@ -2,8 +2,8 @@
 // the latency-bound collective that synchronised batch norm issues once per layer and direction.
 // Used to measure the per-message latency α of the simulated cluster's links (Docs/distributed.md).
 //
-//   mpicc -O2 -o /tmp/allreduce-latency Cluster/allreduce-latency.c
-//   Cluster/local-cluster.sh run --bind-to none -- /tmp/allreduce-latency [COUNT [ITERATIONS]]
+//   mpicc -O2 -o /tmp/allreduce-latency Cluster/testing/allreduce-latency.c
+//   Cluster/testing/local-cluster.sh run --bind-to none -- /tmp/allreduce-latency [COUNT [ITERATIONS]]
 //
 // Rank 0 prints the mean (elapsed time / calls), minimum, median and 90th percentile over
 // ITERATIONS (default 2000) back-to-back calls of COUNT (default 64) floats, after 200 untimed
