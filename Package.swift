@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "ddptrain",
             dependencies: [
-                "Engine", "Models", "Data", "Distributed", "Checkpoint", "Training",
+                "Models", "Data", "Distributed", "Checkpoint", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fastMath
@@ -97,10 +97,10 @@ let package = Package(
 
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"]),
-        .testTarget(name: "DataTests", dependencies: ["Data", "Engine"]),
+        .testTarget(name: "DataTests", dependencies: ["Data"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Engine"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Distributed", "Checkpoint"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Checkpoint"]),
     ]
 )
 

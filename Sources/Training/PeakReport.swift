@@ -7,15 +7,15 @@ import Foundation
 ///
 /// The lines it prints are parsed by Scripts/compare-pytorch.sh: keep `peak: sgemm` and the
 /// `N thread(s) X GFLOP/s` figures as they are.
-struct PeakReport {
+public struct PeakReport {
     /// Matrix size n of the sgemm problem (n×n×n, one per worker).
-    let size: Int
+    public let size: Int
     /// The thread counts measured, ascending: 1 and `--threads`.
-    let threadCounts: [Int]
+    public let threadCounts: [Int]
     /// GFLOP/s of the sgemm problem, by thread count.
-    let sgemm: [Int: Double]
+    public let sgemm: [Int: Double]
     /// GFLOP/s of the FMA loop, by thread count.
-    let fma: [Int: Double]
+    public let fma: [Int: Double]
 
     /// Steps of the FMA loop per worker and run: about 4 GFLOP, a few tens of milliseconds.
     static let fmaIterations = 20_000_000
@@ -23,7 +23,13 @@ struct PeakReport {
     static let repetitions = 3
 
     /// Measures both peaks at 1 thread and at `threads` threads.
-    static func measure(size: Int, threads: Int) -> PeakReport {
+    public static func measure(size: Int, threads: Int) throws -> PeakReport {
+        let bytes = 3 * size * size * MemoryLayout<Float>.size * threads
+        if let available = SystemMemory.availableBytes(), bytes > available {
+            throw TrainingError.invalidOption(flag: "--peak-size", value: "\(size)",
+                                              rule: "needs \(bytes >> 20) MiB for \(threads) × 3 matrices of \(size)² floats but "
+                                                  + "\(available >> 20) MiB are available: lower --peak-size or --threads")
+        }
         let counts = Array(Set([1, threads])).sorted()
         var sgemm: [Int: Double] = [:], fma: [Int: Double] = [:]
         for count in counts {
@@ -34,7 +40,7 @@ struct PeakReport {
     }
 
     /// The report: one line for sgemm (with the OpenBLAS kernels that ran it), one for the FMA loop.
-    var lines: [String] {
+    public var lines: [String] {
         [
             "peak: sgemm \(size)³ \(figures(sgemm)) (OpenBLAS \(BLASKernels.summary), single-threaded, one problem per thread, best of \(Self.repetitions))",
             "peak: FMA loop \(figures(fma)) (\(PeakMeasurement.fmaAccumulators) independent SIMD16<Float> accumulators in registers, "

@@ -5,9 +5,9 @@ import Darwin
 #endif
 
 /// Process resource figures for benchmark reports.
-enum ResourceUsage {
+public enum ResourceUsage {
     /// The peak resident set size of this process, in MiB (Linux reports `ru_maxrss` in KiB).
-    static var peakResidentMegabytes: Int {
+    public static var peakResidentMegabytes: Int {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return Int(usage.ru_maxrss) / 1024

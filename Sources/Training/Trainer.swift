@@ -17,19 +17,19 @@ public final class Trainer {
     public let trainingSet: ImageSet
     /// The test set.
     public let testSet: ImageSet
+    /// Runs each optimizer step: the network, the optimizer and the gradient all-reduce.
+    public let runner: StepRunner
     /// The model with its parameters, gradients and activations.
-    public let network: Network
+    public var network: Network { runner.network }
     /// The optimizer and its momentum buffers.
-    public let optimizer: SGD
+    public var optimizer: SGD { runner.optimizer }
     /// The learning-rate schedule and its state.
     public private(set) var schedule: LearningRateSchedule
     /// Where progress goes (silent on ranks other than 0).
     public let reporter: ProgressReporter
     /// The ranks of the run.
     public let communicator: Communicator
-    let buckets: GradientBuckets
     let augmenter: Augmenter
-    let pool: ComputePool
     /// Optional per-step log (`--step-log`): one JSON line per optimizer step, rank 0 only.
     var stepLog: MetricsLog?
     /// Where the run continues: epoch and global batch within it (0, 0 for a fresh run).
@@ -45,7 +45,7 @@ public final class Trainer {
     /// Set by a failed checkpoint write under `--on-checkpoint-failure stop` (rank 0's vote to stop).
     let writeFailed = StopFlag()
     /// Stall of each checkpoint on the training loop, in seconds (rank 0).
-    public private(set) var checkpointStalls: [Double] = []
+    public internal(set) var checkpointStalls: [Double] = []
     /// Ends the job when a step stops making progress (`--step-timeout`); created by `run` when
     /// the caller has not already started one.
     public var watchdog: StepWatchdog?
@@ -97,7 +97,6 @@ public final class Trainer {
         self.communicator = communicator
         try Self.checkAgreement(c, communicator)
         schedule = c.schedule
-        pool = ComputePool(threads: c.threads)
         // Activations are allocated for the largest share a rank really trains: a batch larger than
         // the data set does not reserve memory for samples that do not exist.
         // The model and batch must fit in this rank's part of the node's available memory, or the
@@ -106,15 +105,11 @@ public final class Trainer {
         let maxBatch = min(c.batchSize, largestShare)
         let graph = try ModelBuilder.checkedGraph(for: c.model, batch: maxBatch, threads: c.threads,
                                                   availableBytes: SystemMemory.availableBytes().map { $0 / Self.ranksOnThisNode() })
-        network = Network(graph: graph, maxBatch: maxBatch, pool: pool, seed: c.seed)
-        communicator.broadcast(network.parameters.values.pointer, count: network.parameters.count)
-        communicator.broadcast(network.buffers.values.pointer, count: network.buffers.count)
-        if c.batchNormSync == .batch && communicator.size > 1 {
-            network.context.statisticsReducer = communicator
-        }
-        buckets = GradientBuckets(network: network, communicator: communicator,
-                                  bucketBytes: Int(c.bucketMegabytes * 1_048_576))
-        optimizer = SGD(arena: network.parameters, configuration: c.optimizer)
+        runner = StepRunner(graph: graph, maxBatch: maxBatch, threads: c.threads, seed: c.seed, communicator: communicator,
+                            batchNormSync: c.batchNormSync, bucketBytes: Int(c.bucketMegabytes * 1_048_576),
+                            optimizer: c.optimizer)
+        communicator.broadcast(runner.network.parameters.values.pointer, count: runner.network.parameters.count)
+        communicator.broadcast(runner.network.buffers.values.pointer, count: runner.network.buffers.count)
         augmenter = Augmenter(options: c.augmentation, normalization: normalization, seed: Self.augmentationSeed(c.seed))
         self.reporter = communicator.isLeader ? reporter : ProgressReporter(output: { _ in })
         writer = communicator.isLeader && c.checkpoint.enabled
@@ -134,53 +129,6 @@ public final class Trainer {
         history = state.history
         partial = state.partialEpoch ?? TrainingState.PartialEpoch()
         earlierWallSeconds = state.wallSeconds
-    }
-
-    /// Ranks of the job on this machine (Open MPI's local size; 1 outside `mpirun`), which share
-    /// its memory.
-    static func ranksOnThisNode() -> Int {
-        max(1, Int(ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? "") ?? 1)
-    }
-
-    /// Suffix of the optimizer's momentum tensors in a checkpoint.
-    static let momentumSuffix = ".momentum_buffer"
-
-    /// The seed of the epoch order, derived from the run's seed.
-    public static func orderSeed(_ seed: UInt64) -> UInt64 { RandomStream.derive(seed, 0x6f72_6465_72) }
-    /// The seed of the augmentations, derived from the run's seed.
-    public static func augmentationSeed(_ seed: UInt64) -> UInt64 { RandomStream.derive(seed, 0x6175_676d) }
-
-    /// The global batches an epoch trains on: all of the plan's, except a final one too short to
-    /// give every rank at least one sample (dropped identically on every rank).
-    static func trainedBatches(_ plan: EpochPlan, ranks: Int) -> [ArraySlice<Int32>] {
-        (0..<plan.batchCount).map { plan.batch($0) }.filter { $0.count >= ranks }
-    }
-
-    /// Rank `rank`'s contiguous share of a global batch of `count` samples: sizes differ by at most one.
-    public static func share(of count: Int, rank: Int, ranks: Int) -> Range<Int> {
-        (count * rank / ranks)..<(count * (rank + 1) / ranks)
-    }
-
-    /// Stops with a message naming the differing fields when the ranks' configurations differ.
-    static func checkAgreement(_ c: TrainingConfiguration, _ communicator: Communicator) throws {
-        guard communicator.size > 1 else { return }
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let mine = try encoder.encode(c.sharedFields)
-        let hash = FNV1a.hash(mine)
-        let (low, high) = communicator.range(of: hash)
-        guard low != high else { return }
-        var leader = [UInt8](mine)
-        communicator.broadcast(&leader)
-        let differing = ConfigurationDifference.fields(Data(leader), mine)
-        if differing.isEmpty {
-            // This rank agrees with rank 0; a rank that differs names the fields and aborts the
-            // job. Give its message time to get out before ending the job from here.
-            Thread.sleep(forTimeInterval: 5)
-            communicator.abort("configuration differs between ranks (see the other ranks' messages)")
-        }
-        communicator.abort("configuration differs from rank 0 in: " + differing.joined(separator: ", ")
-                           + ". Start every rank with the same flags and the same data.")
     }
 
     /// Trains for the configured epochs (from where a resumed checkpoint left off), evaluating
@@ -251,17 +199,6 @@ public final class Trainer {
         return history
     }
 
-    /// How the run ended, judged from rank 0's checkpoint ledger: a failed last checkpoint, or a
-    /// stop asked for by a failed write, makes it `checkpointFailed`.
-    func endOfRun(stopped: Bool) -> RunOutcome {
-        let (written, failure, lastFailed) = ledger.state
-        let onDisk = written ?? (directory.flatMap { CheckpointDirectory.candidates(in: $0.path).first })
-        if let failure, lastFailed || (stopped && writeFailed.isSet) {
-            return .checkpointFailed(name: failure.name, reason: failure.reason, onDisk: onDisk, stopped: stopped)
-        }
-        return stopped ? .stoppedBySignal(checkpoint: configuration.checkpoint.enabled ? onDisk : nil) : .finished
-    }
-
     /// One pass over the training set in the epoch's global order, starting at global batch
     /// `first`, this rank taking its share of every global batch. Returns nil when the ranks
     /// agreed to stop early (signal, or a failed checkpoint under `--on-checkpoint-failure stop`).
@@ -277,7 +214,7 @@ public final class Trainer {
         let pipeline = BatchPipeline(set: trainingSet, batches: shares, augmenter: augmenter, epoch: epoch,
                                      capacity: network.maxBatch)
         defer { pipeline.finish() }
-        buckets.resetTimer()
+        runner.resetWaitTimer()
         let start = Date()
         let before = partial
         var lr = schedule.currentRate
@@ -286,7 +223,7 @@ public final class Trainer {
             var p = before
             p.seconds += Date().timeIntervalSince(start)
             p.dataWaitSeconds += pipeline.waitSeconds
-            p.communicationWaitSeconds += buckets.exposedSeconds
+            p.communicationWaitSeconds += runner.allReduceWaitSeconds
             p.lossSum = partial.lossSum; p.correct = partial.correct; p.seen = partial.seen
             return p
         }
@@ -332,9 +269,8 @@ public final class Trainer {
         let c = configuration
         network.input.update(from: batch.images.pointer, count: batch.count * CIFAR10.imageBytes)
         network.context.sampleOffset = offset
-        network.forward(batch: batch.count, training: true)
         let result = batch.labels.withUnsafeBufferPointer {
-            network.loss(labels: $0.baseAddress!, smoothing: c.labelSmoothing, normalizer: globalCount)
+            runner.forward(count: batch.count, labels: $0.baseAddress!, smoothing: c.labelSmoothing, globalCount: globalCount)
         }
         // One small all-reduce gives the global figures and collective verdicts: NaN anywhere,
         // and whether any rank was asked to stop (signal, or rank 0's failed checkpoint write).
@@ -344,138 +280,14 @@ public final class Trainer {
         guard totals[0].isFinite else {
             throw TrainingError.nonFinite(what: "training loss", epoch: epoch, step: schedule.step)
         }
-        network.zeroParameterGradients()
-        network.backward()
-        buckets.finish()
-        if let limit = c.gradientClipNorm {
-            let norm = network.parameters.gradientNorm()
-            guard norm.isFinite else { throw TrainingError.nonFinite(what: "gradient norm", epoch: epoch, step: schedule.step) }
-            if norm > limit { network.parameters.scaleGradients(by: Float(limit / norm)) }
+        do {
+            try runner.backwardAndUpdate(learningRate: Float(learningRate), clipNorm: c.gradientClipNorm)
+        } catch {
+            throw TrainingError.nonFinite(what: "gradient norm", epoch: epoch, step: schedule.step)
         }
-        optimizer.step(network.parameters, learningRate: Float(learningRate), pool: pool)
         try stepLog?.append(StepRecord(step: schedule.step, lr: learningRate, loss: totals[0] / totals[2]))
         schedule.advance()
         if c.checkSyncEvery > 0 && schedule.step % c.checkSyncEvery == 0 { try checkParametersAgree() }
         return (totals[0], totals[1], totals[2], totals[3] > 0)
     }
-
-    /// Aborts the job when the ranks' parameters are no longer bitwise identical.
-    func checkParametersAgree() throws {
-        let checksum = network.parameters.checksum()
-        let (low, high) = communicator.range(of: checksum)
-        if low != high {
-            communicator.abort("parameters diverged across ranks at step \(schedule.step) (checksum \(String(checksum, radix: 16)) "
-                               + "on this rank); the ranks no longer train the same model")
-        }
-    }
-
-    /// Test-set loss and accuracy, each rank evaluating a contiguous shard and the sums added, so
-    /// every image counts once and the figures equal a single process's.
-    public func evaluate() -> EvaluationResult {
-        if configuration.batchNormSync == .local && communicator.size > 1 {
-            averageRunningStatistics()
-        }
-        let shard = Self.share(of: testSet.count, rank: communicator.rank, ranks: communicator.size)
-        let watchdog = self.watchdog
-        watchdog?.beat("evaluation")
-        let local = Evaluation.run(network, on: testSet, indices: shard, augmenter: augmenter) { watchdog?.beat("evaluation") }
-        watchdog?.beat("the all-reduce of the evaluation results")
-        var sums = [local.loss * Double(local.samples), local.accuracy * Double(local.samples), Double(local.samples)]
-        communicator.sumAcrossRanks(&sums, count: 3)
-        let n = max(1, sums[2])
-        return EvaluationResult(loss: sums[0] / n, accuracy: sums[1] / n, samples: Int(sums[2]))
-    }
-
-    /// Replaces every rank's batch-norm running statistics by their mean over the ranks.
-    public func averageRunningStatistics() {
-        let buffers = network.buffers
-        communicator.sumAcrossRanks(buffers.values.pointer, count: buffers.count)
-        let scale = 1 / Float(communicator.size)
-        for i in 0..<buffers.count { buffers.values.pointer[i] *= scale }
-    }
-
-    /// Takes a checkpoint at the current position. Every rank calls this at the same point (with
-    /// local batch norm the running statistics are averaged first, a collective); rank 0
-    /// snapshots the state into memory and compresses and writes it on a background thread, so
-    /// training stalls only for the copy. `wait` blocks until the file is on disk.
-    func saveCheckpoint(epoch: Int, batchInEpoch: Int, reason: String, wallSeconds: Double, wait: Bool) throws {
-        guard configuration.checkpoint.enabled else { return }
-        if configuration.batchNormSync == .local && communicator.size > 1 { averageRunningStatistics() }
-        guard let writer else { return }
-        let stallStart = Date()
-        writer.waitForPending()
-        let c = configuration
-        let state = TrainingState(
-            configuration: c, schedule: schedule, epoch: epoch, batchInEpoch: batchInEpoch, globalStep: schedule.step,
-            samplesSeen: schedule.step * c.globalBatchSize, networkStep: network.context.step, worldSize: communicator.size,
-            globalBatchSize: c.globalBatchSize, history: history, partialEpoch: batchInEpoch > 0 ? partial : nil,
-            wallSeconds: wallSeconds, savedAt: ISO8601DateFormatter().string(from: Date()), reason: reason)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let metadata = try encoder.encode(state)
-        let tensors = snapshotTensors()
-        let name = CheckpointDirectory.fileName(epoch: epoch, globalStep: schedule.step)
-        let settings = c.checkpoint
-        let reporter = self.reporter, failed = writeFailed, ledger = self.ledger
-        let size = SizeBox()
-        let writeStart = Date()
-        writer.writeInBackground(name: name, make: {
-            let bytes = try CheckpointFile.encode(metadata: metadata, tensors: tensors,
-                                                  softwareVersion: TrainingConfiguration.currentVersion,
-                                                  level: settings.zstdLevel, shuffle: settings.shuffle)
-            size.bytes = bytes.count
-            return bytes
-        }, completion: { result in
-            ledger.record(name, result)
-            switch result {
-            case .success:
-                reporter.line(String(format: "checkpoint %@: %.2f MiB, compressed and written in %.0f ms in the background",
-                                     name, Double(size.bytes) / 1_048_576, 1000 * Date().timeIntervalSince(writeStart)))
-            case .failure(let error):
-                reporter.line("warning: checkpoint \(name) could not be written: \(error). Any earlier checkpoint is kept; "
-                              + (settings.onFailure == .stop ? "stopping after this step (--on-checkpoint-failure stop)."
-                                                             : "training continues (--on-checkpoint-failure continue)."))
-                if settings.onFailure == .stop { failed.set() }
-            }
-        })
-        let stall = Date().timeIntervalSince(stallStart)
-        checkpointStalls.append(stall)
-        reporter.line(String(format: "checkpoint %@ (%@): training stalled %.1f ms for the snapshot", name, reason, 1000 * stall))
-        if wait { writer.waitForPending() }
-    }
-
-    /// Copies of every parameter, buffer and momentum tensor, by name.
-    func snapshotTensors() -> [NamedTensor] {
-        func tensors(_ arena: ParameterArena, _ values: UnsafeMutablePointer<Float>, section: String, suffix: String) -> [NamedTensor] {
-            arena.slots.map { slot in
-                NamedTensor(name: slot.declaration.name + suffix, shape: slot.declaration.shape, section: section,
-                            values: Array(UnsafeBufferPointer(start: values + slot.offset, count: slot.declaration.count)))
-            }
-        }
-        return tensors(network.parameters, network.parameters.values.pointer, section: "parameters", suffix: "")
-            + tensors(network.buffers, network.buffers.values.pointer, section: "buffers", suffix: "")
-            + tensors(network.parameters, optimizer.velocity.pointer, section: "optimizer", suffix: Self.momentumSuffix)
-    }
-
-    /// Writes the parameters and then the batch-norm buffers as raw native-endian float32 to `path`
-    /// (for tests that compare ranks or runs bit for bit).
-    public func dumpState(to path: String) throws {
-        var data = Data(buffer: UnsafeBufferPointer(network.parameters.values.buffer))
-        data.append(Data(buffer: UnsafeBufferPointer(network.buffers.values.buffer)))
-        do { try data.write(to: URL(fileURLWithPath: path)) } catch {
-            throw TrainingError.runDirectory(path: path, reason: "writing the state dump failed: \(error.localizedDescription)")
-        }
-    }
-}
-
-/// The size of a checkpoint, filled in by the background writer.
-final class SizeBox: @unchecked Sendable {
-    var bytes = 0
-}
-
-/// One line of the optional per-step log.
-struct StepRecord: Codable {
-    var step: Int
-    var lr: Double
-    var loss: Double
 }

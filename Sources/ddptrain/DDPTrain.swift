@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import Foundation  // exit() with a status of our own
 
 /// The `ddptrain` command: data-parallel training of SparseNet, DenseNet and ResNet on CPUs.
 @main

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Data
+import Data  // the flags parse into Data's AugmentationOptions and ShiftFill
 
 /// Flags that say where CIFAR-10 is and how training samples are augmented.
 struct DataOptions: ParsableArguments {

@@ -1,9 +1,4 @@
 import ArgumentParser
-import Checkpoint
-import Data
-import Engine
-import Foundation
-import Models
 import Training
 
 /// `ddptrain eval`: test-set loss and accuracy of a model.
@@ -35,31 +30,18 @@ struct Eval: ParsableCommand {
     }
 
     func run() throws {
-        var configuration = try model.configuration()
-        var saved: ResumePoint?
-        if let checkpoint {
-            let point = try ResumePoint.load(checkpoint, say: printError).point
-            if model.isGiven && configuration != point.state.configuration.model {
-                throw ValidationError("--model \(configuration.name) contradicts the checkpoint's model \(point.state.configuration.model.name)")
-            }
-            configuration = point.state.configuration.model
-            saved = point
-        }
-        let test = try ImageSet.load(directory: data, split: .test)
-        let normalization = try saved?.state.configuration.normalization
-            ?? Normalization.compute(from: ImageSet.load(directory: data, split: .train))
-        let graph = try ModelBuilder.checkedGraph(for: configuration, batch: batchSize, threads: threads,
-                                                  availableBytes: SystemMemory.availableBytes())
-        let network = Network(graph: graph, maxBatch: batchSize,
-                              pool: ComputePool(threads: threads), seed: seed)
-        if let saved { try saved.restore(into: network) }
-        let augmenter = Augmenter(options: AugmentationOptions(), normalization: normalization, seed: 0)
-        let start = Date()
-        let result = Evaluation.run(network, on: test, augmenter: augmenter)
-        guard result.loss.isFinite else {
-            throw TrainingError.nonFiniteOutput(what: saved.map { "the weights of \($0.path)" } ?? "the initial weights")
-        }
-        print(String(format: "%@ on %d test images: loss %.4f, top-1 accuracy %.2f%% (%.1f s)",
-                     configuration.name, result.samples, result.loss, 100 * result.accuracy, Date().timeIntervalSince(start)))
+        var evaluation = TestSetEvaluation(dataDirectory: data, defaultModel: try model.configuration())
+        evaluation.checkpoint = checkpoint
+        evaluation.model = model.isGiven ? try model.configuration() : nil
+        evaluation.batch = batchSize
+        evaluation.threads = threads
+        evaluation.seed = seed
+        let outcome = try evaluation.run(say: printError)
+        let r = outcome.result
+        print("\(outcome.model.name) on \(r.samples) test images: loss \(Self.fixed(r.loss, 4)), "
+              + "top-1 accuracy \(Self.fixed(100 * r.accuracy, 2))% (\(Self.fixed(outcome.seconds, 1)) s)")
     }
+
+    /// `value` with `digits` decimals.
+    static func fixed(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
 }

@@ -1,7 +1,8 @@
 import ArgumentParser
+// The exit status is chosen by the kind of error, so each module whose errors reach the command is named:
 import Checkpoint
 import Data
-import Foundation
+import Foundation  // FileHandle.standardError
 import Models
 import Training
 

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Checkpoint
-import Foundation
+import Checkpoint  // inspect is a file tool: it decodes and re-encodes the checkpoint format itself
+import Foundation  // String(format:), file reads
 import Training
 
 /// `ddptrain inspect CKPT`: what a checkpoint holds, verified.

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Models
+import Models  // the flags parse into Models' ModelConfiguration
 
 /// Flags that choose a model by name and adjust its architecture.
 ///

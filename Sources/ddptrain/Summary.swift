@@ -1,6 +1,6 @@
 import ArgumentParser
-import Engine
-import Models
+import Models  // the argument's help lists ModelConfiguration.namedModels
+import Training
 
 /// `ddptrain summary MODEL`: the layer table of a model, as Keras' `model.summary()` prints it.
 struct Summary: ParsableCommand {
@@ -14,8 +14,6 @@ struct Summary: ParsableCommand {
     /// Prints the table, or fails with the model error when the model is invalid, too large to
     /// count, or its graph and parameters would not fit in the memory available.
     func run() throws {
-        let configuration = try options.configuration(name: name)
-        let graph = try ModelBuilder.checkedGraph(for: configuration, availableBytes: SystemMemory.availableBytes())
-        print(ModelSummary(graph).render(title: "\(configuration.name)  (input 3×32×32)"))
+        print(try ModelTable.render(options.configuration(name: name)))
     }
 }

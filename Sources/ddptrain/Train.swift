@@ -1,9 +1,8 @@
 import ArgumentParser
-import Data
-import Distributed
-import Engine
-import Foundation
-import Models
+import Data  // ShiftFill is a flag value (ExpressibleByArgument below)
+import Distributed  // the job's communicator is handed from Launch to Trainer
+import Foundation  // ProcessInfo, FileManager, String(format:)
+import Models  // model flags given on resume are a ModelConfiguration
 import Training
 
 /// `ddptrain train`: trains a model on CIFAR-10, evaluating on the test set after every epoch.
@@ -108,7 +107,7 @@ struct Train: ParsableCommand {
         let requested = try requestedConfiguration()
         let communicator = Launch.communicator()
         var outcome = RunOutcome.finished
-        try Launch.run(communicator) { outcome = try train(requested, communicator, watchdog: watchdog) }
+        try Launch.run(communicator, exitStatus: { ExitStatus.of($0).rawValue }) { outcome = try train(requested, communicator, watchdog: watchdog) }
         if let message = outcome.message, communicator.isLeader || outcome != .finished {
             if case .stoppedBySignal = outcome { print(message) } else { printError(message) }
         }

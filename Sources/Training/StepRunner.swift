@@ -1,0 +1,106 @@
+import Distributed
+import Engine
+import Foundation
+
+/// One data-parallel optimizer step on this rank's share of a global batch, the same for
+/// `Trainer` and for `Benchmark`: forward, loss over the global batch, backward with the gradient
+/// buckets all-reduced while it runs, optional gradient clipping, SGD.
+///
+/// A step has two halves so that the caller can act between them: `Trainer` adds the global
+/// loss and the ranks' stop votes in one all-reduce after `forward` and before `backward`.
+public final class StepRunner {
+    /// The model with its parameters, gradients and activations.
+    public let network: Network
+    /// The optimizer and its momentum buffers.
+    public let optimizer: SGD
+    /// The ranks whose gradients (and, with synchronised batch norm, statistics) are summed.
+    public let communicator: Communicator
+    /// The worker threads every layer and the optimizer share.
+    let pool: ComputePool
+    /// Overlaps the gradient all-reduce with the backward pass.
+    let buckets: GradientBuckets
+    /// Seconds of the last step's phases.
+    public private(set) var timings = Timings()
+
+    /// Seconds spent in each phase of one step.
+    public struct Timings: Sendable {
+        /// Forward pass and loss.
+        public var forward = 0.0
+        /// Backward pass, including the wait for the last gradient buckets.
+        public var backward = 0.0
+        /// Clipping and the SGD update.
+        public var update = 0.0
+        /// Of `backward`: waiting on all-reduces the backward pass could not hide.
+        public var allReduceWait = 0.0
+        /// The whole step.
+        public var total: Double { forward + backward + update }
+    }
+
+    /// Builds the network for batches of up to `maxBatch` samples on `threads` threads, with
+    /// batch norm synchronised across the ranks when `batchNormSync` is `.batch`.
+    public init(graph: Graph, maxBatch: Int, threads: Int, seed: UInt64, communicator: Communicator,
+                batchNormSync: BatchNormSync, bucketBytes: Int, optimizer configuration: SGD.Configuration = .init()) {
+        pool = ComputePool(threads: threads)
+        network = Network(graph: graph, maxBatch: maxBatch, pool: pool, seed: seed)
+        self.communicator = communicator
+        if batchNormSync == .batch && communicator.size > 1 {
+            network.context.statisticsReducer = communicator
+        }
+        buckets = GradientBuckets(network: network, communicator: communicator, bucketBytes: bucketBytes)
+        optimizer = SGD(arena: network.parameters, configuration: configuration)
+    }
+
+    /// Gradient buckets of the all-reduce.
+    public var bucketCount: Int { buckets.ranges.count }
+
+    /// Seconds the all-reduce kept the backward passes waiting since `resetWaitTimer`.
+    public var allReduceWaitSeconds: Double { buckets.exposedSeconds }
+
+    /// Restarts the count behind `allReduceWaitSeconds`.
+    public func resetWaitTimer() { buckets.resetTimer() }
+
+    /// Runs the forward pass on the `count` samples already in `network.input` and evaluates
+    /// the loss, normalised by the global batch `globalCount`; returns this rank's loss sum and
+    /// correct count.
+    public func forward(count: Int, labels: UnsafePointer<Int32>, smoothing: Float = 0,
+                        globalCount: Int) -> SoftmaxCrossEntropy.Result {
+        let start = DispatchTime.now().uptimeNanoseconds
+        network.forward(batch: count, training: true)
+        let result = network.loss(labels: labels, smoothing: smoothing, normalizer: globalCount)
+        timings = Timings(forward: Self.seconds(since: start))
+        return result
+    }
+
+    /// Back-propagates the loss of the last `forward`, sums the gradients over the ranks, clips
+    /// their norm to `clipNorm` when given, and takes one SGD step at `learningRate`.
+    ///
+    /// - Throws: `nonFiniteGradient` (with the norm) when clipping finds a NaN or infinite
+    ///   gradient; the parameters are then left as they were.
+    public func backwardAndUpdate(learningRate: Float, clipNorm: Double? = nil) throws(NonFiniteGradient) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let waitBefore = buckets.exposedSeconds
+        network.zeroParameterGradients()
+        network.backward()
+        buckets.finish()
+        timings.allReduceWait = buckets.exposedSeconds - waitBefore
+        timings.backward = Self.seconds(since: start)
+        let update = DispatchTime.now().uptimeNanoseconds
+        if let clipNorm {
+            let norm = network.parameters.gradientNorm()
+            guard norm.isFinite else { throw NonFiniteGradient(norm: norm) }
+            if norm > clipNorm { network.parameters.scaleGradients(by: Float(clipNorm / norm)) }
+        }
+        optimizer.step(network.parameters, learningRate: learningRate, pool: pool)
+        timings.update = Self.seconds(since: update)
+    }
+
+    /// The gradient norm that clipping found to be NaN or infinite.
+    public struct NonFiniteGradient: Error {
+        /// The norm.
+        public var norm: Double
+    }
+
+    static func seconds(since start: UInt64) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}

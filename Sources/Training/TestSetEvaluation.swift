@@ -1,0 +1,76 @@
+import Data
+import Engine
+import Foundation
+import Models
+
+/// `ddptrain eval`: the test-set loss and accuracy of a checkpoint's weights, or of a freshly
+/// initialised model. A checkpoint brings its model and the normalisation it was trained with;
+/// without one the normalisation is computed from the training set, as a new run would.
+public struct TestSetEvaluation {
+    /// A checkpoint file, or a run directory for its newest usable checkpoint.
+    public var checkpoint: String?
+    /// The model named by flags, if any: it must be the checkpoint's when both are given.
+    public var model: ModelConfiguration?
+    /// The model evaluated without a checkpoint or model flags.
+    public var defaultModel: ModelConfiguration
+    /// The CIFAR-10 directory.
+    public var dataDirectory: String
+    /// Samples per evaluation batch.
+    public var batch = 100
+    /// Worker threads.
+    public var threads = 2
+    /// Seed of the initial weights (without a checkpoint).
+    public var seed: UInt64 = 0
+
+    /// An evaluation of the data in `dataDirectory`, of `defaultModel` unless a checkpoint or
+    /// `model` says otherwise.
+    public init(dataDirectory: String, defaultModel: ModelConfiguration) {
+        self.dataDirectory = dataDirectory
+        self.defaultModel = defaultModel
+    }
+
+    /// What an evaluation measured.
+    public struct Outcome {
+        /// The model evaluated.
+        public var model: ModelConfiguration
+        /// Loss, accuracy, samples.
+        public var result: EvaluationResult
+        /// Wall seconds of the evaluation itself.
+        public var seconds: Double
+    }
+
+    /// Loads the checkpoint (reporting what it reads through `say`) and the data, builds the
+    /// model and evaluates it.
+    ///
+    /// - Throws: `TrainingError.invalidOption` when `model` contradicts the checkpoint's,
+    ///   `nonFiniteOutput` when the weights give a NaN or infinite loss; data, checkpoint and model
+    ///   errors as they come.
+    public func run(say: (String) -> Void) throws -> Outcome {
+        var configuration = model ?? defaultModel
+        var saved: ResumePoint?
+        if let checkpoint {
+            let point = try ResumePoint.load(checkpoint, say: say).point
+            let stored = point.state.configuration.model
+            if let model, model != stored {
+                throw TrainingError.invalidOption(flag: "--model", value: model.name,
+                                                  rule: "contradicts the checkpoint's model \(stored.name)")
+            }
+            configuration = stored
+            saved = point
+        }
+        let test = try ImageSet.load(directory: dataDirectory, split: .test)
+        let normalization = try saved?.state.configuration.normalization
+            ?? Normalization.compute(from: ImageSet.load(directory: dataDirectory, split: .train))
+        let graph = try ModelBuilder.checkedGraph(for: configuration, batch: batch, threads: threads,
+                                                  availableBytes: SystemMemory.availableBytes())
+        let network = Network(graph: graph, maxBatch: batch, pool: ComputePool(threads: threads), seed: seed)
+        if let saved { try saved.restore(into: network) }
+        let augmenter = Augmenter(options: AugmentationOptions(), normalization: normalization, seed: 0)
+        let start = Date()
+        let result = Evaluation.run(network, on: test, augmenter: augmenter)
+        guard result.loss.isFinite else {
+            throw TrainingError.nonFiniteOutput(what: saved.map { "the weights of \($0.path)" } ?? "the initial weights")
+        }
+        return Outcome(model: configuration, result: result, seconds: Date().timeIntervalSince(start))
+    }
+}

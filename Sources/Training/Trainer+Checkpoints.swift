@@ -1,0 +1,99 @@
+import Checkpoint
+import Engine
+import Foundation
+
+/// Saving the run's state: checkpoints (rank 0 writes them in the background) and state dumps.
+extension Trainer {
+    /// How the run ended, judged from rank 0's checkpoint ledger: a failed last checkpoint, or a
+    /// stop asked for by a failed write, makes it `checkpointFailed`.
+    func endOfRun(stopped: Bool) -> RunOutcome {
+        let (written, failure, lastFailed) = ledger.state
+        let onDisk = written ?? (directory.flatMap { CheckpointDirectory.candidates(in: $0.path).first })
+        if let failure, lastFailed || (stopped && writeFailed.isSet) {
+            return .checkpointFailed(name: failure.name, reason: failure.reason, onDisk: onDisk, stopped: stopped)
+        }
+        return stopped ? .stoppedBySignal(checkpoint: configuration.checkpoint.enabled ? onDisk : nil) : .finished
+    }
+
+    /// Suffix of the optimizer's momentum tensors in a checkpoint.
+    static let momentumSuffix = ".momentum_buffer"
+
+    /// Takes a checkpoint at the current position. Every rank calls this at the same point (with
+    /// local batch norm the running statistics are averaged first, a collective); rank 0
+    /// snapshots the state into memory and compresses and writes it on a background thread, so
+    /// training stalls only for the copy. `wait` blocks until the file is on disk.
+    func saveCheckpoint(epoch: Int, batchInEpoch: Int, reason: String, wallSeconds: Double, wait: Bool) throws {
+        guard configuration.checkpoint.enabled else { return }
+        if configuration.batchNormSync == .local && communicator.size > 1 { averageRunningStatistics() }
+        guard let writer else { return }
+        let stallStart = Date()
+        writer.waitForPending()
+        let c = configuration
+        let state = TrainingState(
+            configuration: c, schedule: schedule, epoch: epoch, batchInEpoch: batchInEpoch, globalStep: schedule.step,
+            samplesSeen: schedule.step * c.globalBatchSize, networkStep: network.context.step, worldSize: communicator.size,
+            globalBatchSize: c.globalBatchSize, history: history, partialEpoch: batchInEpoch > 0 ? partial : nil,
+            wallSeconds: wallSeconds, savedAt: ISO8601DateFormatter().string(from: Date()), reason: reason)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let metadata = try encoder.encode(state)
+        let tensors = snapshotTensors()
+        let name = CheckpointDirectory.fileName(epoch: epoch, globalStep: schedule.step)
+        let settings = c.checkpoint
+        let reporter = self.reporter, failed = writeFailed, ledger = self.ledger
+        let size = SizeBox()
+        let writeStart = Date()
+        writer.writeInBackground(name: name, make: {
+            let bytes = try CheckpointFile.encode(metadata: metadata, tensors: tensors,
+                                                  softwareVersion: TrainingConfiguration.currentVersion,
+                                                  level: settings.zstdLevel, shuffle: settings.shuffle)
+            size.bytes = bytes.count
+            return bytes
+        }, completion: { result in
+            ledger.record(name, result)
+            switch result {
+            case .success:
+                reporter.line(String(format: "checkpoint %@: %.2f MiB, compressed and written in %.0f ms in the background",
+                                     name, Double(size.bytes) / 1_048_576, 1000 * Date().timeIntervalSince(writeStart)))
+            case .failure(let error):
+                reporter.line("warning: checkpoint \(name) could not be written: \(error). Any earlier checkpoint is kept; "
+                              + (settings.onFailure == .stop ? "stopping after this step (--on-checkpoint-failure stop)."
+                                                             : "training continues (--on-checkpoint-failure continue)."))
+                if settings.onFailure == .stop { failed.set() }
+            }
+        })
+        let stall = Date().timeIntervalSince(stallStart)
+        checkpointStalls.append(stall)
+        reporter.line(String(format: "checkpoint %@ (%@): training stalled %.1f ms for the snapshot", name, reason, 1000 * stall))
+        if wait { writer.waitForPending() }
+    }
+
+    /// Copies of every parameter, buffer and momentum tensor, by name.
+    func snapshotTensors() -> [NamedTensor] {
+        func tensors(_ arena: ParameterArena, _ values: UnsafeMutablePointer<Float>, section: String, suffix: String) -> [NamedTensor] {
+            arena.slots.map { slot in
+                NamedTensor(name: slot.declaration.name + suffix, shape: slot.declaration.shape, section: section,
+                            values: Array(UnsafeBufferPointer(start: values + slot.offset, count: slot.declaration.count)))
+            }
+        }
+        return tensors(network.parameters, network.parameters.values.pointer, section: "parameters", suffix: "")
+            + tensors(network.buffers, network.buffers.values.pointer, section: "buffers", suffix: "")
+            + tensors(network.parameters, optimizer.velocity.pointer, section: "optimizer", suffix: Self.momentumSuffix)
+    }
+
+    /// Writes the parameters and then the batch-norm buffers as raw native-endian float32 to `path`
+    /// (for tests that compare ranks or runs bit for bit).
+    public func dumpState(to path: String) throws {
+        var data = Data(buffer: UnsafeBufferPointer(network.parameters.values.buffer))
+        data.append(Data(buffer: UnsafeBufferPointer(network.buffers.values.buffer)))
+        do { try data.write(to: URL(fileURLWithPath: path)) } catch {
+            throw TrainingError.runDirectory(path: path, reason: "writing the state dump failed: \(error.localizedDescription)")
+        }
+    }
+}
+
+
+/// The size of a checkpoint, filled in by the background writer.
+final class SizeBox: @unchecked Sendable {
+    var bytes = 0
+}
