@@ -15,15 +15,22 @@
 # 4) answers SIGTERM by signalling the ranks and killing them a second later, which is usually too
 # short for a checkpoint: for a graceful stop, signal the rank processes themselves (as SLURM does).
 #
-# --hang-grace (default 30 s): when the command reports that the job was aborted (a rank's
-# `--step-timeout` watchdog, or mpirun's "the job has been aborted") but has not exited that many
-# seconds later, the supervisor kills it and treats it as a failure. Open MPI's mpirun can wait
-# forever for the daemon of a node that was cut off from the network even after the job aborted.
+# The supervisor follows the run through its events file (`ddptrain train --events FILE`, JSON
+# lines; Docs/cli.md), not through the wording of its messages: when the command has no
+# `--events`, it is given one in a temporary file (every application of an MPMD command line
+# gets it). Rank 0 and any aborting rank write it, so it must be on a file system this machine
+# sees (the local one, or a shared one across nodes).
 #
-# --start-timeout (default 300 s, 0 = none): a launch that has not started training that many
-# seconds after it began (rank 0 prints "training MODEL (N parameters) on …" once every rank is up
-# and the data is loaded) is killed and treated as a failure. Open MPI's launch waits without end
-# or message for a node that does not answer, so without this a restart onto a dead node hangs.
+# --hang-grace (default 30 s): when the job was aborted (an `aborted` event: a rank's error or
+# its `--step-timeout` watchdog; or Open MPI's own "the job has been aborted") but the command
+# has not exited that many seconds later, the supervisor kills it and treats it as a failure.
+# Open MPI's mpirun can wait forever for the daemon of a node that was cut off from the network
+# even after the job aborted.
+#
+# --start-timeout (default 300 s, 0 = none): a launch without a `started` event (rank 0 writes it
+# once every rank is up and the data is loaded) that many seconds after it began is killed and
+# treated as a failure. Open MPI's launch waits without end or message for a node that does not
+# answer, so without this a restart onto a dead node hangs.
 #
 # Killing a command kills its whole process tree (mpirun, a wrapper such as
 # Cluster/testing/local-cluster.sh, and whatever they started on this machine).
@@ -52,11 +59,35 @@ case "$backoff" in ''|*[!0-9]*) echo "supervise: --backoff must be a whole numbe
 case "$hang_grace" in ''|*[!0-9]*) echo "supervise: --hang-grace must be a whole number of seconds, got '$hang_grace'" >&2; exit 2 ;; esac
 case "$start_timeout" in ''|*[!0-9]*) echo "supervise: --start-timeout must be a whole number of seconds (0 for none), got '$start_timeout'" >&2; exit 2 ;; esac
 log=$(mktemp /tmp/supervise.XXXXXX)
-trap 'rm -f "$log"' EXIT
+events=""
+trap 'rm -f "$log" ${own_events:+"$own_events"}' EXIT
 
 command=("$@")
 resume_given=false
-for arg in "${command[@]}"; do [ "$arg" = "--resume" ] && resume_given=true; done
+previous=""
+for arg in "${command[@]}"; do
+  [ "$arg" = "--resume" ] && resume_given=true
+  [ "$previous" = "--events" ] && events="$arg"
+  case "$arg" in --events=*) events="${arg#--events=}" ;; esac
+  previous="$arg"
+done
+# Adds "$@" to every application of an MPMD command line (sections separated by ':').
+add_to_command() {
+  local added=() arg
+  for arg in "${command[@]}"; do
+    [ "$arg" = ":" ] && added+=("$@")
+    added+=("$arg")
+  done
+  command=("${added[@]}" "$@")
+}
+own_events=""
+if [ -z "$events" ]; then
+  own_events=$(mktemp /tmp/supervise-events.XXXXXX)
+  events="$own_events"
+  add_to_command --events "$events"
+fi
+# Whether an event of kind $1 was written after line $2 of the events file.
+event_since() { tail -n +"$(( $2 + 1 ))" "$events" 2>/dev/null | grep -q "^{\"event\":\"$1\""; }
 
 # The process tree under $1, children before their parents are listed (all of it is killed at once).
 descendants() {
@@ -82,6 +113,7 @@ attempt=0
 delay="$backoff"
 while true; do
   : > "$log"
+  seen=$(wc -l < "$events" 2>/dev/null || echo 0)
   "${command[@]}" > >(tee -a "$log") 2> >(tee -a "$log" >&2) &
   child=$!
   launched_at=$(date +%s)
@@ -89,14 +121,14 @@ while true; do
   started=false
   while kill -0 "$child" 2>/dev/null; do
     sleep 1
-    if ! $started && grep -qE "training [^ ]+ \([0-9]+ parameters\) on " "$log" 2>/dev/null; then
+    if ! $started && event_since started "$seen"; then
       started=true
     fi
     if ! $started && [ "$start_timeout" -gt 0 ] && [ $(( $(date +%s) - launched_at )) -ge "$start_timeout" ] && kill -0 "$child" 2>/dev/null; then
       echo "supervise: the command has not started training after ${start_timeout} s (--start-timeout; a launch waiting for an unreachable node?); killing it" >&2
       kill_tree "$child"
     fi
-    if [ "$aborted_at" -eq 0 ] && grep -qE "has been aborted|no progress for [0-9.]+ s" "$log" 2>/dev/null; then
+    if [ "$aborted_at" -eq 0 ] && { event_since aborted "$seen" || grep -q "has been aborted" "$log" 2>/dev/null; }; then
       aborted_at=$(date +%s)
     fi
     if [ "$aborted_at" -ne 0 ] && [ $(( $(date +%s) - aborted_at )) -ge "$hang_grace" ] && kill -0 "$child" 2>/dev/null; then
@@ -128,13 +160,7 @@ while true; do
   fi
   attempt=$((attempt + 1))
   if ! $resume_given; then
-    # Every application of an MPMD command line (sections separated by ':') gets the flag.
-    resumed=()
-    for arg in "${command[@]}"; do
-      [ "$arg" = ":" ] && resumed+=(--resume auto)
-      resumed+=("$arg")
-    done
-    command=("${resumed[@]}" --resume auto)
+    add_to_command --resume auto
     resume_given=true
   fi
   echo "supervise: the command failed with status $status; restart $attempt of $max_restarts in ${delay} s with --resume auto"

@@ -18,6 +18,12 @@ public final class StepWatchdog: @unchecked Sendable {
     private let rank: Int
     /// Whether other ranks take part (the message then suspects them).
     private let distributed: Bool
+    /// Where the `aborted` event goes when the watchdog ends the process.
+    public var events: EventLog? {
+        get { lock.withLock { eventLog } }
+        set { lock.withLock { eventLog = newValue } }
+    }
+    private var eventLog: EventLog?
 
     /// Starts watching; `timeout` seconds without a beat end the process. `distributed` says
     /// whether the job has other ranks (by default, whether `mpirun` started more than one).
@@ -44,7 +50,9 @@ public final class StepWatchdog: @unchecked Sendable {
     private func watch() {
         while true {
             Thread.sleep(forTimeInterval: min(1, max(0.05, timeout / 10)))
-            let (idle, phase, stopped) = lock.withLock { (Date().timeIntervalSince(lastBeat), self.phase, self.stopped) }
+            let (idle, phase, stopped, events) = lock.withLock {
+                (Date().timeIntervalSince(lastBeat), self.phase, self.stopped, eventLog)
+            }
             if stopped { return }
             if idle > timeout {
                 let cause = distributed
@@ -55,6 +63,11 @@ public final class StepWatchdog: @unchecked Sendable {
                 let message = (distributed ? "rank \(rank): " : "error: ")
                     + "no progress for \(idle < 10 ? String(format: "%.1f", idle) : String(Int(idle))) s (--step-timeout \(timeout)) during \(phase). " + cause
                 FileHandle.standardError.write(Data(message.utf8))
+                var event = RunEvent(.aborted, rank: rank)
+                event.reason = "step-timeout"
+                event.exitStatus = 3
+                event.message = message.trimmingCharacters(in: .newlines)
+                events?.record(event)
                 _exit(3)
             }
         }

@@ -40,7 +40,8 @@ extension Trainer {
         let tensors = snapshotTensors()
         let name = CheckpointDirectory.fileName(epoch: epoch, globalStep: schedule.step)
         let settings = c.checkpoint
-        let reporter = self.reporter, failed = writeFailed, ledger = self.ledger
+        let reporter = self.reporter, failed = writeFailed, ledger = self.ledger, events = self.events
+        let path = (c.runDirectory as NSString).appendingPathComponent(name), step = schedule.step
         let size = SizeBox()
         let writeStart = Date()
         writer.writeInBackground(name: name, make: {
@@ -53,6 +54,11 @@ extension Trainer {
             ledger.record(name, result)
             switch result {
             case .success:
+                var event = RunEvent(.checkpoint, rank: 0)
+                event.path = path
+                event.step = step
+                event.trainingEpoch = epoch
+                events?.record(event)
                 reporter.line(String(format: "checkpoint %@: %.2f MiB, compressed and written in %.0f ms in the background",
                                      name, Double(size.bytes) / 1_048_576, 1000 * Date().timeIntervalSince(writeStart)))
             case .failure(let error):

@@ -27,6 +27,8 @@ public final class Trainer {
     public private(set) var schedule: LearningRateSchedule
     /// Where progress goes (silent on ranks other than 0).
     public let reporter: ProgressReporter
+    /// Where rank 0 records the run's `started` and `checkpoint` events (`--events`).
+    public var events: EventLog?
     /// The ranks of the run.
     public let communicator: Communicator
     let augmenter: Augmenter
@@ -155,12 +157,7 @@ public final class Trainer {
         defer { watchdog?.stop() }
         sessionStart = Date()
         let start = sessionStart
-        reporter.line("training \(c.model.name) (\(ModelSummary(network.graph).parameterCount) parameters) on "
-                      + "\(trainingSet.count) images, testing on \(testSet.count); \(communicator.size) rank(s) × batch "
-                      + "\(c.batchSize) = global batch \(c.globalBatchSize), \(schedule.stepsPerEpoch) steps/epoch, "
-                      + "\(c.epochs) epochs, \(c.threads) thread(s) per rank, batch norm \(c.batchNormSync.rawValue), "
-                      + "augment \(c.augmentation.description), 3×3 convolutions \(ConvolutionAlgorithm.selected.rawValue), kernels \(KernelSet.summary)"
-                      + (startEpoch + startBatch > 0 ? "; resuming at epoch \(startEpoch + 1), step \(schedule.step)" : ""))
+        announceStart()
         var epoch = startEpoch
         while epoch < c.epochs {
             let finished = try trainEpoch(epoch, from: epoch == startEpoch ? startBatch : 0)

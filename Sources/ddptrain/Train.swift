@@ -94,6 +94,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Also write one JSON line per optimizer step (step, lr, global loss) to this file.")
     var stepLog: String?
 
+    @Option(name: .long, help: ArgumentHelp("Append the run's events (started, checkpoint, stopped, aborted) as JSON lines to this file, for supervisors and scripts (Docs/cli.md).", valueName: "file"))
+    var events: String?
+
     @Option(name: .long, help: ArgumentHelp("For tests and debugging: after training, write this rank's parameters and batch-norm buffers as raw float32 to PREFIX.rank<K>.", valueName: "prefix"))
     var dumpState: String?
 
@@ -105,17 +108,39 @@ struct Train: ParsableCommand {
         watchdog?.beat("start-up (MPI initialisation, reading the checkpoint, checking that all ranks agree)")
         // Flags alone are checked before anything touches the disk or starts MPI.
         let requested = try requestedConfiguration()
+        // Every rank appends to the events file: rank 0 the run's events, any rank its own abort.
+        let eventLog = try events.map { try EventLog(path: $0, dataDirectory: data.data, runDirectory: runDir) }
+        watchdog?.events = eventLog
         let communicator = Launch.communicator()
         var outcome = RunOutcome.finished
-        try Launch.run(communicator, exitStatus: { ExitStatus.of($0).rawValue }) { outcome = try train(requested, communicator, watchdog: watchdog) }
+        try Launch.run(communicator, exitStatus: { ExitStatus.of($0).rawValue }) {
+            do {
+                outcome = try train(requested, communicator, watchdog: watchdog, events: eventLog)
+            } catch {
+                var event = RunEvent(.aborted, rank: communicator.rank)
+                event.reason = "error"
+                event.exitStatus = ExitStatus.of(error).rawValue
+                event.message = "\(error)"
+                eventLog?.record(event)
+                throw error
+            }
+        }
         if let message = outcome.message, communicator.isLeader || outcome != .finished {
             if case .stoppedBySignal = outcome { print(message) } else { printError(message) }
         }
+        let status: ExitStatus
         switch outcome {
-        case .finished: return
-        case .stoppedBySignal: throw ExitCode(ExitStatus.stoppedBySignal.rawValue)
-        case .checkpointFailed: throw ExitCode(ExitStatus.checkpointFailed.rawValue)
+        case .finished: status = .success
+        case .stoppedBySignal: status = .stoppedBySignal
+        case .checkpointFailed: status = .checkpointFailed
         }
+        if communicator.isLeader, let eventLog {
+            var event = RunEvent(.stopped, rank: communicator.rank)
+            event.reason = status == .success ? "finished" : status == .stoppedBySignal ? "signal" : "checkpoint-failed"
+            event.exitStatus = status.rawValue
+            eventLog.record(event)
+        }
+        if status != .success { throw ExitCode(status.rawValue) }
     }
 
     /// The configuration the flags describe on their own (the papers' defaults for the rest),
@@ -151,7 +176,8 @@ struct Train: ParsableCommand {
         }
     }
 
-    func train(_ requested: TrainingConfiguration, _ communicator: Communicator, watchdog: StepWatchdog?) throws -> RunOutcome {
+    func train(_ requested: TrainingConfiguration, _ communicator: Communicator, watchdog: StepWatchdog?,
+               events: EventLog?) throws -> RunOutcome {
         let directory = communicator.isLeader ? try RunDirectory.open(runDir, dataDirectory: data.data) : nil
         do {
             if let dumpState {
@@ -187,6 +213,7 @@ struct Train: ParsableCommand {
             }
             let trainer = try Trainer(configuration: c, communicator: communicator, resume: resume, directory: directory)
             trainer.watchdog = watchdog
+            trainer.events = events
             let history = try trainer.run()
             // The dump is of a finished run's state (a stopped run is continued, not compared).
             if let dumpState, trainer.outcome == .finished { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }

@@ -172,7 +172,7 @@ final class DistributedTrainingTests: XCTestCase {
                        "the two ranks' final parameters and buffers differ", file: file, line: line)
         assertStatesClose(try MPIHarness.floats(harness.path("single.state.rank0")),
                           try MPIHarness.floats(harness.path("ranks.state.rank0")),
-                          parameterCount: MPIHarness.parameterCount(in: single.output),
+                          parameterCount: MPIHarness.parameterCount(runDirectory: harness.path("single")),
                           "2 ranks × \(batch) vs 1 process × \(2 * batch)", file: file, line: line)
     }
 
@@ -320,7 +320,7 @@ final class DistributedTrainingTests: XCTestCase {
         let localState = try MPIHarness.floats(harness.path("local.state.rank0"))
         let batchState = try MPIHarness.floats(harness.path("batch.state.rank0"))
         XCTAssertEqual(localState.count, batchState.count)
-        let count = min(MPIHarness.parameterCount(in: local.output) ?? localState.count, localState.count)
+        let count = min(MPIHarness.parameterCount(runDirectory: harness.path("local")) ?? localState.count, localState.count)
         let worst = Self.worstDeviation(batchState[0..<count], localState[0..<count])
         // Outside the tolerance of the synced-vs-single-process equivalence (measured: 25×), so not rounding.
         XCTAssertGreaterThan(worst.ratio, 1, "--bn-sync local trained the same parameters as --bn-sync batch, to rounding")

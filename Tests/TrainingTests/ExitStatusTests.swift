@@ -177,9 +177,13 @@ extension RunSafetyTests {
     /// does not. (Before: "rank 0: … A peer rank is probably stalled".)
     func testTheStepWatchdogOfASingleProcessBlamesNoPeerRank() throws {
         let data = try tinyData()
-        let ended = try guarded(train(data, run: path("run"), epochs: 200, ["--batch-size", "40", "--step-timeout", "0.01"]), timeout: 60)
+        let events = path("events")
+        let ended = try guarded(train(data, run: path("run"), epochs: 200,
+                                      ["--batch-size", "40", "--step-timeout", "0.01", "--events", events]), timeout: 60)
         XCTAssertNil(ended.killed, ended.result.output)
-        assertEnds(ended.result, with: 3, saying: ["no progress for", "--step-timeout 0.01", "single process"], "--step-timeout in one process")
+        assertEnds(ended.result, with: 3, saying: ["--step-timeout 0.01", "single process"], "--step-timeout in one process")
+        XCTAssertEqual(MPIHarness.events(events, "aborted", reason: "step-timeout").count, 1,
+                       "no single step-timeout event in \(events)")
         XCTAssertFalse(ended.result.output.contains("peer rank"), "blames a peer rank:\n\(Self.report(ended.result))")
     }
 

@@ -292,13 +292,15 @@ final class FaultToleranceTests: XCTestCase {
     /// job would take ≥ 20 s), `--step-timeout 3`. Once the first checkpoint exists, rank 1 gets
     /// SIGSTOP: rank 0's watchdog must end the job (non-zero) no sooner than 2 s (it measures
     /// from the last step, which may precede the stop by one checkpoint wait) and within 3 s + 6 s
-    /// of grace, saying "no progress for" and "--step-timeout 3", and no process of the run may be
-    /// left (mpirun continues and then kills the stopped rank).
+    /// of grace, with an `aborted` event (reason step-timeout) from rank 0 and a message naming
+    /// `--step-timeout 3`, and no process of the run may be left (mpirun continues and then kills
+    /// the stopped rank).
     func testSigstopOfOneRankIsEndedByTheStepWatchdogWithinTheTimeoutAndLeavesNoProcess() throws {
         let timeout = 3.0, grace = 6.0
         let data = try harness.writeDataSet("data", training: 200, test: 20)
         let run = harness.path("stalled")
-        let job = try startMPI(train(data: data, run: "stalled", epochs: 40, extra: ["--step-timeout", "3"]),
+        let events = harness.path("stalled.events")
+        let job = try startMPI(train(data: data, run: "stalled", epochs: 40, extra: ["--step-timeout", "3", "--events", events]),
                                writeDelayMilliseconds: 30)
         try Self.waitUntil("the first checkpoint exists", job: job, timeout: 60) { Self.latestTarget(run) != nil }
         let ranks = try rankProcesses(of: job, run: run)
@@ -315,14 +317,16 @@ final class FaultToleranceTests: XCTestCase {
             return XCTFail("the job did not end within \(timeout) s + \(grace) s of SIGSTOP to rank 1:\n\(Self.report(job))")
         }
         let output = job.output
+        let timeouts = MPIHarness.events(events, "aborted", reason: "step-timeout")
         print("SIGSTOP of rank 1 with --step-timeout 3 → job ended after \(Self.seconds(seconds)), "
               + "exit \(job.process.terminationStatus): "
-              + Self.lines(of: output, containing: "no progress for").map { String($0.prefix(90)) }.joined(separator: " | "))
+              + timeouts.map { String(($0["message"] as? String ?? "").prefix(90)) }.joined(separator: " | "))
         XCTAssertNotEqual(job.process.terminationStatus, 0, Self.report(job))
         XCTAssertGreaterThanOrEqual(seconds, timeout - 1, "the job ended before the timeout could have passed:\n\(Self.report(job))")
-        XCTAssertTrue(output.contains("no progress for"), "no watchdog message:\n\(Self.report(job))")
+        XCTAssertFalse(timeouts.isEmpty, "no step-timeout event in \(events):\n\(Self.report(job))")
+        XCTAssertTrue(timeouts.contains { $0["rank"] as? Int == 0 && $0["exitStatus"] as? Int == 3 },
+                      "rank 0 (the running one) did not report the timeout: \(timeouts)\n\(Self.report(job))")
         XCTAssertTrue(output.contains("--step-timeout 3"), "the message does not name --step-timeout:\n\(Self.report(job))")
-        XCTAssertTrue(output.contains("rank 0: no progress for"), "rank 0 (the running one) did not report:\n\(Self.report(job))")
         Self.assertNoTrainerLeft(run, "after the watchdog ended the job")
         XCTAssertNotNil(Self.latestTarget(run), "the checkpoint before the stop is gone")
     }

@@ -1,4 +1,6 @@
 import Foundation
+import Models
+import Training
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -245,6 +247,14 @@ final class MPIHarness {
     // MARK: Reading results
 
     /// The JSON objects of a JSON-lines file.
+    /// The events of an `--events` file whose kind is `event` (and, when given, whose reason is
+    /// `reason`): what a run reports for scripts, independent of its human messages.
+    static func events(_ path: String, _ event: String, reason: String? = nil) -> [[String: Any]] {
+        ((try? jsonLines(path)) ?? []).filter {
+            $0["event"] as? String == event && (reason == nil || $0["reason"] as? String == reason)
+        }
+    }
+
     static func jsonLines(_ path: String) throws -> [[String: Any]] {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return try text.split(separator: "\n").map {
@@ -262,11 +272,13 @@ final class MPIHarness {
         return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
     }
 
-    /// The parameter count rank 0 announces ("training <model> (N parameters) on …"), which
-    /// splits a state dump into parameters and buffers; nil when the line is not found.
-    static func parameterCount(in output: String) -> Int? {
-        guard let range = output.range(of: " parameters) on ") else { return nil }
-        let digits = output[..<range.lowerBound].reversed().prefix { $0.isNumber }
-        return Int(String(digits.reversed()))
+    /// The trainable parameter count of the model a run trains, from its `config.json` (which
+    /// splits a state dump into parameters and buffers); nil when the file cannot be read.
+    static func parameterCount(runDirectory: String) -> Int? {
+        let path = (runDirectory as NSString).appendingPathComponent(RunDirectory.configurationName)
+        guard let data = FileManager.default.contents(atPath: path),
+              let configuration = try? JSONDecoder().decode(TrainingConfiguration.self, from: data),
+              let graph = try? ModelBuilder.graph(for: configuration.model) else { return nil }
+        return graph.parameterCount
     }
 }
