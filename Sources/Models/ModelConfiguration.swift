@@ -77,37 +77,18 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
             }
             return n
         }
-        switch family {
-        case .resnet:
-            guard !bc, rest.count == 1 else { throw ModelError.unknownName(name) }
-            self.init(family: .resnet, depth: try number(0, "depth", maximum: Self.maximumDepth), stemChannels: 16)
-        case .densenet, .sparsenet:
-            guard rest.count == 2 else { throw ModelError.unknownName(name) }
-            let depth = try number(0, "depth", maximum: Self.maximumDepth)
-            let k = try number(1, "growth rate", maximum: Self.maximumGrowthRate)
-            let stem = (family == .densenet && !bc) ? 16 : 2 * k
-            self.init(family: family, depth: depth, growthRate: k, bottleneck: bc,
-                      compression: bc ? 0.5 : 1, stemChannels: stem)
-        }
+        guard let c = try family.architecture.configuration(bc: bc, numbers: rest.count, number: { i, setting, maximum in
+            try number(i, setting, maximum: maximum)
+        }) else { throw ModelError.unknownName(name) }
+        self = c
         try validate()
     }
 
     /// The canonical name of this configuration (flags that differ from the name's defaults are not encoded).
-    public var name: String {
-        switch family {
-        case .resnet: return "resnet-\(depth)"
-        case .densenet, .sparsenet:
-            return "\(family.rawValue)\(bottleneck && compression < 1 ? "-bc" : "")-\(depth)-\(growthRate)"
-        }
-    }
+    public var name: String { family.architecture.name(self) }
 
     /// Layers per dense/sparse block, or basic blocks per ResNet stage (0 below the family's smallest depth).
-    public var unitsPerStage: Int {
-        switch family {
-        case .resnet: return (max(depth, 2) - 2) / 6
-        case .densenet, .sparsenet: return (max(depth, 4) - 4) / (bottleneck ? 6 : 3)
-        }
-    }
+    public var unitsPerStage: Int { family.architecture.unitsPerStage(self) }
 
     /// Checks that the settings describe a buildable network whose sizes can all be counted.
     ///
@@ -126,25 +107,7 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         guard depth <= Self.maximumDepth else {
             throw ModelError.outOfRange(setting: "depth", value: "\(depth)", maximum: Self.maximumDepth)
         }
-        switch family {
-        case .resnet:
-            guard depth >= 8, (depth - 2) % 6 == 0 else {
-                throw ModelError.invalidDepth(family: family, depth: depth, rule: "ResNet depth must be 6n+2 with n ≥ 1 (20, 56, 110)")
-            }
-            guard dropout == 0 else { throw ResNetUnusedSetting.dropout.error(naming: "dropout \(dropout)") }
-            guard !bottleneck else { throw ResNetUnusedSetting.bottleneck.error(naming: "bottleneck") }
-            guard compression == 1 else { throw ResNetUnusedSetting.compression.error(naming: "compression \(compression)") }
-        case .densenet, .sparsenet:
-            let per = bottleneck ? 6 : 3
-            guard depth > 4, (depth - 4) % per == 0 else {
-                throw ModelError.invalidDepth(family: family, depth: depth,
-                                              rule: "depth must be \(per)n+4 with n ≥ 1\(bottleneck ? " when a bottleneck is used" : "")")
-            }
-            try Self.check("growth rate", growthRate, atLeast: 1, atMost: Self.maximumGrowthRate)
-            guard compression > 0, compression <= 1 else {
-                throw ModelError.invalidSetting(name: "compression", value: "\(compression)", rule: "must be in (0, 1]")
-            }
-        }
+        try family.architecture.checkSettings(self)
         try Self.check("stem channels", stemChannels, atLeast: 1, atMost: Self.maximumStemChannels)
         guard dropout >= 0, dropout < 1 else {
             throw ModelError.invalidSetting(name: "dropout", value: "\(dropout)", rule: "must be in [0, 1)")

@@ -1,9 +1,10 @@
-/// The three architecture families ddptrain trains.
+/// The three architecture families ddptrain trains; each one's definition, with its paper, is in
+/// its own file (`SparseNet.swift`, `DenseNet.swift`, `ResNet.swift`).
 public enum ModelFamily: String, Codable, Hashable, Sendable, CaseIterable {
-    /// Zhu et al. 2018: layer i aggregates the outputs 1, 2, 4, 8, … layers back.
+    /// Layer i aggregates the outputs 1, 2, 4, 8, … layers back.
     case sparsenet
-    /// Huang et al. 2017: layer i aggregates every earlier output of its block.
+    /// Layer i aggregates every earlier output of its block.
     case densenet
-    /// He et al. 2016, CIFAR variant with option-A shortcuts.
+    /// Basic blocks with identity (option-A) shortcuts.
     case resnet
 }

@@ -37,15 +37,7 @@ extension ModelConfiguration {
     /// dense layers or transitions, so `--growth-rate`, `--bottleneck`/`--no-bottleneck`,
     /// `--compression` and `--dropout` would change nothing on one.
     public func applying(_ overrides: ModelOverrides) throws -> ModelConfiguration {
-        if family == .resnet {
-            let given: [(ResNetUnusedSetting, String?)] = [
-                (.growthRate, overrides.growthRate.map { _ in "--growth-rate" }),
-                (.bottleneck, overrides.bottleneck.map { $0 ? "--bottleneck" : "--no-bottleneck" }),
-                (.compression, overrides.compression.map { _ in "--compression" }),
-                (.dropout, overrides.dropout.map { _ in "--dropout" }),
-            ]
-            for case let (setting, flag?) in given { throw setting.error(naming: flag) }
-        }
+        try family.architecture.refuseUnused(overrides)
         var c = self
         if let growthRate = overrides.growthRate { c.growthRate = growthRate }
         if let depth = overrides.depth { c.depth = depth }
@@ -55,25 +47,5 @@ extension ModelConfiguration {
         if let dropout = overrides.dropout { c.dropout = dropout }
         try c.validate()
         return c
-    }
-}
-
-/// The settings only DenseNet and SparseNet use, and why a ResNet has no use for each.
-enum ResNetUnusedSetting {
-    case growthRate, bottleneck, compression, dropout
-
-    /// Why a ResNet does not use the setting.
-    var reason: String {
-        switch self {
-        case .growthRate: return "ResNet has no dense layers to grow (its width is set by --stem-channels)"
-        case .bottleneck: return "ResNet has no dense layers to put a 1×1 bottleneck in"
-        case .compression: return "ResNet has no transitions to compress"
-        case .dropout: return "ResNet has no dense layers to apply dropout after"
-        }
-    }
-
-    /// The error refusing the setting, `setting` naming it as given (a flag, or a name and value).
-    func error(naming setting: String) -> ModelError {
-        .unusedSetting(family: .resnet, setting: setting, reason: reason)
     }
 }
