@@ -143,11 +143,7 @@ public struct ResumePoint {
                           explicitBatchSize: Int?) throws -> TrainingConfiguration {
         let saved = state.configuration
         var c = saved
-        c.dataDirectory = requested.dataDirectory
-        c.runDirectory = requested.runDirectory
-        c.threads = requested.threads
-        c.bucketMegabytes = requested.bucketMegabytes
-        c.checkSyncEvery = requested.checkSyncEvery
+        c.takeSessionSettings(from: requested)
         let global = state.globalBatchSize
         guard global % worldSize == 0 else {
             throw ResumeError.worldSizeMismatch(path: path, globalBatch: global, savedRanks: state.worldSize, ranks: worldSize)
@@ -163,9 +159,7 @@ public struct ResumePoint {
         var mine = requested
         mine.batchSize = c.batchSize
         mine.worldSize = c.worldSize
-        mine.threads = c.threads
-        mine.bucketMegabytes = c.bucketMegabytes
-        mine.checkSyncEvery = c.checkSyncEvery
+        mine.takeSessionSettings(from: c)
         mine.checkpoint = c.checkpoint
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

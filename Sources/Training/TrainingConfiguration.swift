@@ -62,8 +62,16 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     /// Samples per optimizer step over all ranks.
     public var globalBatchSize: Int { batchSize * worldSize }
 
-    /// The configuration with its node-local fields (data and run directories) cleared: what
-    /// every rank of a run must agree on.
+    // MARK: Which fields may differ
+    //
+    // The two lists below are the only places that say which settings are not the computation's:
+    //  - rank-local: each rank's own, which ranks need not agree on (where its node keeps the data
+    //    and the run directory, its threads, its step timeout, its step log);
+    //  - per session: what a resumed session takes from its own flags instead of the checkpoint
+    //    (the directories and the performance settings). The ranks of one session must still agree
+    //    on the bucket size and the sync-check interval, which shape the collectives.
+
+    /// The configuration with its rank-local fields cleared: what every rank of a run must agree on.
     public var sharedFields: TrainingConfiguration {
         var c = self
         c.dataDirectory = ""
@@ -72,6 +80,16 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
         c.stepTimeout = nil
         c.stepLogPath = nil
         return c
+    }
+
+    /// Takes the per-session settings from `other` (the flags of a session resuming this
+    /// configuration): directories, threads, all-reduce bucket size, sync-check interval.
+    public mutating func takeSessionSettings(from other: TrainingConfiguration) {
+        dataDirectory = other.dataDirectory
+        runDirectory = other.runDirectory
+        threads = other.threads
+        bucketMegabytes = other.bucketMegabytes
+        checkSyncEvery = other.checkSyncEvery
     }
 
     /// The version string of this build.
