@@ -95,12 +95,19 @@ let package = Package(
             swiftSettings: fastMath
         ),
 
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine"]),
-        .testTarget(name: "DataTests", dependencies: ["Data"]),
+        // What the test targets share: the one CIFAR-format fixture writer, the seeded random
+        // source, and the subprocess runner with a hard timeout.
+        .target(name: "TestSupport", dependencies: ["Data"], path: "Tests/TestSupport"),
+        // Unit tests, one target per module: in-process and fast (a debug build runs them all).
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "TestSupport"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Engine", "TestSupport"]),
+        .testTarget(name: "DataTests", dependencies: ["Data", "TestSupport"]),
         .testTarget(name: "DistributedTests", dependencies: ["Distributed", "Engine"]),
-        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Checkpoint"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "TestSupport"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "Data", "Models", "Engine", "Checkpoint", "TestSupport"]),
+        // System tests: they launch the release binary, alone, under mpirun, a simulated cluster,
+        // SLURM or next to PyTorch, and skip (saying what is missing) without them.
+        .testTarget(name: "SystemTests", dependencies: ["Training", "Models", "Checkpoint", "TestSupport"]),
     ]
 )
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Checkpoint
 
@@ -50,8 +51,7 @@ final class CheckpointFixture {
         func values(_ count: Int, _ salt: UInt64) -> [Float] {
             (0..<count).map { i in
                 if i % 7 == 3 { return Float(bitPattern: awkwardBits[(i / 7) % awkwardBits.count]) }
-                var z = (seed &* 0x9E37_79B9_7F4A_7C15) ^ (salt << 32) ^ UInt64(i)
-                z = (z ^ (z >> 31)) &* 0xBF58_476D_1CE4_E5B9
+                let z = TestRandom.hash(seed << 40 ^ salt << 32 ^ UInt64(i))
                 return Float(Int64(bitPattern: z >> 8) % 2_000_001 - 1_000_000) * 1e-7
             }
         }

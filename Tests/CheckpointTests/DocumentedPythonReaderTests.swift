@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Checkpoint
 
@@ -21,17 +22,8 @@ final class DocumentedPythonReaderTests: XCTestCase {
     }
 
     func run(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        let output = Pipe(), error = Pipe()
-        process.standardOutput = output
-        process.standardError = error
-        try process.run()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: out, as: UTF8.self), String(decoding: err, as: UTF8.self))
+        let result = try TestProcess.run("/usr/bin/env", arguments, separateError: true)
+        return (result.status, result.output, result.error)
     }
 
     func testDocumentedPythonReaderReadsWhatTheEncoderWritesAndRejectsDamage() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Checkpoint
 
@@ -39,31 +40,29 @@ final class KillDuringWriteTests: XCTestCase {
         let previous = CheckpointDirectory.fileName(epoch: 1, globalStep: 390)
         try CheckpointWriter(directory: fixture.directory, keep: 5).write(try Self.checkpoint(marker: 1, count: 1000), name: previous)
 
-        let child = Process()
-        child.executableURL = URL(fileURLWithPath: bundle)
-        child.arguments = ["CheckpointTests.KillDuringWriteTests/testChildWritesSlowly"]
         var environment = ProcessInfo.processInfo.environment
         environment[Self.childDirectoryVariable] = fixture.directory
         environment[CheckpointWriter.writeDelayVariable] = "200"
-        child.environment = environment
-        child.standardOutput = FileHandle.nullDevice
-        child.standardError = FileHandle.nullDevice
-        try child.run()
+        // The child's output goes outside the checkpoint directory, whose listing is checked.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-kill-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let child = try BackgroundJob(bundle, ["CheckpointTests.KillDuringWriteTests/testChildWritesSlowly"],
+                                      environment: environment, directory: URL(fileURLWithPath: fixture.directory), log: log)
 
         // Wait until the temporary file has its first chunk, then kill the child mid-write.
         let temporary = fixture.path(CheckpointDirectory.temporaryName(Self.childName))
         let deadline = Date().addingTimeInterval(60)
         while (try? FileManager.default.attributesOfItem(atPath: temporary)[.size] as? Int).flatMap({ $0 > 0 ? $0 : nil }) == nil {
-            guard child.isRunning, Date() < deadline else {
-                child.terminate()
-                return XCTFail("the child never started writing (running: \(child.isRunning))")
+            guard !child.hasExited, Date() < deadline else {
+                child.killEverything()
+                return XCTFail("the child never started writing (exited: \(child.hasExited)):\n\(child.output)")
             }
             usleep(5_000)
         }
-        kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
-        XCTAssertEqual(child.terminationReason, .uncaughtSignal)
-        XCTAssertEqual(child.terminationStatus, SIGKILL)
+        child.kill([child.process.processIdentifier], signal: SIGKILL)
+        XCTAssertTrue(child.wait(timeout: 30), "the killed child did not end")
+        XCTAssertEqual(child.process.terminationReason, .uncaughtSignal)
+        XCTAssertEqual(child.process.terminationStatus, SIGKILL)
 
         XCTAssertFalse(FileManager.default.fileExists(atPath: fixture.path(Self.childName)), "a partial checkpoint was published")
         XCTAssertEqual(CheckpointDirectory.latest(in: fixture.directory), fixture.path(previous))

@@ -1,12 +1,12 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `Scripts/get-cifar10.sh` in the cases that need no network: files already present, and an
 /// archive whose checksum is wrong.
 final class GetCIFAR10ScriptTests: XCTestCase {
     /// The script, found from this file's place in the repository.
-    let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Scripts/get-cifar10.sh").path
+    let script = TestBinaries.repository.appendingPathComponent("Scripts/get-cifar10.sh").path
 
     func testDoesNothingWhenTheFilesAreAlreadyPresent() throws {
         let fixture = try CIFARFixture()
@@ -30,16 +30,8 @@ final class GetCIFAR10ScriptTests: XCTestCase {
     }
 
     private func run(arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script] + arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try TestProcess.run("/bin/bash", [script] + arguments,
+                                         environment: ProcessInfo.processInfo.environment.merging(environment) { $1 })
+        return (result.status, result.output)
     }
 }

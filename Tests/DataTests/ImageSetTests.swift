@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import Data
 
@@ -18,7 +19,7 @@ final class ImageSetTests: XCTestCase {
         let fixture = try CIFARFixture()
         try fixture.writeAll(trainingCounts: [1, 1, 1, 1, 1], testCount: 4)
         let test = try ImageSet.load(directory: fixture.directory.path + "/", split: .test)
-        let expected = CIFARFixture.imageSet(1000..<1004)
+        let expected = CIFARFixture.imageSet(CIFARFixture.firstTestImage..<(CIFARFixture.firstTestImage + 4))
         XCTAssertEqual(test.pixels, expected.pixels)
         XCTAssertEqual(test.labels, expected.labels)
     }
@@ -27,11 +28,11 @@ final class ImageSetTests: XCTestCase {
         let fixture = try CIFARFixture()
         try fixture.writeAll(trainingCounts: [1, 1, 1, 1, 1], testCount: 1)
         let set = try ImageSet.load(directory: fixture.directory.path, split: .test)
-        let record = CIFARFixture.record(image: 1000)
+        let record = CIFARFixture.record(image: CIFARFixture.firstTestImage)
         XCTAssertEqual(set.labels, [record[0]])
         XCTAssertEqual(set.pixels, Array(record[1...]))
         // Channel 1 (green), row 2, column 5 is byte 1 + 1024 + 2·32 + 5 of the record.
-        XCTAssertEqual(set.pixels[1024 + 2 * 32 + 5], CIFARFixture.pixel(image: 1000, channel: 1, position: 69))
+        XCTAssertEqual(set.pixels[1024 + 2 * 32 + 5], CIFARFixture.pixel(image: CIFARFixture.firstTestImage, channel: 1, position: 69))
     }
 
     func testMissingDirectoryIsReported() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 @testable import Data
 
@@ -69,15 +70,10 @@ final class LocalCIFAR10ConversionTests: XCTestCase {
     }
 
     private func python(_ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        do { try process.run() } catch { throw XCTSkip("python3 could not be started: \(error)") }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result: TestProcess.Result
+        do { result = try TestProcess.run("/usr/bin/env", ["python3"] + arguments, timeout: 600) } catch let error as TestProcess.Hung {
+            throw error
+        } catch { throw XCTSkip("python3 could not be started: \(error)") }
+        return (result.status, result.output)
     }
 }

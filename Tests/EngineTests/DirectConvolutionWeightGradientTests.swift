@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import Engine
 
@@ -20,16 +21,7 @@ final class DirectConvolutionWeightGradientTests: XCTestCase {
     let guardCount = 64
     let sentinel: Float = -12345
 
-    /// One weight-gradient case: `batch` samples of `segments` input channel slices and an output
-    /// gradient that is a channel slice too (a DenseNet layer's output lives in a concatenation).
-    struct Case: CustomStringConvertible {
-        var batch: Int, segments: [Int], height: Int, width: Int, outChannels: Int
-        var activation: Bool, bias: Bool, accumulate: Bool
-        var description: String {
-            "batch \(batch) segments \(segments) \(height)×\(width) → \(outChannels)"
-                + (activation ? " +act" : "") + (bias ? " +bias" : "") + " accumulate \(accumulate)"
-        }
-    }
+    typealias Case = ConvolutionCase
 
     /// The random data of a case and the Double reference gradients, with the sums of magnitudes.
     struct Fixture {

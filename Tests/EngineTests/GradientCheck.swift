@@ -1,7 +1,8 @@
+import TestSupport
 import XCTest
 @testable import Engine
 
-// Shared machinery for the engine's gradient tests: a deterministic random source, test-data
+// Shared machinery for the engine's gradient tests (the random source is TestSupport's TestRandom): test-data
 // builders that keep ReLU pre-activations away from their kink, a central-difference gradient
 // checker, and `GraphHarness`, which runs a small `Network` with some of its values treated as
 // free inputs ("sources") so that their gradients can be checked too.
@@ -22,48 +23,6 @@ let gradientRelativeTolerance = 2e-3
 let gradientAbsoluteTolerance = 2e-4
 /// Elements sampled per checked tensor (all of them when the tensor is smaller).
 let gradientSamplesPerTensor = 20
-
-// MARK: - Deterministic random numbers
-
-/// SplitMix64: fully deterministic test data that does not depend on the engine's own generator.
-struct TestRandom {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 0x1234_5678 }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    mutating func unit() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
-
-    /// Uniform in [lo, hi).
-    mutating func uniform(_ lo: Float, _ hi: Float) -> Float { lo + (hi - lo) * unit() }
-
-    /// Uniform integer in `range`.
-    mutating func int(_ range: ClosedRange<Int>) -> Int {
-        range.lowerBound + Int(next() % UInt64(range.count))
-    }
-
-    mutating func bool() -> Bool { next() & 1 == 1 }
-
-    /// `count` values uniform in [lo, hi).
-    mutating func floats(_ count: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
-        (0..<count).map { _ in uniform(lo, hi) }
-    }
-
-    mutating func shuffle<T>(_ a: inout [T]) {
-        guard a.count > 1 else { return }
-        for i in stride(from: a.count - 1, to: 0, by: -1) {
-            a.swapAt(i, Int(next() % UInt64(i + 1)))
-        }
-    }
-}
 
 // MARK: - Test data
 

@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import Engine
 
@@ -19,14 +20,8 @@ final class StridedConvolutionTests: XCTestCase {
     let guardCount = 64
     let sentinel: Float = -12345
 
-    struct Case: CustomStringConvertible {
-        var batch: Int, segments: [Int], height: Int, width: Int, outChannels: Int
-        var activation: Bool, bias: Bool, accumulate: Bool
-        var description: String {
-            "batch \(batch) segments \(segments) \(height)×\(width) → \(outChannels) stride 2"
-                + (activation ? " +act" : "") + (bias ? " +bias" : "") + " accumulate \(accumulate)"
-        }
-    }
+    /// The case type all 3×3 kernel tests share.
+    typealias Case = ConvolutionCase
 
     /// A buffer of `count` floats followed by `guardCount` sentinels.
     func guarded(_ count: Int, fill: Float) -> FloatBuffer {

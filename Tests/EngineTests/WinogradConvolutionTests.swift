@@ -1,3 +1,4 @@
+import TestSupport
 import XCTest
 @testable import Engine
 
@@ -14,18 +15,8 @@ final class WinogradConvolutionTests: XCTestCase {
     let guardCount = 64
     let sentinel: Float = -12345
 
-    struct Case: CustomStringConvertible {
-        var batch: Int, segments: [Int], height: Int, width: Int, outChannels: Int
-        var activation: Bool, bias: Bool, accumulate: Bool
-        var description: String {
-            "batch \(batch) segments \(segments) \(height)×\(width) → \(outChannels)"
-                + (activation ? " +act" : "") + (bias ? " +bias" : "") + " accumulate \(accumulate)"
-        }
-        var geometry: ConvolutionGeometry {
-            ConvolutionGeometry(inChannels: segments.reduce(0, +), outChannels: outChannels, kernel: 3, stride: 1,
-                                padding: 1, inHeight: height, inWidth: width)
-        }
-    }
+    /// The case type all 3×3 kernel tests share.
+    typealias Case = ConvolutionCase
 
     /// Random channel-slice segments of `c`'s shape (`SegmentStorage`), with values in [−1, 1).
     func segments(_ c: Case, _ rng: inout TestRandom) -> [ConvolutionReferenceTests.SegmentStorage] {
@@ -70,7 +61,7 @@ final class WinogradConvolutionTests: XCTestCase {
     // MARK: Forward
 
     func checkForward(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
-        let g = c.geometry, cin = g.inChannels
+        let g = c.geometry(), cin = g.inChannels
         let storage = segments(c, &rng), x = storage.map(\.view)
         defer { withExtendedLifetime(storage) {} }
         let weight = rng.floats(g.weightCount), bias = rng.floats(c.outChannels)
@@ -131,7 +122,7 @@ final class WinogradConvolutionTests: XCTestCase {
     // MARK: Input gradient
 
     func checkInputGradient(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
-        let g = c.geometry, cin = g.inChannels
+        let g = c.geometry(), cin = g.inChannels
         let weight = rng.floats(g.weightCount), dyValues = rng.floats(c.batch * g.outChannels * g.outPlane)
         let w = FloatBuffer(count: weight.count), dy = FloatBuffer(count: dyValues.count)
         w.copy(from: weight); dy.copy(from: dyValues)
@@ -198,7 +189,7 @@ final class WinogradConvolutionTests: XCTestCase {
         var rng = TestRandom(seed: 1)
         let c = Case(batch: 1, segments: [96], height: 16, width: 16, outChannels: 12,
                      activation: false, bias: false, accumulate: false)
-        let g = c.geometry
+        let g = c.geometry()
         let x = segments(c, &rng)
         for i in 0..<x[0].buffer.count { x[0].buffer.pointer[i] = abs(x[0].buffer.pointer[i]) * 1.7 }
         let bound = Float((6.0 / Double(g.patchSize)).squareRoot())

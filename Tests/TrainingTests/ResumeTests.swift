@@ -8,33 +8,18 @@ import XCTest
 
 /// Resuming from a checkpoint continues a run bit for bit (single process; the MPI case is in
 /// DistributedTrainingTests).
-final class ResumeTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTinyDataSet(prefix: "ddptrain-resume", seed: 2)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
+final class ResumeTests: TinyDataSetTestCase {
     /// resnet-8 with 4 stem channels: small, and without dropout.
     static let resnet8 = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 4)
 
     func configuration(run: String, schedule: LearningRateSchedule, model: ModelConfiguration = resnet8) -> TrainingConfiguration {
-        var c = TrainingConfiguration(model: model, dataDirectory: directory.appendingPathComponent("data").path,
-                                      runDirectory: directory.appendingPathComponent(run).path)
+        var c = configuration(model: model, run: run)
         c.epochs = 3
-        c.batchSize = 8      // 20 samples: 3 steps per epoch, the last one short
         c.schedule = schedule
-        c.threads = 2
         c.checkpoint.everySteps = 1
         c.checkpoint.keep = 100
         return c
     }
-
-    func quiet() -> ProgressReporter { ProgressReporter(output: { _ in }) }
 
     func steps(_ path: URL) throws -> [String] {
         try String(contentsOf: path, encoding: .utf8).split(separator: "\n").map(String.init)
@@ -46,7 +31,7 @@ final class ResumeTests: XCTestCase {
         // Each call trains into run directories of its own (one run per directory).
         let tag = schedule.kind.rawValue
         let straight = try Trainer(configuration: configuration(run: "straight-\(tag)", schedule: schedule, model: model),
-                                   reporter: quiet())
+                                   reporter: quietReporter())
         let straightLog = directory.appendingPathComponent("straight-\(tag).steps")
         try straight.run(stepLogPath: straightLog.path)
         let expected = straight.snapshotTensors()
@@ -61,7 +46,7 @@ final class ResumeTests: XCTestCase {
             XCTAssertEqual(point.state.globalStep, stop)
             var c = point.state.configuration
             c.runDirectory = directory.appendingPathComponent("resumed-\(tag)-\(stop)").path
-            let resumed = try Trainer(configuration: c, reporter: quiet(), resume: point)
+            let resumed = try Trainer(configuration: c, reporter: quietReporter(), resume: point)
             let log = directory.appendingPathComponent("resumed-\(tag)-\(stop).steps")
             try resumed.run(stepLogPath: log.path)
             XCTAssertEqual(resumed.snapshotTensors(), expected, "resumed at step \(stop): tensors differ from the straight run")
@@ -93,7 +78,7 @@ final class ResumeTests: XCTestCase {
 
     func testResumeRejectsAnotherModelAndContradictingFlags() throws {
         let run = try Trainer(configuration: configuration(run: "a", schedule: .init(kind: .constant, baseRate: 0.05, epochs: 3, stepsPerEpoch: 1)),
-                              reporter: quiet())
+                              reporter: quietReporter())
         try run.run()
         let path = try XCTUnwrap(CheckpointDirectory.candidates(in: run.configuration.runDirectory).first)
         let point = try ResumePoint(bytes: Data(contentsOf: URL(fileURLWithPath: path)), path: path)

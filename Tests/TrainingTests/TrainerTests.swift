@@ -6,30 +6,16 @@ import Models
 import XCTest
 
 /// Runs the training loop in process on tiny generated CIFAR-format files.
-final class TrainerTests: XCTestCase {
-    var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTinyDataSet(prefix: "ddptrain-trainer", seed: 1)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
+final class TrainerTests: TinyDataSetTestCase {
+    /// resnet-8 with 4 stem channels for 2 epochs of a cosine schedule, into `run`.
     func tinyConfiguration() -> TrainingConfiguration {
         var model = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 4)
         model.classes = 10
-        var c = TrainingConfiguration(model: model, dataDirectory: directory.appendingPathComponent("data").path,
-                                      runDirectory: directory.appendingPathComponent("run").path)
+        var c = configuration(model: model, run: "run")
         c.epochs = 2
-        c.batchSize = 8
         c.schedule = LearningRateSchedule(kind: .cosine, baseRate: 0.05, epochs: 2, stepsPerEpoch: 1)
-        c.threads = 2
         return c
     }
-
-    func quietReporter() -> ProgressReporter { ProgressReporter(output: { _ in }) }
 
     func testTrainingWritesConfigurationAndOneMetricsLinePerEpoch() throws {
         let trainer = try Trainer(configuration: tinyConfiguration(), reporter: quietReporter())

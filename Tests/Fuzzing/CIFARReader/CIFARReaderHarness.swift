@@ -30,15 +30,9 @@ func readCIFAR(_ input: UnsafeRawBufferPointer) {
                  "normalisation out of range: \(statistics)")
 }
 
-/// libFuzzer's entry point: runs `readCIFAR` on one input; always returns 0.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzCIFARReader(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzMain.withBytes(data, size, readCIFAR)
-    return 0
-}
-
-/// Starts libFuzzer, or replays the named inputs in a build without it (see `FuzzMain`).
+/// The harness: `readCIFAR` on each input, under libFuzzer or replaying files (see `FuzzMain`).
 @main
-enum CifarReaderHarness {
-    static func main() { FuzzMain.run(harness: "fuzz-cifar-reader", fuzzCIFARReader) }
+enum CifarReaderHarness: FuzzHarness {
+    static let name = "fuzz-cifar-reader"
+    static func test(_ input: UnsafeRawBufferPointer) { readCIFAR(input) }
 }

@@ -71,15 +71,9 @@ func checkpointFile(header: UnsafeRawBufferPointer, payload: UnsafeRawBufferPoin
     return file
 }
 
-/// libFuzzer's entry point: runs `decodeCheckpoint` on one input; always returns 0.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzCheckpointDecoder(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzMain.withBytes(data, size, decodeCheckpoint)
-    return 0
-}
-
-/// Starts libFuzzer, or replays the named inputs in a build without it (see `FuzzMain`).
+/// The harness: `decodeCheckpoint` on each input, under libFuzzer or replaying files (see `FuzzMain`).
 @main
-enum CheckpointDecoderHarness {
-    static func main() { FuzzMain.run(harness: "fuzz-checkpoint-decoder", fuzzCheckpointDecoder) }
+enum CheckpointDecoderHarness: FuzzHarness {
+    static let name = "fuzz-checkpoint-decoder"
+    static func test(_ input: UnsafeRawBufferPointer) { decodeCheckpoint(input) }
 }

@@ -31,15 +31,9 @@ func parseModelName(_ input: UnsafeRawBufferPointer) {
                  "\(name): the output is not one score per class")
 }
 
-/// libFuzzer's entry point: runs `parseModelName` on one input; always returns 0.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzModelName(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzMain.withBytes(data, size, parseModelName)
-    return 0
-}
-
-/// Starts libFuzzer, or replays the named inputs in a build without it (see `FuzzMain`).
+/// The harness: `parseModelName` on each input, under libFuzzer or replaying files (see `FuzzMain`).
 @main
-enum ModelNameHarness {
-    static func main() { FuzzMain.run(harness: "fuzz-model-name", fuzzModelName) }
+enum ModelNameHarness: FuzzHarness {
+    static let name = "fuzz-model-name"
+    static func test(_ input: UnsafeRawBufferPointer) { parseModelName(input) }
 }

@@ -3,38 +3,63 @@ import CLibFuzzer
 #endif
 import Foundation
 
+/// A fuzz harness: an executable target under `Tests/Fuzzing/<Harness>/` whose `@main` type
+/// conforms, naming itself and the check it runs on one input. The check traps (a failed
+/// `precondition`) when the code under test misbehaves.
+public protocol FuzzHarness {
+    /// The executable's name, for messages (`fuzz-cifar-reader`).
+    static var name: String { get }
+    /// Checks one input.
+    static func test(_ input: UnsafeRawBufferPointer)
+}
+
+extension FuzzHarness {
+    /// The harness's entry point: starts libFuzzer or replays the named inputs (see `FuzzMain`).
+    public static func main() { FuzzMain.run(name: name, test) }
+}
+
 /// libFuzzer's per-input entry point: `int LLVMFuzzerTestOneInput(const uint8_t *, size_t)`.
 public typealias FuzzTestOneInput = @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
 
-/// The `main` of every harness.
+/// The one `LLVMFuzzerTestOneInput` of every harness: runs the check `FuzzMain.run` was given on
+/// one input (libFuzzer's `main` needs the symbol even though `LLVMFuzzerRunDriver` is handed it
+/// too); always returns 0.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzTestOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    guard let check = FuzzMain.check else { return 0 }
+    if let data, size > 0 {
+        check(UnsafeRawBufferPointer(start: data, count: size))
+    } else {
+        check(UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+    return 0
+}
+
+/// How every harness starts.
 ///
-/// A harness is an executable target under `Tests/Fuzzing/<Harness>/` that defines
-/// `LLVMFuzzerTestOneInput` and an `@main` calling `FuzzMain.run`. SwiftPM renames an executable
-/// target's entry point (`-entry-point-function-name <module>_main`) and links with
-/// `--defsym main=<module>_main`, which overrides the `main` that `-sanitize=fuzzer` links in, so
-/// a harness always starts here:
+/// SwiftPM renames an executable target's entry point (`-entry-point-function-name
+/// <module>_main`) and links with `--defsym main=<module>_main`, which overrides the `main` that
+/// `-sanitize=fuzzer` links in, so a harness always starts in `FuzzHarness.main`:
 /// - built with `-DDDPTRAIN_LIBFUZZER` (together with `-sanitize=fuzzer,address`, as
 ///   `Scripts/fuzz.sh` does), `run` hands the process's arguments to libFuzzer's driver;
 /// - in ordinary builds (`swift build`, `swift build --build-tests`) it replays the files named
 ///   on the command line once each, so every harness still compiles and links without the
 ///   sanitizer, and a corpus or a saved finding can be replayed with a plain debug build.
 public enum FuzzMain {
-    /// Runs libFuzzer (fuzzing build) or replays the named inputs (ordinary build); never returns.
-    public static func run(harness: String, _ testOneInput: FuzzTestOneInput) -> Never {
+    /// The harness's check, set once by `run` before any input arrives (one harness per process).
+    nonisolated(unsafe) static var check: ((UnsafeRawBufferPointer) -> Void)?
+
+    /// Runs libFuzzer (fuzzing build) or replays the named inputs (ordinary build) through
+    /// `check`; never returns.
+    public static func run(name: String, _ check: @escaping (UnsafeRawBufferPointer) -> Void) -> Never {
+        Self.check = check
         #if DDPTRAIN_LIBFUZZER
         var argc = CommandLine.argc
         var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-        exit(LLVMFuzzerRunDriver(&argc, &argv, testOneInput))
+        exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzTestOneInput))
         #else
-        FuzzReplay.main(harness: harness, testOneInput)
+        FuzzReplay.main(harness: name, fuzzTestOneInput)
         #endif
-    }
-
-    /// Calls `body` with libFuzzer's `(data, size)` as a raw buffer (empty for a null pointer).
-    public static func withBytes<R>(_ data: UnsafePointer<UInt8>?, _ size: Int,
-                                    _ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        guard let data, size > 0 else { return try body(UnsafeRawBufferPointer(start: nil, count: 0)) }
-        return try body(UnsafeRawBufferPointer(start: data, count: size))
     }
 }
 

@@ -78,15 +78,9 @@ func withNumbers(_ json: UnsafeRawBufferPointer, from words: UnsafeRawBufferPoin
     return out
 }
 
-/// libFuzzer's entry point: runs `decodeTrainingState` on one input; always returns 0.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzTrainingState(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    FuzzMain.withBytes(data, size, decodeTrainingState)
-    return 0
-}
-
-/// Starts libFuzzer, or replays the named inputs in a build without it (see `FuzzMain`).
+/// The harness: `decodeTrainingState` on each input, under libFuzzer or replaying files (see `FuzzMain`).
 @main
-enum TrainingStateHarness {
-    static func main() { FuzzMain.run(harness: "fuzz-training-state", fuzzTrainingState) }
+enum TrainingStateHarness: FuzzHarness {
+    static let name = "fuzz-training-state"
+    static func test(_ input: UnsafeRawBufferPointer) { decodeTrainingState(input) }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `Cluster/ddptrain.slurm` on a real SLURM: the private one-node cluster of
@@ -14,53 +15,23 @@ import XCTest
 /// every wait has a timeout, and `tearDown` always runs `down` once `up` succeeded (which cancels
 /// the jobs and stops the daemons). It takes about 25 s, most of it the requeued job waiting to
 /// be started again (the cluster's `cred_expire=5` plus the scheduler's 1–2 s cycle).
-final class SlurmTests: XCTestCase {
-    var harness: MPIHarness!
-    /// Set once `up` succeeded: only then does `tearDown` run `down` (a cluster somebody else brought
-    /// up is never taken down by the test).
-    var clusterIsUp = false
+final class SlurmTests: SimulatorTestCase {
+    override class var simulator: String { "local-slurm.sh" }
+    override class var simulated: String { "a private SLURM cluster" }
 
-    static let script = MPIHarness.repository.appendingPathComponent("Cluster/testing/local-slurm.sh").path
     static let batchScript = MPIHarness.repository.appendingPathComponent("Cluster/ddptrain.slurm").path
-    /// The exit status with which `local-slurm.sh` says "this machine cannot host the cluster".
-    static let unsupportedStatus: Int32 = 3
     /// `local-slurm.sh`'s default state directory and the configuration it writes there.
     static let slurmConf = "/tmp/ddpt-slurm/etc/slurm.conf"
 
     override func setUpWithError() throws {
-        harness = try MPIHarness()
-        for file in [Self.script, Self.batchScript] where !FileManager.default.isExecutableFile(atPath: file) {
-            throw XCTSkip("\(file) is missing or not executable")
+        try super.setUpWithError()
+        guard FileManager.default.isExecutableFile(atPath: Self.batchScript) else {
+            throw XCTSkip("\(Self.batchScript) is missing or not executable")
         }
-        let up = try cluster(["up"])
-        if up.status == Self.unsupportedStatus {
-            throw XCTSkip("a private SLURM cluster cannot run here: " + up.output.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        guard up.status == 0 else {
-            throw Failure("`local-slurm.sh up` failed (if a cluster was left up by an earlier run, "
-                          + "`Cluster/testing/local-slurm.sh down` removes it):\n\(up.tail)")
-        }
-        clusterIsUp = true
+        try bringUp()
     }
 
-    override func tearDown() {
-        if clusterIsUp, let harness {
-            do {
-                let down = try cluster(["down"], harness: harness)
-                XCTAssertEqual(down.status, 0, "`local-slurm.sh down` failed:\n\(down.tail)")
-            } catch {
-                XCTFail("`local-slurm.sh down`: \(error)")
-            }
-            clusterIsUp = false
-        }
-        harness?.cleanUp()
-        harness = nil
-    }
-
-    struct Failure: Error, CustomStringConvertible {
-        var description: String
-        init(_ description: String) { self.description = description }
-    }
+    typealias Failure = SimulatorError
 
     // MARK: Commands
 
@@ -76,14 +47,12 @@ final class SlurmTests: XCTestCase {
         return environment
     }
 
-    /// `Cluster/testing/local-slurm.sh <arguments>` with the harness's hard timeout.
-    func cluster(_ arguments: [String], harness: MPIHarness? = nil) throws -> MPIHarness.Result {
-        try (harness ?? self.harness!).launch("/bin/bash", [Self.script] + arguments, environment: environment())
-    }
+    /// `local-slurm.sh`'s commands run with the SLURM environment.
+    override func simulatorEnvironment() -> [String: String] { environment() }
 
     /// A SLURM client command (`sbatch`, `scontrol`, …) on the private cluster.
     func slurm(_ command: String, _ arguments: [String], environment extra: [String: String] = [:]) throws -> MPIHarness.Result {
-        guard let executable = MPIHarness.findOnPath(command) else { throw Failure("\(command) is not on PATH") }
+        guard let executable = TestBinaries.findOnPath(command) else { throw Failure("\(command) is not on PATH") }
         return try harness.launch(executable.path, arguments, environment: environment(extra))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Trains a real model on a real-data subset with the release binary, as a user would run it.
@@ -8,17 +9,7 @@ import XCTest
 /// (`swift build -c release`, or `DDPTRAIN_BINARY`); `Scripts/test.sh` provides both. Without
 /// them the test skips and says why.
 final class EndToEndTests: XCTestCase {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent()
-
-    func releaseBinary() throws -> URL {
-        let path = ProcessInfo.processInfo.environment["DDPTRAIN_BINARY"]
-            ?? Self.repository.appendingPathComponent(".build/release/ddptrain").path
-        guard FileManager.default.isExecutableFile(atPath: path) else {
-            throw XCTSkip("no release build at \(path): run `swift build -c release` or Scripts/test.sh (debug builds are too slow to train)")
-        }
-        return URL(fileURLWithPath: path)
-    }
+    static let repository = TestBinaries.repository
 
     /// Converts the shared JPEG copy of CIFAR-10 to a 5000/1000-image binary subset, once.
     func realDataSubset() throws -> URL {
@@ -41,20 +32,12 @@ final class EndToEndTests: XCTestCase {
 
     @discardableResult
     func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        let result = try TestProcess.run(executable, arguments, timeout: 1800)
+        return (result.status, result.output)
     }
 
     func testResNet20LearnsRealCIFARSubsetWellAboveChance() throws {
-        let binary = try releaseBinary()
+        let binary = try TestBinaries.releaseBinary()
         let data = try realDataSubset()
         let runDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-e2e-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: runDirectory) }
@@ -76,7 +59,7 @@ final class EndToEndTests: XCTestCase {
     }
 
     func testBadDataDirectoryFailsWithAMessageNamingIt() throws {
-        let binary = try releaseBinary()
+        let binary = try TestBinaries.releaseBinary()
         let result = try run(binary.path, ["train", "--model", "resnet-20", "--data", "/nonexistent/cifar", "--run-dir", "/tmp/unused"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.output.contains("/nonexistent/cifar"), result.output)

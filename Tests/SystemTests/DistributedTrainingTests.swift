@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// End-to-end tests of MPI data-parallel training (issue #4): the release binary under
@@ -9,18 +10,7 @@ import XCTest
 /// Open MPI's `mpirun` on `PATH`; without either every test skips and says why. Each launch has a
 /// hard timeout (`MPIHarness.timeout`) after which the job is killed and the test fails as hung.
 /// Every rank runs one compute thread: the suite is sized for a 2-core machine (each job ~1 s).
-final class DistributedTrainingTests: XCTestCase {
-    var harness: MPIHarness!
-
-    override func setUpWithError() throws {
-        harness = try MPIHarness()
-    }
-
-    override func tearDown() {
-        harness?.cleanUp()
-        harness = nil
-    }
-
+final class DistributedTrainingTests: SystemTestCase {
     static let resnet8 = ["--model", "resnet-8", "--stem-channels", "4"]
     static let sparsenet13 = ["--model", "sparsenet-13-4", "--stem-channels", "8"]
 

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Every input a fuzzer found (Tests/Fuzzing/Findings/<harness>/) and every seed is replayed
@@ -18,7 +19,7 @@ final class FuzzFindingReplayTests: XCTestCase {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("ddptrain-fuzz-replay-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
-        let result = try MPIHarness.run(binary.path, inputs, environment: ProcessInfo.processInfo.environment,
+        let result = try TestProcess.run(binary.path, inputs, environment: ProcessInfo.processInfo.environment,
                                         directory: scratch, log: scratch.appendingPathComponent("replay.log"))
         XCTAssertEqual(result.status, 0, "fuzz-\(harness) failed on a committed input:\n\(result.tail)", file: file, line: line)
     }

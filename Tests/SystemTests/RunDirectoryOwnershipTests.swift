@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Issue 10, reproductions 1–3: a run directory holds one run, a second process is locked out,
@@ -50,12 +51,9 @@ extension RunSafetyTests {
     func testASecondProcessIsRefusedWhileAnotherTrainsIntoTheSameDirectory() throws {
         let data = try tinyData()
         let run = path("run")
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") { environment[key] = nil }
+        var environment = MPIHarness.singleProcessEnvironment
         environment["DDPTRAIN_CHECKPOINT_WRITE_DELAY_MS"] = "60"
-        let first = try BackgroundJob(harness.binary.path, train(data, run: run, epochs: 4, seed: 3),
-                                      environment: environment, directory: harness.scratch)
-        jobs.append(first)
+        let first = try startInBackground(harness.binary.path, train(data, run: run, epochs: 4, seed: 3), environment: environment)
         let deadline = Date().addingTimeInterval(60)
         while !FileManager.default.fileExists(atPath: run + "/config.json") {
             guard !first.hasExited, Date() < deadline else {

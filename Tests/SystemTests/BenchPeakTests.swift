@@ -1,20 +1,12 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// `ddptrain bench --peak` with the release binary: it prints both peak lines at 1 and
 /// `--threads` threads, benches a model after them only when one is named, and refuses flags
 /// that would do nothing. Small problems (`--peak-size 64`), so each launch takes about a second;
 /// the figures themselves are not checked.
-final class BenchPeakTests: XCTestCase {
-    var harness: MPIHarness!
-
-    override func setUpWithError() throws { harness = try MPIHarness() }
-
-    override func tearDown() {
-        harness?.cleanUp()
-        harness = nil
-    }
-
+final class BenchPeakTests: SystemTestCase {
     func testPeakAloneMeasuresBothPeaksAtOneAndTheGivenThreadCounts() throws {
         let result = try harness.single(["bench", "--peak", "--peak-size", "64", "--threads", "2"])
         XCTAssertEqual(result.status, 0, result.tail)

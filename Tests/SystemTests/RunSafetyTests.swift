@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -27,22 +28,7 @@ import Darwin
 /// resident memory, so a regression fails the test instead of hurting the machine. Needs a
 /// release build (`swift build -c release --product ddptrain` or `DDPTRAIN_BINARY`) and Open MPI
 /// (for `MPIHarness`); without either every test skips.
-final class RunSafetyTests: XCTestCase {
-    var harness: MPIHarness!
-    /// Background jobs of the current test, killed in `tearDown` if still running.
-    var jobs: [BackgroundJob] = []
-
-    override func setUpWithError() throws {
-        harness = try MPIHarness()
-    }
-
-    override func tearDown() {
-        for job in jobs { job.killEverything() }
-        jobs = []
-        harness?.cleanUp()
-        harness = nil
-    }
-
+final class RunSafetyTests: SystemTestCase {
     // MARK: Runs
 
     /// The tiny data set most tests use: 40 training images (3 steps of batch 16 per epoch), 20 test images.
@@ -150,12 +136,8 @@ final class RunSafetyTests: XCTestCase {
     /// code: the test then fails instead of waiting two minutes or pushing a shared machine into
     /// swap. Reports the peak resident set (`VmHWM`, polled every 10 ms).
     func guarded(_ arguments: [String], timeout: TimeInterval, addressSpaceGiB: Int = 4, killAboveMiB: Int? = nil) throws -> Guarded {
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") { environment[key] = nil }
         let script = "ulimit -v \(addressSpaceGiB * 1_048_576) && exec \"$0\" \"$@\""
-        let job = try BackgroundJob("/bin/sh", ["-c", script, harness.binary.path] + arguments,
-                                    environment: environment, directory: harness.scratch)
-        jobs.append(job)
+        let job = try startInBackground("/bin/sh", ["-c", script, harness.binary.path] + arguments)
         let pid = job.process.processIdentifier
         let start = Date()
         var peak = 0, killed: String?

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// Multi-node training on the simulated cluster of `Cluster/testing/local-cluster.sh`: two or three network
@@ -16,64 +17,12 @@ import XCTest
 /// Another test cuts one node off the network mid-run under `Scripts/supervise.sh`: the job must
 /// abort rather than hang, the supervisor's restarts must show, and once the link is back the run
 /// must finish bitwise equal to an uninterrupted one.
-final class MultiNodeTests: XCTestCase {
-    var harness: MPIHarness!
-    /// Set once `up` succeeded: only then does `tearDown` run `down` (so a cluster somebody else
-    /// brought up is never taken down by the test).
-    var clusterIsUp = false
-    /// Background jobs of the current test, killed in `tearDown` if still running.
-    var jobs: [BackgroundJob] = []
-
-    static let script = MPIHarness.repository.appendingPathComponent("Cluster/testing/local-cluster.sh").path
-    /// The exit status with which `local-cluster.sh` says "this machine cannot host the cluster".
-    static let unsupportedStatus: Int32 = 3
-
-    override func setUpWithError() throws {
-        harness = try MPIHarness()
-        guard FileManager.default.isExecutableFile(atPath: Self.script) else {
-            throw XCTSkip("\(Self.script) is missing or not executable")
-        }
-    }
+final class MultiNodeTests: SimulatorTestCase {
+    override class var simulator: String { "local-cluster.sh" }
+    override class var simulated: String { "the simulated cluster" }
 
     /// `local-cluster.sh up <nodes>`; skips the test when the machine cannot host the cluster.
-    func bringUp(_ nodes: Int) throws {
-        let up = try cluster(["up", String(nodes)])
-        if up.status == Self.unsupportedStatus {
-            throw XCTSkip("the simulated cluster cannot run here: "
-                          + up.output.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        guard up.status == 0 else {
-            throw ClusterError(description: "`local-cluster.sh up \(nodes)` failed (if a cluster was left up by an earlier run, "
-                               + "`Cluster/testing/local-cluster.sh down` removes it):\n\(up.tail)")
-        }
-        clusterIsUp = true
-    }
-
-    override func tearDown() {
-        for job in jobs { job.killEverything() }
-        jobs = []
-        if clusterIsUp, let harness {
-            do {
-                let down = try cluster(["down"], harness: harness)
-                XCTAssertEqual(down.status, 0, "`local-cluster.sh down` failed:\n\(down.tail)")
-            } catch {
-                XCTFail("`local-cluster.sh down`: \(error)")
-            }
-            clusterIsUp = false
-        }
-        harness?.cleanUp()
-        harness = nil
-    }
-
-    struct ClusterError: Error, CustomStringConvertible { var description: String }
-
-    /// `Cluster/testing/local-cluster.sh <arguments>` with the harness's hard timeout.
-    func cluster(_ arguments: [String], harness: MPIHarness? = nil) throws -> MPIHarness.Result {
-        let harness = harness ?? self.harness!
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") { environment[key] = nil }
-        return try harness.launch("/bin/bash", [Self.script] + arguments, environment: environment)
-    }
+    func bringUp(_ nodes: Int) throws { try bringUp([String(nodes)]) }
 
     /// Bytes that passed through the root-namespace end of node `i`'s link so far (into and out of
     /// the node), read from the kernel's interface counters.
@@ -212,18 +161,16 @@ final class MultiNodeTests: XCTestCase {
         let straight = try harness.mpi(ranks: 2, arguments("straight"))
         XCTAssertEqual(straight.status, 0, "the uninterrupted run failed:\n\(straight.tail)")
 
-        let bash = try XCTUnwrap(MPIHarness.findOnPath("bash"), "bash is not on PATH")
+        let bash = try XCTUnwrap(TestBinaries.findOnPath("bash"), "bash is not on PATH")
         let supervisor = MPIHarness.repository.appendingPathComponent("Scripts/supervise.sh").path
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("OMPI_") || key.hasPrefix("PMIX_") { environment[key] = nil }
+        var environment = MPIHarness.singleProcessEnvironment
         environment["DDPTRAIN_CHECKPOINT_WRITE_DELAY_MS"] = "30"
         let run = harness.path("cut")
-        let job = try BackgroundJob(
+        let job = try startInBackground(
             bash.path,
             [supervisor, "--max-restarts", "3", "--backoff", "1", "--hang-grace", "5", "--start-timeout", "15", "--",
              bash.path, Self.script, "run", "--", harness.binary.path] + arguments("cut"),
-            environment: environment, directory: harness.scratch)
-        jobs.append(job)
+            environment: environment)
         func waitFor(_ what: String, timeout: TimeInterval, _ condition: () -> Bool) throws {
             try FaultToleranceTests.waitUntil(what, job: job, timeout: timeout, condition)
         }
@@ -290,7 +237,7 @@ final class MultiNodeTests: XCTestCase {
 
     /// Round trips and losses of `count` pings from node1 to node2, sent every `interval` seconds.
     func ping(count: Int, interval: String) throws -> (sent: Int, received: Int, minimum: Double?, average: Double?) {
-        guard let ping = MPIHarness.findOnPath("ping"), let ip = MPIHarness.findOnPath("ip") else {
+        guard let ping = TestBinaries.findOnPath("ping"), let ip = TestBinaries.findOnPath("ip") else {
             throw XCTSkip("ping or ip is not on PATH (apt-get install -y iputils-ping iproute2)")
         }
         let result = try harness.launch(ip.path, ["netns", "exec", "ddpt-node1", ping.path, "-q", "-n", "-c", String(count),
@@ -298,7 +245,7 @@ final class MultiNodeTests: XCTestCase {
                                         environment: ProcessInfo.processInfo.environment)
         guard let sent = FaultToleranceTests.capture(#"(\d+) packets transmitted"#, in: result.output).flatMap({ Int($0) }),
               let received = FaultToleranceTests.capture(#"(\d+) received"#, in: result.output).flatMap({ Int($0) }) else {
-            throw ClusterError(description: "no ping summary:\n\(result.tail)")
+            throw SimulatorError("no ping summary:\n\(result.tail)")
         }
         let minimum = FaultToleranceTests.capture(#"= ([0-9.]+)/"#, in: result.output).flatMap { Double($0) }
         let average = FaultToleranceTests.capture(#"= [0-9.]+/([0-9.]+)/"#, in: result.output).flatMap { Double($0) }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -23,24 +24,14 @@ import Darwin
 ///
 /// Needs a release build (`swift build -c release --product ddptrain` or `DDPTRAIN_BINARY`) and
 /// Open MPI; without either every test skips.
-final class FaultToleranceTests: XCTestCase {
-    var harness: MPIHarness!
-    /// Background jobs of the current test, killed in `tearDown` if still running.
-    var jobs: [BackgroundJob] = []
+final class FaultToleranceTests: SystemTestCase {
     /// Processes this test SIGSTOPped, continued in `tearDown` (before the SIGKILL) just in case.
     var stoppedProcesses: [(job: BackgroundJob, pids: [Int32])] = []
-
-    override func setUpWithError() throws {
-        harness = try MPIHarness()
-    }
 
     override func tearDown() {
         for (job, pids) in stoppedProcesses { job.kill(pids, signal: SIGCONT) }
         stoppedProcesses = []
-        for job in jobs { job.killEverything() }
-        jobs = []
-        harness?.cleanUp()
-        harness = nil
+        super.tearDown()
     }
 
     // MARK: The recipe
@@ -73,7 +64,7 @@ final class FaultToleranceTests: XCTestCase {
     /// arguments of `bash`; the wrapper appends each launch's arguments to `scratch/attempts` and
     /// execs them (so the supervisor's child is mpirun itself).
     func supervisedCommand(_ options: [String], _ arguments: [String]) throws -> (bash: String, arguments: [String]) {
-        let bash = try XCTUnwrap(MPIHarness.findOnPath("bash"), "bash is not on PATH")
+        let bash = try XCTUnwrap(TestBinaries.findOnPath("bash"), "bash is not on PATH")
         let script = MPIHarness.repository.appendingPathComponent("Scripts/supervise.sh").path
         guard FileManager.default.fileExists(atPath: script) else { throw Failure("no \(script)") }
         let wrapper = harness.path("launch.sh")
@@ -101,10 +92,7 @@ final class FaultToleranceTests: XCTestCase {
     }
 
     func start(_ executable: String, _ arguments: [String], writeDelayMilliseconds: Int?) throws -> BackgroundJob {
-        let job = try BackgroundJob(executable, arguments, environment: environment(writeDelayMilliseconds: writeDelayMilliseconds),
-                                    directory: harness.scratch)
-        jobs.append(job)
-        return job
+        try startInBackground(executable, arguments, environment: environment(writeDelayMilliseconds: writeDelayMilliseconds))
     }
 
     // MARK: Processes and files

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -15,25 +16,10 @@ import Darwin
 ///
 /// Reuses `MPIHarness` (binary and `mpirun` discovery, tiny CIFAR-format data, launches with a
 /// hard timeout). Jobs that must be signalled while they run are started in the background by
-/// `BackgroundJob` below, with the same hard timeout, and are SIGKILLed with everything they
+/// `BackgroundJob` (`SystemTestCase.startInBackground`), with the same hard timeout, and are SIGKILLed with everything they
 /// started if a test ends early. Needs a release build (`swift build -c release --product ddptrain`
 /// or `DDPTRAIN_BINARY`) and Open MPI; without either every test skips.
-final class CheckpointEndToEndTests: XCTestCase {
-    var harness: MPIHarness!
-    /// Background jobs of the current test, killed in `tearDown` if still running.
-    var jobs: [BackgroundJob] = []
-
-    override func setUpWithError() throws {
-        harness = try MPIHarness()
-    }
-
-    override func tearDown() {
-        for job in jobs { job.killEverything() }
-        jobs = []
-        harness?.cleanUp()
-        harness = nil
-    }
-
+final class CheckpointEndToEndTests: SystemTestCase {
     // MARK: The recipe
 
     /// The training run most tests use: resnet-8 with 4 stem channels on 40 images, global batch
@@ -165,7 +151,7 @@ final class CheckpointEndToEndTests: XCTestCase {
     }
 
     func testResumingFromMidEpochAndEpochBoundaryCheckpointsOnTwoRanksEndsBitwiseEqualToTheStraightRun() throws {
-        let (data, straightOutput) = try assertBitwiseResume(ranks: 2)
+        let (data, _) = try assertBitwiseResume(ranks: 2)
 
         // World size change: the 2-rank run's mid-epoch checkpoint on one process, without
         // --batch-size: the per-rank batch is re-derived as 16 (the global batch, hence the sample
@@ -716,10 +702,8 @@ final class CheckpointEndToEndTests: XCTestCase {
         var environment = environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        let job = try BackgroundJob(harness.mpirun.path, ["--oversubscribe", "-np", String(ranks), harness.binary.path] + arguments,
-                                    environment: environment, directory: harness.scratch)
-        jobs.append(job)
-        return job
+        return try startInBackground(harness.mpirun.path, ["--oversubscribe", "-np", String(ranks), harness.binary.path] + arguments,
+                                     environment: environment)
     }
 
     /// Polls `condition` every 20 ms; throws when the job ends first or `timeout` passes.
@@ -741,94 +725,4 @@ final class CheckpointEndToEndTests: XCTestCase {
         var description: String
         init(_ description: String) { self.description = description }
     }
-}
-
-/// A process started in the background with its output in a file, which a test can signal while
-/// it runs. `MPIHarness.timeout` bounds it like every other launch: a watchdog SIGKILLs it and
-/// everything it started when that passes.
-final class BackgroundJob: @unchecked Sendable {
-    let process = Process()
-    let log: URL
-    let command: String
-    private let done = DispatchGroup()
-    private let lock = NSLock()
-    /// Descendants seen so far with their start times (so a reused pid is never signalled).
-    private var family: [Int32: UInt64] = [:]
-
-    init(_ executable: String, _ arguments: [String], environment: [String: String], directory: URL) throws {
-        command = ([executable] + arguments).joined(separator: " ")
-        log = directory.appendingPathComponent("background-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        defer { try? handle.close() }
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.environment = environment
-        process.currentDirectoryURL = directory
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        done.enter()
-        process.terminationHandler = { [done] _ in done.leave() }
-        try process.run()
-        DispatchQueue.global().asyncAfter(deadline: .now() + MPIHarness.timeout) { [weak self] in
-            guard let self, !self.hasExited else { return }
-            self.killEverything()
-        }
-    }
-
-    /// Whether the process has ended.
-    var hasExited: Bool { done.wait(timeout: .now()) == .success }
-
-    /// Waits up to `timeout` seconds for the end; true if it ended.
-    func wait(timeout: TimeInterval) -> Bool { done.wait(timeout: .now() + timeout) == .success }
-
-    /// Standard output and error so far.
-    var output: String { String(decoding: (try? Data(contentsOf: log)) ?? Data(), as: UTF8.self) }
-
-    /// Current descendants, remembered with their start times.
-    private func refreshFamily() -> [Int32: UInt64] {
-        lock.withLock {
-            if !hasExited { family.merge(MPIHarness.descendants(of: process.processIdentifier)) { old, _ in old } }
-            return family
-        }
-    }
-
-    /// The descendants whose command line contains `text` (the rank processes, found by their
-    /// unique run directory).
-    func ranks(commandContaining text: String) -> [Int32] {
-        refreshFamily().keys.filter { pid in
-            guard let raw = try? Data(contentsOf: URL(fileURLWithPath: "/proc/\(pid)/cmdline")) else { return false }
-            let arguments = raw.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return arguments.contains(text) && arguments.contains("train")
-        }.sorted()
-    }
-
-    /// Sends `signal` to `pids` if they are this job's process or still the descendants seen
-    /// (same start time).
-    func kill(_ pids: [Int32], signal: Int32) {
-        let known = refreshFamily()
-        let table = MPIHarness.processes()
-        for pid in pids {
-            if pid == process.processIdentifier {
-                if !hasExited { _ = sendSignal(pid, signal) }
-            } else if let started = known[pid], table[pid]?.started == started {
-                _ = sendSignal(pid, signal)
-            }
-        }
-    }
-
-    /// SIGKILL to the process and every descendant seen, then waits briefly for the end.
-    func killEverything() {
-        let known = refreshFamily()
-        if !hasExited { _ = sendSignal(process.processIdentifier, SIGKILL) }
-        let table = MPIHarness.processes()
-        for (pid, started) in known where table[pid]?.started == started { _ = sendSignal(pid, SIGKILL) }
-        _ = wait(timeout: 5)
-    }
-}
-
-/// `kill(2)` (a free function, since `BackgroundJob` has a method of that name).
-private func sendSignal(_ pid: Int32, _ signal: Int32) -> Int32 {
-    kill(pid, signal)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// One ddptrain SGD step equals the same step in PyTorch, for a small member of every model family.
@@ -91,14 +92,14 @@ final class PyTorchCrossCheckTests: XCTestCase {
 
     /// Runs the cross-check script with `arguments` (plus the binary and a scratch directory).
     func crossCheck(_ arguments: [String]) throws -> MPIHarness.Result {
-        let binary = try MPIHarness.releaseBinary().path
+        let binary = try TestBinaries.releaseBinary().path
         guard let python = Self.torchPython.command else { throw XCTSkip(Self.torchPython.reason) }
         guard FileManager.default.fileExists(atPath: Self.script.path) else {
             throw XCTSkip("\(Self.script.path) is not present")
         }
         let command = python + [Self.script.path, "--binary", binary, "--work", scratch.appendingPathComponent("work").path,
                                 "--timeout", "60"] + arguments
-        return try MPIHarness.run(command[0], Array(command.dropFirst()), environment: ProcessInfo.processInfo.environment,
+        return try TestProcess.run(command[0], Array(command.dropFirst()), environment: ProcessInfo.processInfo.environment,
                                   directory: scratch, log: scratch.appendingPathComponent("output.log"))
     }
 
@@ -113,7 +114,7 @@ final class PyTorchCrossCheckTests: XCTestCase {
         let probeLog = directory.appendingPathComponent("ddptrain-torch-probe-\(UUID().uuidString).log")
         defer { try? FileManager.default.removeItem(at: probeLog) }
         func probe(_ code: String) -> Bool {
-            let result = try? MPIHarness.run(command[0], Array(command.dropFirst()) + ["-c", code],
+            let result = try? TestProcess.run(command[0], Array(command.dropFirst()) + ["-c", code],
                                              environment: ProcessInfo.processInfo.environment, directory: directory, log: probeLog)
             return result?.status == 0
         }
@@ -124,7 +125,7 @@ final class PyTorchCrossCheckTests: XCTestCase {
                 : "DDPTRAIN_TORCH_PYTHON=\(name) cannot import torch and numpy"
             return (nil, "no Python with PyTorch for the cross-check: \(how)")
         }
-        guard probe("import zstandard") || MPIHarness.findOnPath("zstd") != nil else {
+        guard probe("import zstandard") || TestBinaries.findOnPath("zstd") != nil else {
             return (nil, "reading checkpoints in Python needs the zstandard package (in \(name)) or the zstd command")
         }
         return (command, "")

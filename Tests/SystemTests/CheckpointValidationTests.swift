@@ -1,5 +1,6 @@
 import Checkpoint
 import Foundation
+import TestSupport
 import XCTest
 
 /// Issue 10, reproductions 4, 5 and 8: a checkpoint's metadata meets the same validation as
