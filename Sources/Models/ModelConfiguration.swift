@@ -27,6 +27,9 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         "sparsenet-40-24", "sparsenet-100-24", "sparsenet-bc-100-24",
     ]
 
+    /// The model a run trains when no `--model` is given: the SparseNet notebooks' model.
+    public static let defaultName = "sparsenet-40-24"
+
     /// Creates a configuration field by field.
     public init(family: ModelFamily, depth: Int, growthRate: Int = 12, bottleneck: Bool = false,
                 compression: Double = 1, stemChannels: Int = 16, dropout: Float = 0, classes: Int = 10) {

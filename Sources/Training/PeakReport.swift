@@ -10,6 +10,8 @@ import Foundation
 public struct PeakReport {
     /// Matrix size n of the sgemm problem (n×n×n, one per worker).
     public let size: Int
+    /// The size `bench --peak` measures without `--peak-size`: about a second on a 2-core machine.
+    public static let defaultSize = 2048
     /// The thread counts measured, ascending: 1 and `--threads`.
     public let threadCounts: [Int]
     /// GFLOP/s of the sgemm problem, by thread count.

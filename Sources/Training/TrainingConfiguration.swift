@@ -97,6 +97,13 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
 
     /// A configuration with the papers' recipe: batch 64, lr 0.1 ÷10 at 50 % and 75 % of 300
     /// epochs, Nesterov momentum 0.9, weight decay 1e-4, crop and flip.
+    /// What a run given no flags trains with (no data or run directory): the one place the
+    /// defaults are written, which `ddptrain`'s help texts show.
+    public static var defaults: TrainingConfiguration {
+        let model = (try? ModelConfiguration(name: ModelConfiguration.defaultName)) ?? ModelConfiguration(family: .sparsenet, depth: 40)
+        return TrainingConfiguration(model: model, dataDirectory: "", runDirectory: "")
+    }
+
     public init(model: ModelConfiguration, dataDirectory: String, runDirectory: String) {
         self.model = model
         self.dataDirectory = dataDirectory

@@ -8,25 +8,25 @@ struct Bench: ParsableCommand {
 
     @OptionGroup var options: ModelOptions
 
-    @Option(name: .long, help: "Samples per step (default: 64).")
+    @Option(name: .long, help: "Samples per step (default: \(defaults.batch)).")
     var batchSize: Int?
 
     @Option(name: .long, help: "Worker threads (the engine's only source of parallelism; OpenBLAS runs single-threaded).")
-    var threads: Int = 2
+    var threads: Int = defaults.threads
 
-    @Option(name: .long, help: "Timed steps (default: 10).")
+    @Option(name: .long, help: "Timed steps (default: \(defaults.timedSteps)).")
     var steps: Int?
 
-    @Option(name: .long, help: "Untimed warm-up steps (default: 3).")
+    @Option(name: .long, help: "Untimed warm-up steps (default: \(defaults.warmupSteps)).")
     var warmup: Int?
 
     @Flag(name: .long, help: "Also print the time per layer kind (adds a little timing overhead).")
     var profile = false
 
-    @Option(name: .long, help: "Under mpirun: batch-norm statistics batch (all-reduced) or local (default: batch).")
+    @Option(name: .long, help: "Under mpirun: batch-norm statistics batch (all-reduced) or local (default: \(defaults.batchNormSync.rawValue)).")
     var bnSync: BatchNormSync?
 
-    @Option(name: .long, help: "Under mpirun: gradient all-reduce bucket size in MiB (default: 1).")
+    @Option(name: .long, help: "Under mpirun: gradient all-reduce bucket size in MiB (default: \(number(Double(defaults.bucketBytes) / 1_048_576))).")
     var bucketMb: Double?
 
     @Flag(name: .long, help: ArgumentHelp(
@@ -35,15 +35,15 @@ struct Bench: ParsableCommand {
             + "benched afterwards and its GFLOP/s is also given as a fraction of the sgemm peak."))
     var peak = false
 
-    @Option(name: .long, help: "With --peak: matrix size n of the sgemm problem, n×n×n per thread (default: 2048).")
+    @Option(name: .long, help: "With --peak: matrix size n of the sgemm problem, n×n×n per thread (default: \(PeakReport.defaultSize)).")
     var peakSize: Int?
 
     /// The model-bench settings, with their defaults.
-    var batch: Int { batchSize ?? 64 }
-    var timedSteps: Int { steps ?? 10 }
-    var warmupSteps: Int { warmup ?? 3 }
-    var batchNormSync: BatchNormSync { bnSync ?? .batch }
-    var bucketBytes: Int { Int((bucketMb ?? 1) * 1_048_576) }
+    var batch: Int { batchSize ?? defaults.batch }
+    var timedSteps: Int { steps ?? defaults.timedSteps }
+    var warmupSteps: Int { warmup ?? defaults.warmupSteps }
+    var batchNormSync: BatchNormSync { bnSync ?? defaults.batchNormSync }
+    var bucketBytes: Int { bucketMb.map { Int($0 * 1_048_576) } ?? defaults.bucketBytes }
 
     /// Whether a model is benched: always without `--peak`, with it only when a model flag is given.
     var benchesModel: Bool { !peak || options.isGiven }
@@ -56,7 +56,7 @@ struct Bench: ParsableCommand {
         if let peakSize {
             guard peak else { throw ValidationError("--peak-size sets the size of --peak's sgemm; add --peak or drop --peak-size") }
             guard (16...8192).contains(peakSize) else {
-                throw ValidationError("--peak-size must be between 16 and 8192, got \(peakSize) (the default 2048 takes about a second)")
+                throw ValidationError("--peak-size must be between 16 and 8192, got \(peakSize) (the default \(PeakReport.defaultSize) takes about a second)")
             }
         }
         if !benchesModel {
@@ -78,7 +78,7 @@ struct Bench: ParsableCommand {
                 guard communicator.size == 1 else {
                     throw ValidationError("--peak measures the cores of one process: run it without mpirun")
                 }
-                let report = try PeakReport.measure(size: peakSize ?? 2048, threads: threads)
+                let report = try PeakReport.measure(size: peakSize ?? PeakReport.defaultSize, threads: threads)
                 report.lines.forEach { print($0) }
                 sgemmPeak = report.sgemm[threads]
             }
@@ -95,3 +95,6 @@ struct Bench: ParsableCommand {
         }
     }
 }
+
+/// The defaults `bench`'s help shows, from `Benchmark` (the model does not matter for them).
+private var defaults: Benchmark { Benchmark(model: TrainingConfiguration.defaults.model) }

@@ -6,22 +6,22 @@ struct CheckpointOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Resume: 'auto' takes the newest valid checkpoint in --run-dir (fresh start if there is none), or a checkpoint path.", valueName: "auto|path"))
     var resume: String?
 
-    @Option(name: .long, help: "Write a checkpoint every N epochs, 0 for none by epoch (default: 1).")
+    @Option(name: .long, help: "Write a checkpoint every N epochs, 0 for none by epoch (default: \(defaults.everyEpochs)).")
     var checkpointEvery: Int?
 
-    @Option(name: .long, help: "Write a checkpoint every N optimizer steps, 0 for none by step (default: 0).")
+    @Option(name: .long, help: "Write a checkpoint every N optimizer steps, 0 for none by step (default: \(defaults.everySteps)).")
     var checkpointEverySteps: Int?
 
-    @Option(name: .long, help: "Checkpoints to keep in the run directory (default: 3).")
+    @Option(name: .long, help: "Checkpoints to keep in the run directory (default: \(defaults.keep)).")
     var keep: Int?
 
-    @Option(name: .long, help: "zstd compression level of checkpoints, 1–19 (default: 3).")
+    @Option(name: .long, help: "zstd compression level of checkpoints, 1–19 (default: \(defaults.zstdLevel)).")
     var zstdLevel: Int32?
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Byte-shuffle the float32 payload before compression (default: on).")
+    @Flag(name: .long, inversion: .prefixedNo, help: "Byte-shuffle the float32 payload before compression (default: \(onOff(defaults.shuffle))).")
     var shuffle: Bool?
 
-    @Option(name: .long, help: "When a checkpoint cannot be written: continue or stop (default: continue; the previous checkpoint is always kept).")
+    @Option(name: .long, help: "When a checkpoint cannot be written: continue or stop (default: \(defaults.onFailure.rawValue); the previous checkpoint is always kept).")
     var onCheckpointFailure: CheckpointSettings.FailurePolicy?
 
     @Flag(name: .long, help: "Write no checkpoints at all.")
@@ -49,3 +49,6 @@ struct CheckpointOptions: ParsableArguments {
 }
 
 extension CheckpointSettings.FailurePolicy: ExpressibleByArgument {}
+
+/// The defaults the checkpoint flags' help shows, from `CheckpointSettings`.
+private var defaults: CheckpointSettings { TrainingConfiguration.defaults.checkpoint }

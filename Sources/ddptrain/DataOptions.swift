@@ -6,16 +6,16 @@ struct DataOptions: ParsableArguments {
     @Option(name: .long, help: "Directory with data_batch_1.bin … data_batch_5.bin and test_batch.bin (see Scripts/get-cifar10.sh).")
     var data: String
 
-    @Option(name: .long, help: "Augmentations of training samples: any of crop, flip, shift, comma-separated, or none (default: crop,flip).")
+    @Option(name: .long, help: "Augmentations of training samples: any of crop, flip, shift, comma-separated, or none (default: \(defaultKinds)).")
     var augment: String?
 
-    @Option(name: .long, help: "Zero padding around the image before the random 32×32 crop (default: 4).")
+    @Option(name: .long, help: "Zero padding around the image before the random 32×32 crop (default: \(defaults.cropPadding)).")
     var cropPadding: Int?
 
-    @Option(name: .long, help: "Largest random shift as a fraction of width and height, Keras width/height_shift_range (default: 0.125).")
+    @Option(name: .long, help: "Largest random shift as a fraction of width and height, Keras width/height_shift_range (default: \(number(defaults.shiftFraction))).")
     var shift: Double?
 
-    @Option(name: .long, help: "How shifted-in pixels are filled: nearest or zero (default: nearest).")
+    @Option(name: .long, help: "How shifted-in pixels are filled: nearest or zero (default: \(defaults.shiftFill.rawValue)).")
     var shiftFill: ShiftFill?
 
     /// Whether any augmentation flag was given.
@@ -30,4 +30,13 @@ struct DataOptions: ParsableArguments {
         if let shiftFill { a.shiftFill = shiftFill }
         return a
     }
+}
+
+/// The defaults the data flags' help shows, from `AugmentationOptions`.
+private var defaults: AugmentationOptions { AugmentationOptions() }
+
+/// The augmentations on by default, as `--augment` names them.
+private var defaultKinds: String {
+    let kinds = [("crop", defaults.crop), ("flip", defaults.flip), ("shift", defaults.shift)].filter(\.1).map(\.0)
+    return kinds.isEmpty ? "none" : kinds.joined(separator: ",")
 }

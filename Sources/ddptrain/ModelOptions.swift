@@ -7,7 +7,7 @@ import Models  // the flags parse into Models' ModelConfiguration
 /// dense layers or transitions, so `--growth-rate`, `--bottleneck`, `--compression` and `--dropout`
 /// are errors on one (see `ModelConfiguration.applying(_:)`).
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model name, e.g. sparsenet-40-24, densenet-bc-100-12, resnet-20 (default: sparsenet-40-24).")
+    @Option(name: .long, help: "Model name, e.g. sparsenet-40-24, densenet-bc-100-12, resnet-20 (default: \(ModelConfiguration.defaultName)).")
     var model: String?
 
     @Option(name: .long, help: "Override the growth rate k.")
@@ -39,6 +39,6 @@ struct ModelOptions: ParsableArguments {
 
     /// The resolved configuration, validated.
     func configuration(name: String? = nil) throws -> ModelConfiguration {
-        try ModelConfiguration(name: name ?? model ?? "sparsenet-40-24").applying(overrides)
+        try ModelConfiguration(name: name ?? model ?? ModelConfiguration.defaultName).applying(overrides)
     }
 }

@@ -26,64 +26,64 @@ struct Train: ParsableCommand {
     @Flag(name: .long, help: "Start a new run in a --run-dir that holds another: that run's files are moved into <run-dir>/replaced-<time>/ (nothing is deleted).")
     var overwrite = false
 
-    @Option(name: .long, help: "Epochs to train (default: 300).")
+    @Option(name: .long, help: "Epochs to train (default: \(defaults.epochs)).")
     var epochs: Int?
 
-    @Option(name: .long, help: "Samples per optimizer step on each rank; the global batch is ranks × this (default: 64).")
+    @Option(name: .long, help: "Samples per optimizer step on each rank; the global batch is ranks × this (default: \(defaults.batchSize)).")
     var batchSize: Int?
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Drop the last short batch of each epoch (default: train on it).")
     var dropLast: Bool?
 
-    @Option(name: .long, help: "Base learning rate (default: 0.1).")
+    @Option(name: .long, help: "Base learning rate (default: \(number(defaults.schedule.baseRate))).")
     var lr: Double?
 
-    @Option(name: .long, help: "Learning-rate schedule: constant, multistep or cosine (default: multistep).")
+    @Option(name: .long, help: "Learning-rate schedule: constant, multistep or cosine (default: \(defaults.schedule.kind.rawValue)).")
     var schedule: LearningRateSchedule.Kind?
 
-    @Option(name: .long, help: "multistep milestones: fractions of the run (0.5,0.75) or epoch numbers (150,225) (default: 0.5,0.75).")
+    @Option(name: .long, help: "multistep milestones: fractions of the run (0.5,0.75) or epoch numbers (150,225) (default: \(defaults.schedule.milestones.map(number).joined(separator: ","))).")
     var milestones: String?
 
-    @Option(name: .long, help: "multistep factor at each milestone (default: 0.1).")
+    @Option(name: .long, help: "multistep factor at each milestone (default: \(number(defaults.schedule.gamma))).")
     var gamma: Double?
 
-    @Option(name: .long, help: "Final learning rate of the cosine schedule (default: 0).")
+    @Option(name: .long, help: "Final learning rate of the cosine schedule (default: \(number(defaults.schedule.minimumRate))).")
     var minLr: Double?
 
-    @Option(name: .long, help: "Epochs of linear learning-rate warm-up before the schedule, may be fractional (default: 0).")
+    @Option(name: .long, help: "Epochs of linear learning-rate warm-up before the schedule, may be fractional (default: \(number(defaults.schedule.warmupEpochs))).")
     var warmupEpochs: Double?
 
-    @Option(name: .long, help: "SGD momentum (default: 0.9).")
+    @Option(name: .long, help: "SGD momentum (default: \(number(defaults.optimizer.momentum))).")
     var momentum: Float?
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Nesterov momentum (default: on).")
+    @Flag(name: .long, inversion: .prefixedNo, help: "Nesterov momentum (default: \(onOff(defaults.optimizer.nesterov))).")
     var nesterov: Bool?
 
-    @Option(name: .long, help: "L2 weight decay (default: 1e-4).")
+    @Option(name: .long, help: "L2 weight decay (default: \(number(defaults.optimizer.weightDecay))).")
     var weightDecay: Float?
 
-    @Flag(name: .long, inversion: .prefixedNo, help: "Exclude biases and batch-norm parameters from weight decay (default: off).")
+    @Flag(name: .long, inversion: .prefixedNo, help: "Exclude biases and batch-norm parameters from weight decay (default: \(onOff(!defaults.optimizer.decayBiasAndNorm))).")
     var noDecayBnBias: Bool?
 
     @Option(name: .long, help: "Clip the gradient's global L2 norm to this value (default: no clipping).")
     var clipGradNorm: Double?
 
-    @Option(name: .long, help: "Label smoothing of the cross-entropy loss, in [0, 1) (default: 0).")
+    @Option(name: .long, help: "Label smoothing of the cross-entropy loss, in [0, 1) (default: \(number(defaults.labelSmoothing))).")
     var labelSmoothing: Float?
 
-    @Option(name: .long, help: "Seed of weights, epoch order, augmentation and dropout (default: 0).")
+    @Option(name: .long, help: "Seed of weights, epoch order, augmentation and dropout (default: \(defaults.seed)).")
     var seed: UInt64?
 
-    @Option(name: .long, help: "Worker threads per rank, the engine's only source of parallelism (default: 2).")
+    @Option(name: .long, help: "Worker threads per rank, the engine's only source of parallelism (default: \(defaults.threads)).")
     var threads: Int?
 
-    @Option(name: .long, help: "Batch-norm statistics across ranks: batch (global batch, all-reduced) or local (per rank) (default: batch).")
+    @Option(name: .long, help: "Batch-norm statistics across ranks: batch (global batch, all-reduced) or local (per rank) (default: \(defaults.batchNormSync.rawValue)).")
     var bnSync: BatchNormSync?
 
-    @Option(name: .long, help: "Size of a gradient all-reduce bucket in MiB (default: 1).")
+    @Option(name: .long, help: "Size of a gradient all-reduce bucket in MiB (default: \(number(defaults.bucketMegabytes))).")
     var bucketMb: Double?
 
-    @Option(name: .long, help: "Compare a parameter checksum across ranks every N steps and abort if they differ (default: 0, never).")
+    @Option(name: .long, help: "Compare a parameter checksum across ranks every N steps and abort if they differ (default: \(defaults.checkSyncEvery), never).")
     var checkSyncEvery: Int?
 
     @Option(name: .long, help: "End the whole job when a step (collectives included) or an evaluation batch takes longer than this many seconds (default: no limit).")
@@ -271,3 +271,6 @@ struct Train: ParsableCommand {
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 extension BatchNormSync: ExpressibleByArgument {}
 extension ShiftFill: ExpressibleByArgument {}
+
+/// The defaults `train`'s help shows, from the configuration that owns them.
+private var defaults: TrainingConfiguration { TrainingConfiguration.defaults }
