@@ -9,9 +9,9 @@ import XCTest
 /// sets, and launches every job with a hard timeout so a hung collective fails the test instead of
 /// blocking CI.
 final class MPIHarness {
-    /// Longest any single launch may take before it is killed and reported as hung. Generous,
-    /// because a background job may be sharing the CPU; a healthy run here takes about a second.
-    static let timeout: TimeInterval = 120
+    /// Longest any single launch may take before it is killed and reported as hung: the test
+    /// runner's default (a healthy run here takes about a second).
+    static let timeout = TestProcess.defaultTimeout
 
     let binary: URL
     let mpirun: URL
