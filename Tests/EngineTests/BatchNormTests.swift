@@ -21,53 +21,40 @@ final class BatchNormTests: XCTestCase {
                 for i in 0..<30 { p[i] = Float(c) - 1 + Float(c + 1) * rng.uniform(-1, 1) }
             }
         }
-        h.setParameter("bn.weight", rng.floats(3, 0.5, 1.5))
-        h.setParameter("bn.bias", rng.floats(3, -0.5, 0.5))
+        h.setNormParameters("bn", channels: 3, rng: &rng, scale: (0.5, 1.5), shift: (-0.5, 0.5))
         let results = h.checkAll(sourceNames: ["x"])
         XCTAssertEqual(Set(results.map(\.tensor)), ["x", "bn.weight", "bn.bias"])
     }
 
     func testBatchNormReLUOverTwoSegmentsGradientsMatchCentralDifference() {
         // The DenseNet case: BN-ReLU over the channel concatenation of two values.
-        let batch = 2
-        var g = Graph(input: TensorShape(channels: 2, height: 4, width: 5))
-        let a = g.convolution([g.input], outChannels: 2, kernel: 1, name: "sourceA")
-        let b = g.convolution([g.input], outChannels: 3, kernel: 1, name: "sourceB")
-        g.batchNorm([a, b], relu: true, name: "bn")
-        let h = GraphHarness(graph: g, sources: [a, b], batch: batch)
         var rng = TestRandom(seed: 42)
-        fillMirrored(h.view(a), batch: batch, rng: &rng)
-        fillMirrored(h.view(b), batch: batch, rng: &rng)
-        h.setParameter("bn.weight", rng.floats(5, 0.6, 1.4))
-        h.setParameter("bn.bias", rng.floats(5, -0.05, 0.05))
+        let h = GraphHarness(input: TensorShape(channels: 2, height: 4, width: 5),
+                             pointwiseSources: [("sourceA", 2), ("sourceB", 3)], batch: 2, fill: .mirrored, rng: &rng) {
+            $0.batchNorm($1, relu: true, name: "bn")
+        }
+        h.setNormParameters("bn", channels: 5, rng: &rng)
         let results = h.checkAll(sourceNames: ["a", "b"])
         XCTAssertEqual(Set(results.map(\.tensor)), ["a", "b", "bn.weight", "bn.bias"])
     }
 
     func testBatchNormReLUSingleSegmentGradientsMatchCentralDifference() {
-        let batch = 2
-        var g = Graph(input: TensorShape(channels: 3, height: 3, width: 3))
-        let source = g.dropout(g.input, rate: 0, name: "source")
-        g.batchNorm([source], relu: true, name: "bn")
-        let h = GraphHarness(graph: g, sources: [source], batch: batch)
         var rng = TestRandom(seed: 43)
-        fillMirrored(h.view(source), batch: batch, rng: &rng)
-        h.setParameter("bn.weight", rng.floats(3, 0.6, 1.4))
-        h.setParameter("bn.bias", rng.floats(3, -0.05, 0.05))
+        let h = GraphHarness(source: TensorShape(channels: 3, height: 3, width: 3), batch: 2, fill: .mirrored, rng: &rng) {
+            $0.batchNorm([$1], relu: true, name: "bn")
+        }
+        h.setNormParameters("bn", channels: 3, rng: &rng)
         h.checkAll(sourceNames: ["x"])
     }
 
     func testBatchNormReadingNetworkInputAccumulatesScaleAndShiftGradients() {
         // γ and β are trainable even when the batch norm reads the network input (which itself
         // needs no gradient): their gradients must still be produced.
-        let batch = 2
-        var g = Graph(input: TensorShape(channels: 2, height: 3, width: 4))
-        g.batchNorm([g.input], relu: false, name: "bn")
-        let h = GraphHarness(graph: g, sources: [g.input], batch: batch)
         var rng = TestRandom(seed: 44)
-        fillUniform(h.view(g.input), batch: batch, rng: &rng)
-        h.setParameter("bn.weight", rng.floats(2, 0.5, 1.5))
-        h.setParameter("bn.bias", rng.floats(2, -0.5, 0.5))
+        let h = GraphHarness(networkInput: TensorShape(channels: 2, height: 3, width: 4), batch: 2, rng: &rng) {
+            $0.batchNorm([$0.input], relu: false, name: "bn")
+        }
+        h.setNormParameters("bn", channels: 2, rng: &rng, scale: (0.5, 1.5), shift: (-0.5, 0.5))
         let results = h.checkAll()
         XCTAssertEqual(Set(results.map(\.tensor)), ["bn.weight", "bn.bias"])
     }

@@ -14,27 +14,14 @@ final class ConvolutionTests: XCTestCase {
                           padding: Int? = nil, bias: Bool, preactivation: Bool = false, batch: Int = 2,
                           threads: Int = 2, seed: UInt64 = 1,
                           file: StaticString = #filePath, line: UInt = #line) -> [GradientCheckResult] {
-        var g = Graph(input: TensorShape(channels: 2, height: height, width: width))
-        var sources: [ValueID] = []
-        for (k, channels) in segments.enumerated() {
-            sources.append(g.convolution([g.input], outChannels: channels, kernel: 1, name: "source\(k)"))
-        }
-        g.convolution(sources, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding,
-                      bias: bias, preactivation: preactivation, name: "conv")
-        let h = GraphHarness(graph: g, sources: sources, batch: batch, threads: threads, seed: seed)
         var rng = TestRandom(seed: seed &+ 1000)
-        for s in sources {
-            if preactivation {
-                fillMirrored(h.view(s), batch: batch, rng: &rng)
-            } else {
-                fillUniform(h.view(s), batch: batch, rng: &rng)
-            }
+        let h = GraphHarness(input: TensorShape(channels: 2, height: height, width: width),
+                             pointwiseSources: segments.enumerated().map { ("source\($0)", $1) }, batch: batch,
+                             threads: threads, seed: seed, fill: preactivation ? .mirrored : .uniform(), rng: &rng) {
+            $0.convolution($1, outChannels: outChannels, kernel: kernel, stride: stride, padding: padding,
+                           bias: bias, preactivation: preactivation, name: "conv")
         }
-        let inChannels = segments.reduce(0, +)
-        if preactivation {
-            h.setParameter("conv.norm.weight", rng.floats(inChannels, 0.6, 1.4))
-            h.setParameter("conv.norm.bias", rng.floats(inChannels, -0.05, 0.05))
-        }
+        if preactivation { h.setNormParameters("conv.norm", channels: segments.reduce(0, +), rng: &rng) }
         if bias { h.setParameter("conv.bias", rng.floats(outChannels, -0.5, 0.5)) }
         let results = h.checkAll(sourceNames: segments.indices.map { "input segment \($0)" }, file: file, line: line)
         var expected = ["conv.weight"] + (bias ? ["conv.bias"] : []) + (preactivation ? ["conv.norm.weight", "conv.norm.bias"] : [])
@@ -94,14 +81,12 @@ final class ConvolutionTests: XCTestCase {
 
     func testPreactivatedConvolutionReadingNetworkInputStillGetsNormAndWeightGradients() {
         // A conv on `g.input` computes no input gradient, but its fused BN's γ and β still need theirs.
-        let batch = 2
-        var g = Graph(input: TensorShape(channels: 3, height: 4, width: 5))
-        g.convolution([g.input], outChannels: 2, kernel: 3, bias: true, preactivation: true, name: "conv")
-        let h = GraphHarness(graph: g, sources: [g.input], batch: batch)
         var rng = TestRandom(seed: 31)
-        fillMirrored(h.view(g.input), batch: batch, rng: &rng)
-        h.setParameter("conv.norm.weight", rng.floats(3, 0.6, 1.4))
-        h.setParameter("conv.norm.bias", rng.floats(3, -0.05, 0.05))
+        let h = GraphHarness(networkInput: TensorShape(channels: 3, height: 4, width: 5), batch: 2, fill: .mirrored,
+                             rng: &rng) {
+            $0.convolution([$0.input], outChannels: 2, kernel: 3, bias: true, preactivation: true, name: "conv")
+        }
+        h.setNormParameters("conv.norm", channels: 3, rng: &rng)
         let results = h.checkAll()
         XCTAssertEqual(Set(results.map(\.tensor)), ["conv.weight", "conv.bias", "conv.norm.weight", "conv.norm.bias"])
     }
@@ -111,18 +96,14 @@ final class ConvolutionTests: XCTestCase {
         // ∂L/∂a must be the sum over both consumers. Backward runs conv2 first, so conv1 (plain,
         // then preactivated) is the one that must add to, not overwrite, the gradient of `a`.
         for preactivation in [false, true] {
-            let batch = 2
-            var g = Graph(input: TensorShape(channels: 2, height: 4, width: 5))
-            let a = g.convolution([g.input], outChannels: 3, kernel: 1, name: "source")
-            let c1 = g.convolution([a], outChannels: 2, kernel: 3, preactivation: preactivation, name: "conv1")
-            g.convolution([a, c1], outChannels: 3, kernel: 3, bias: true, name: "conv2")
-            let h = GraphHarness(graph: g, sources: [a], batch: batch)
             var rng = TestRandom(seed: 33)
-            fillMirrored(h.view(a), batch: batch, rng: &rng)
-            if preactivation {
-                h.setParameter("conv1.norm.weight", rng.floats(3, 0.6, 1.4))
-                h.setParameter("conv1.norm.bias", rng.floats(3, -0.05, 0.05))
+            let h = GraphHarness(input: TensorShape(channels: 2, height: 4, width: 5), pointwiseSources: [("source", 3)],
+                                 batch: 2, fill: .mirrored, rng: &rng) { g, sources in
+                let a = sources[0]
+                let c1 = g.convolution([a], outChannels: 2, kernel: 3, preactivation: preactivation, name: "conv1")
+                g.convolution([a, c1], outChannels: 3, kernel: 3, bias: true, name: "conv2")
             }
+            if preactivation { h.setNormParameters("conv1.norm", channels: 3, rng: &rng) }
             let results = h.checkAll(sourceNames: ["a"])
             XCTAssertEqual(results.count, 1 + 3 + (preactivation ? 2 : 0))
         }
@@ -131,13 +112,11 @@ final class ConvolutionTests: XCTestCase {
     func testConvolutionOverNetworkInputAndAnotherValueBackpropagatesIntoTheOtherValue() {
         // `Graph.convolution` marks a conv over [input, other] as needing its input gradient, so
         // `other` must receive ∂L/∂other even though the network input itself has no gradient.
-        let batch = 2
-        var g = Graph(input: TensorShape(channels: 2, height: 4, width: 4))
-        let other = g.convolution([g.input], outChannels: 2, kernel: 1, name: "source")
-        g.convolution([g.input, other], outChannels: 3, kernel: 3, name: "conv")
-        let h = GraphHarness(graph: g, sources: [other], batch: batch)
         var rng = TestRandom(seed: 32)
-        fillUniform(h.view(other), batch: batch, rng: &rng)
+        let h = GraphHarness(input: TensorShape(channels: 2, height: 4, width: 4), pointwiseSources: [("source", 2)],
+                             batch: 2, rng: &rng) {
+            $0.convolution([$0.input] + $1, outChannels: 3, kernel: 3, name: "conv")
+        }
         h.checkAll(sourceNames: ["other"])
     }
 }

@@ -7,11 +7,9 @@ import XCTest
 /// Double reference, with every kernel set the CPU runs: gradient segments that are channel slices of larger buffers (the slice's
 /// neighbours must stay untouched), both accumulate modes, widths 1–33, heights 1–9, and channel
 /// counts that are not multiples of the 6-channel block.
-final class DirectConvolutionInputGradientTests: XCTestCase {
+final class DirectConvolutionInputGradientTests: XCTestCase, KernelTestCase {
     /// Float accumulation over at most 9·14 products of values below 1 in magnitude.
     let tolerance = 1e-4
-    let guardCount = 64
-    let sentinel: Float = -12345
 
     struct Case: CustomStringConvertible {
         var batch: Int, segments: [Int], height: Int, width: Int, outChannels: Int, accumulate: Bool
@@ -39,7 +37,7 @@ final class DirectConvolutionInputGradientTests: XCTestCase {
             reference[((n * inChannels + ch) * c.height + iy) * c.width + ix] += Double(dyValues[yi]) * Double(weight[wi])
         }
 
-        for kernels in DirectConvolutionTests.kernelSets {
+        for kernels in kernelSets {
             // Gradient targets: channel slices with neighbours, all holding known prior values.
             let targets = c.segments.map {
                 ConvolutionReferenceTests.SegmentStorage(batch: c.batch, channels: $0, height: c.height, width: c.width,
@@ -56,19 +54,10 @@ final class DirectConvolutionInputGradientTests: XCTestCase {
                 ? DirectConvolution.inputGradientScratchCount(g, segments: c.segments, kernels: kernels)
                 : DirectKernel.workspaceElements(g, segmentCount: c.segments.count)
             XCTAssertLessThanOrEqual(scratchCount, DirectKernel.workspaceElements(g, segmentCount: c.segments.count))
-            let scratch = FloatBuffer(count: scratchCount + guardCount)
-            scratch.pointer.update(repeating: .nan, count: scratchCount)
-            (scratch.pointer + scratchCount).update(repeating: sentinel, count: guardCount)
-            direct.packTransposedWeights(w.pointer, geometry: g, segments: c.segments, scratch: scratch.pointer,
-                                         kernels: kernels)
-            for n in (0..<c.batch).reversed() {
-                direct.inputGradient(sample: n, outputGradient: dyView, geometry: g, inputGradient: targets.map(\.view),
-                                     accumulate: c.accumulate, scratch: scratch.pointer, kernels: kernels)
-            }
-            for i in 0..<guardCount where scratch.pointer[scratchCount + i] != sentinel {
-                XCTFail("\(c) \(kernels): scratch guard \(i) overwritten", file: file, line: line)
-                break
-            }
+            runInputGradient(direct, weight: w.pointer, outputGradient: dyView, geometry: g, segments: c.segments,
+                             batch: c.batch, into: targets.map(\.view), accumulate: c.accumulate,
+                             scratch: guarded(scratchCount, fill: .nan), kernels: kernels, "\(c) \(kernels) scratch",
+                             file: file, line: line)
             var failures = 0
             var first = 0
             for (s, t) in targets.enumerated() {
@@ -99,16 +88,7 @@ final class DirectConvolutionInputGradientTests: XCTestCase {
     func testDirectInputGradientMatchesReferenceOnEveryWidth() {
         // The first segment's channels run through 1–24, so every remainder of the 6-, 8- and
         // 12-channel tile blocks occurs; 0–2 more random segments follow.
-        var rng = TestRandom(seed: 2024)
-        var firsts = Set<Int>()
-        for width in 1...33 {
-            let segments = [width * 5 % 24 + 1] + (0..<rng.int(0...2)).map { _ in rng.int(1...8) }
-            let c = Case(batch: rng.int(1...2), segments: segments, height: rng.int(1...9), width: width,
-                         outChannels: rng.int(1...14), accumulate: rng.bool())
-            firsts.insert(segments[0])
-            check(c, rng: &rng)
-        }
-        XCTAssertEqual(firsts, Set(1...24))
+        WidthSweep.runInputGradient(1...33, heights: 1...9, seed: 2024) { check(Case($0), rng: &$1) }
     }
 
     func testPointwiseInputGradientMatchesReferenceOnEveryPixelCount() {
@@ -117,7 +97,7 @@ final class DirectConvolutionInputGradientTests: XCTestCase {
         var rng = TestRandom(seed: 99)
         for pixels in 1...40 {
             let (h, w) = pixels % 3 == 0 ? (3, pixels / 3) : (1, pixels)
-            let segments = [pixels * 5 % 24 + 1] + (0..<rng.int(0...2)).map { _ in rng.int(1...8) }
+            let segments = WidthSweep.segments(first: pixels * 5 % 24 + 1, rng: &rng)
             check(Case(batch: rng.int(1...2), segments: segments, height: h, width: w,
                        outChannels: pixels * 7 % 24 + 1, accumulate: rng.bool(), kernel: 1), rng: &rng)
         }
@@ -132,5 +112,14 @@ final class DirectConvolutionInputGradientTests: XCTestCase {
             check(Case(batch: 2, segments: segments, height: side, width: side, outChannels: out, accumulate: accumulate),
                   rng: &rng)
         }
+    }
+}
+
+extension DirectConvolutionInputGradientTests.Case {
+    /// The 3×3 case of a swept `ConvolutionCase` (whose activation and bias the input gradient
+    /// does not read).
+    init(_ c: ConvolutionCase) {
+        self.init(batch: c.batch, segments: c.segments, height: c.height, width: c.width, outChannels: c.outChannels,
+                  accumulate: c.accumulate)
     }
 }

@@ -8,7 +8,7 @@ import XCTest
 /// multi-segment channel-slice inputs, with and without the fused BN-ReLU and bias, widths 1–33
 /// (both tile kinds, partial tiles), heights 1–9 (odd last rows of the two-row tile) and output
 /// channel counts that are not multiples of the 6-channel block.
-final class DirectConvolutionTests: XCTestCase {
+final class DirectConvolutionTests: XCTestCase, KernelTestCase {
     /// The kernel sets this CPU runs; every check covers each of them. A CPU without AVX-512
     /// says so once, so a run on such a machine shows that path went unchecked.
     static let kernelSets: [KernelSet] = {
@@ -25,9 +25,6 @@ final class DirectConvolutionTests: XCTestCase {
     /// `|direct − im2col| ≤ im2colTolerance · max(1, |im2col|)`: the two differ only in the order
     /// of the float summation (and FMA rounding).
     let im2colTolerance: Float = 2e-5
-    /// Floats after the scratch and output that must stay untouched.
-    let guardCount = 64
-    let sentinel: Float = -12345
 
     /// The reference tests' case; kernel 3, stride 1, padding 1 (the accumulate flags are unused).
     typealias Case = ConvolutionReferenceTests.Case
@@ -71,10 +68,7 @@ final class DirectConvolutionTests: XCTestCase {
         // next sample's planes is not repaired by computing that sample afterwards.
         var direct: [(kernels: KernelSet, output: [Float])] = []
         for kernels in Self.kernelSets {
-            let scratch = FloatBuffer(count: scratchCount + guardCount)
-            let y = FloatBuffer(count: outCount + guardCount)
-            scratch.pointer.update(repeating: sentinel, count: scratch.count)
-            y.pointer.update(repeating: sentinel, count: y.count)
+            let scratch = guarded(scratchCount, fill: sentinel), y = guarded(outCount, fill: sentinel)
             let yView = TensorView(base: y.pointer, shape: g.outShape)
             kernel.packWeights(w.pointer, geometry: g, scratch: scratch.pointer, kernels: kernels)
             for n in (0..<c.batch).reversed() {
@@ -82,12 +76,8 @@ final class DirectConvolutionTests: XCTestCase {
                                           bias: c.bias ? UnsafePointer(b.pointer) : nil, output: yView,
                                           scratch: scratch.pointer, kernels: kernels)
             }
-            for i in 0..<guardCount {
-                XCTAssertEqual(scratch.pointer[scratchCount + i], sentinel,
-                               "\(c) \(kernels): scratch guard \(i) overwritten", file: file, line: line)
-                XCTAssertEqual(y.pointer[outCount + i], sentinel, "\(c) \(kernels): output guard \(i) overwritten",
-                               file: file, line: line)
-            }
+            expectGuards(scratch, after: scratchCount, "\(c) \(kernels) scratch", file: file, line: line)
+            expectGuards(y, after: outCount, "\(c) \(kernels) output", file: file, line: line)
             direct.append((kernels, Array(y.toArray()[0..<outCount])))
         }
 
@@ -128,20 +118,14 @@ final class DirectConvolutionTests: XCTestCase {
         // Widths 1–33 (two-row tiles up to 8, then full and partial 16-wide tiles), each with
         // random heights 1–9, 1–3 segments of channel slices; output channels run through 1–24,
         // so every remainder of the 6-, 8- and 12-channel tile blocks occurs.
-        var rng = TestRandom(seed: 311)
-        var outputs = Set<Int>(), flags = Set<String>()
-        for width in 1...33 {
+        let cases = WidthSweep.run(1...33, seed: 311) { width, rng in
             let segmentCount = rng.int(1...3)
-            let c = threeByThree(batch: rng.int(1...2), segments: (0..<segmentCount).map { _ in rng.int(1...4) },
-                         height: rng.int(1...9), width: width, outChannels: width * 7 % 24 + 1,
-                         activation: rng.bool(), bias: rng.bool())
-            outputs.insert(c.outChannels)
-            flags.insert("act \(c.activation) bias \(c.bias) multi \(segmentCount > 1)")
-            check(c, rng: &rng)
-        }
-        XCTAssertEqual(outputs, Set(1...24))
-        // The draw reached every activation/bias/segment mix.
-        XCTAssertEqual(flags.count, 8, "\(flags.sorted())")
+            return threeByThree(batch: rng.int(1...2), segments: (0..<segmentCount).map { _ in rng.int(1...4) },
+                                height: rng.int(1...9), width: width, outChannels: width * 7 % 24 + 1,
+                                activation: rng.bool(), bias: rng.bool())
+        } check: { check($0, rng: &$1) }
+        // The draw reached every output channel count and every activation/bias/segment mix.
+        WidthSweep.assertForwardCoverage(cases, outputs: Set(1...24))
     }
 
     func testPointwiseForwardMatchesReferenceAndIm2colOnEveryPixelCount() {

@@ -9,17 +9,10 @@ import XCTest
 /// heights 1–9, multi-segment channel-slice inputs and output gradients, with and without the
 /// fused BN-ReLU, both accumulate modes, output channel counts with every remainder of the 8- and
 /// 4-channel tiles, scratch full of NaN and guards after every output.
-final class DirectConvolutionWeightGradientTests: XCTestCase {
-    /// The kernel sets this CPU runs (`DirectConvolutionTests.kernelSets` prints when AVX-512 is
-    /// absent).
-    var kernelSets: [KernelSet] { DirectConvolutionTests.kernelSets }
-
+final class DirectConvolutionWeightGradientTests: XCTestCase, KernelTestCase {
     /// `|engine − reference| ≤ tolerance · (1 + Σ|terms|)`: float sums of up to ~900 products,
     /// bounded by the sum of their magnitudes (the reference keeps it alongside the sum).
     let tolerance = 1e-5
-    /// Floats after the scratch and the gradients that must stay untouched.
-    let guardCount = 64
-    let sentinel: Float = -12345
 
     typealias Case = ConvolutionCase
 
@@ -91,15 +84,13 @@ final class DirectConvolutionWeightGradientTests: XCTestCase {
         let scratchCount = kernel == .direct ? DirectConvolution.weightGradientScratchCount(g, samples: largest)
             : WinogradConvolution.weightGradientScratchCount(g, samples: largest)
         // Scratch as a reused panel leaves it: NaN, so an element read before it is written shows.
-        let scratch = FloatBuffer(count: scratchCount + guardCount)
-        scratch.pointer.update(repeating: .nan, count: scratchCount)
+        let scratch = guarded(scratchCount, fill: .nan)
         // Gradients to add to, or NaN where they must be overwritten; guards after both.
-        let dw = FloatBuffer(count: g.weightCount + guardCount), db = FloatBuffer(count: c.outChannels + guardCount)
-        for (buffer, before) in [(dw, f.weightBefore), (db, f.biasBefore)] {
-            buffer.pointer.update(repeating: sentinel, count: buffer.count)
-            for i in before.indices { buffer.pointer[i] = c.accumulate ? before[i] : .nan }
+        let dw = guarded(g.weightCount, fill: .nan), db = guarded(c.outChannels, fill: .nan)
+        if c.accumulate {
+            dw.pointer.update(from: f.weightBefore, count: g.weightCount)
+            db.pointer.update(from: f.biasBefore, count: c.outChannels)
         }
-        (scratch.pointer + scratchCount).update(repeating: sentinel, count: guardCount)
         for (k, samples) in groups.enumerated() {
             let accumulate = c.accumulate || k > 0
             if kernel == .winograd {
@@ -122,14 +113,9 @@ final class DirectConvolutionWeightGradientTests: XCTestCase {
                     kernels: kernels)
             }
         }
-        for i in 0..<guardCount {
-            XCTAssertEqual(scratch.pointer[scratchCount + i], sentinel, "\(c) \(kernel) \(kernels): scratch guard \(i)",
-                           file: file, line: line)
-            XCTAssertEqual(dw.pointer[g.weightCount + i], sentinel, "\(c) \(kernels): weight guard \(i)",
-                           file: file, line: line)
-            XCTAssertEqual(db.pointer[c.outChannels + i], sentinel, "\(c) \(kernels): bias guard \(i)",
-                           file: file, line: line)
-        }
+        expectGuards(scratch, after: scratchCount, "\(c) \(kernel) \(kernels) scratch", file: file, line: line)
+        expectGuards(dw, after: g.weightCount, "\(c) \(kernels) weight gradient", file: file, line: line)
+        expectGuards(db, after: c.outChannels, "\(c) \(kernels) bias gradient", file: file, line: line)
         if !c.bias {
             for i in 0..<c.outChannels {
                 XCTAssertEqual(db.pointer[i].bitPattern, (c.accumulate ? f.biasBefore[i] : .nan).bitPattern,

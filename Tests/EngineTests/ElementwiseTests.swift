@@ -138,17 +138,16 @@ final class ElementwiseTests: XCTestCase {
 
     func testConcatenationStacksChannelsInOrderAndSplitsGradient() {
         let batch = 2
-        var g = Graph(input: TensorShape(channels: 2, height: 3, width: 4))
-        let a = g.convolution([g.input], outChannels: 2, kernel: 1, name: "sourceA")
-        let b = g.convolution([g.input], outChannels: 3, kernel: 1, name: "sourceB")
-        let y = g.concatenation([a, b], name: "concat")
-        XCTAssertEqual(g.shape(y), TensorShape(channels: 5, height: 3, width: 4))
-        let h = GraphHarness(graph: g, sources: [a, b], batch: batch)
         var rng = TestRandom(seed: 74)
-        fillUniform(h.view(a), batch: batch, rng: &rng)
-        fillUniform(h.view(b), batch: batch, rng: &rng)
+        let h = GraphHarness(input: TensorShape(channels: 2, height: 3, width: 4),
+                             pointwiseSources: [("sourceA", 2), ("sourceB", 3)], batch: batch, rng: &rng) {
+            $0.concatenation($1, name: "concat")
+        }
+        // The concatenation is the last layer: its value is the graph's output.
+        let y = h.net.graph.output
+        XCTAssertEqual(h.net.graph.shape(y), TensorShape(channels: 5, height: 3, width: 4))
         _ = h.objective()
-        let out = h.view(y), av = h.view(a), bv = h.view(b)
+        let out = h.view(y), av = h.view(h.sources[0]), bv = h.view(h.sources[1])
         for n in 0..<batch {
             for i in 0..<12 {
                 for c in 0..<2 { XCTAssertEqual(out.plane(n, c)[i], av.plane(n, c)[i]) }
@@ -160,16 +159,12 @@ final class ElementwiseTests: XCTestCase {
 
     func testConcatenationBackwardAddsToGradientsFromOtherConsumers() {
         // `a` feeds both the concatenation and the residual's shortcut: its gradient is the sum.
-        let batch = 2
-        var g = Graph(input: TensorShape(channels: 2, height: 3, width: 3))
-        let a = g.convolution([g.input], outChannels: 2, kernel: 1, name: "sourceA")
-        let b = g.convolution([g.input], outChannels: 3, kernel: 1, name: "sourceB")
-        let c = g.concatenation([a, b], name: "concat")
-        g.residual(c, shortcut: a, relu: false, name: "add")
-        let h = GraphHarness(graph: g, sources: [a, b], batch: batch)
         var rng = TestRandom(seed: 78)
-        fillUniform(h.view(a), batch: batch, rng: &rng)
-        fillUniform(h.view(b), batch: batch, rng: &rng)
+        let h = GraphHarness(input: TensorShape(channels: 2, height: 3, width: 3),
+                             pointwiseSources: [("sourceA", 2), ("sourceB", 3)], batch: 2, rng: &rng) { g, sources in
+            let c = g.concatenation(sources, name: "concat")
+            g.residual(c, shortcut: sources[0], relu: false, name: "add")
+        }
         h.checkAll(sourceNames: ["a", "b"])
     }
 

@@ -90,13 +90,11 @@ final class LossTests: XCTestCase {
     func testNetworkCrossEntropyGradientsMatchCentralDifference() {
         // `Network.loss` writes ∂(mean loss)/∂logits; back-propagated through a linear layer.
         for smoothing: Float in [0, 0.2] {
-            let batch = 3
-            var g = Graph(input: TensorShape(channels: 2, height: 2, width: 2))
-            let source = g.dropout(g.input, rate: 0, name: "source")
-            g.linear(source, outFeatures: 4, name: "fc")
-            let h = GraphHarness(graph: g, sources: [source], batch: batch)
             var rng = TestRandom(seed: 82)
-            fillUniform(h.view(source), batch: batch, rng: &rng, -2, 2)
+            let h = GraphHarness(source: TensorShape(channels: 2, height: 2, width: 2), batch: 3, fill: .uniform(-2, 2),
+                                 rng: &rng) {
+                $0.linear($1, outFeatures: 4, name: "fc")
+            }
             h.labels = [3, 1, 0]
             h.smoothing = smoothing
             let results = h.checkAll(sourceNames: ["x"])

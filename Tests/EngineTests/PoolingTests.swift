@@ -5,15 +5,25 @@ import XCTest
 /// 2×2/2 average pooling and global average pooling: forward values against direct sums, and
 /// finite-difference input gradients through small networks.
 final class PoolingTests: XCTestCase {
-    func testTwoByTwoAveragePoolingAveragesEachWindow() {
-        let batch = 2, shape = TensorShape(channels: 3, height: 4, width: 6)
+    /// The network of the one layer `layer` adds on an input of `shape` (seed 1, 2 threads), run
+    /// forward in training mode on uniform input from `TestRandom(seed: seed)`, and that input.
+    func forwardOneLayer(_ shape: TensorShape, batch: Int, seed: UInt64,
+                         layer: (inout Graph) -> Void) -> (net: Network, input: TensorView) {
         var g = Graph(input: shape)
-        g.averagePool(g.input, name: "pool")
+        layer(&g)
         let net = Network(graph: g, maxBatch: batch, pool: ComputePool(threads: 2), seed: 1)
-        var rng = TestRandom(seed: 51)
+        var rng = TestRandom(seed: seed)
         let x = TensorView(base: net.input, shape: shape)
         fillUniform(x, batch: batch, rng: &rng)
         net.forward(batch: batch, training: true)
+        return (net, x)
+    }
+
+    func testTwoByTwoAveragePoolingAveragesEachWindow() {
+        let batch = 2
+        let (net, x) = forwardOneLayer(TensorShape(channels: 3, height: 4, width: 6), batch: batch, seed: 51) {
+            $0.averagePool($0.input, name: "pool")
+        }
         let y = net.context.view(net.graph.output)
         XCTAssertEqual(y.shape, TensorShape(channels: 3, height: 2, width: 3))
         for n in 0..<batch {
@@ -31,30 +41,24 @@ final class PoolingTests: XCTestCase {
 
     func testTwoByTwoAveragePoolingInputGradientMatchesCentralDifference() {
         let batch = 2
-        var g = Graph(input: TensorShape(channels: 3, height: 6, width: 4))
-        let source = g.dropout(g.input, rate: 0, name: "source")
-        g.averagePool(source, name: "pool")
-        let h = GraphHarness(graph: g, sources: [source], batch: batch)
         var rng = TestRandom(seed: 52)
-        fillUniform(h.view(source), batch: batch, rng: &rng)
+        let h = GraphHarness(source: TensorShape(channels: 3, height: 6, width: 4), batch: batch, rng: &rng) {
+            $0.averagePool($1, name: "pool")
+        }
         // The pooled planes are small, so check every input element.
         h.computeGradients()
-        let result = compareWithCentralDifference(tensor: "x", values: h.view(source).base,
-                                                  analytic: contents(h.context.gradient(source), batch: batch),
+        let result = compareWithCentralDifference(tensor: "x", values: h.view(h.source).base,
+                                                  analytic: contents(h.context.gradient(h.source), batch: batch),
                                                   samples: .max, objective: h.objective)
         XCTAssertEqual(result.checked, batch * 3 * 24)
         assertGradientMatches(result)
     }
 
     func testGlobalAveragePoolingTakesEachPlaneMean() {
-        let batch = 3, shape = TensorShape(channels: 2, height: 5, width: 3)
-        var g = Graph(input: shape)
-        g.globalAveragePool(g.input, name: "gap")
-        let net = Network(graph: g, maxBatch: batch, pool: ComputePool(threads: 2), seed: 1)
-        var rng = TestRandom(seed: 53)
-        let x = TensorView(base: net.input, shape: shape)
-        fillUniform(x, batch: batch, rng: &rng)
-        net.forward(batch: batch, training: true)
+        let batch = 3
+        let (net, x) = forwardOneLayer(TensorShape(channels: 2, height: 5, width: 3), batch: batch, seed: 53) {
+            $0.globalAveragePool($0.input, name: "gap")
+        }
         XCTAssertEqual(net.outputCount, 2)
         for n in 0..<batch {
             for c in 0..<2 {
@@ -65,26 +69,20 @@ final class PoolingTests: XCTestCase {
     }
 
     func testGlobalAveragePoolingInputGradientMatchesCentralDifference() {
-        let batch = 2
-        var g = Graph(input: TensorShape(channels: 3, height: 5, width: 7))
-        let source = g.dropout(g.input, rate: 0, name: "source")
-        g.globalAveragePool(source, name: "gap")
-        let h = GraphHarness(graph: g, sources: [source], batch: batch)
         var rng = TestRandom(seed: 54)
-        fillUniform(h.view(source), batch: batch, rng: &rng)
+        let h = GraphHarness(source: TensorShape(channels: 3, height: 5, width: 7), batch: 2, rng: &rng) {
+            $0.globalAveragePool($1, name: "gap")
+        }
         h.checkAll(sourceNames: ["x"])
     }
 
     func testGlobalAveragePoolingFollowedByLinearGradientsMatchCentralDifference() {
         // The classifier head of every model: pooled features into a linear layer.
-        let batch = 2
-        var g = Graph(input: TensorShape(channels: 4, height: 3, width: 3))
-        let source = g.dropout(g.input, rate: 0, name: "source")
-        let pooled = g.globalAveragePool(source, name: "gap")
-        g.linear(pooled, outFeatures: 3, name: "fc")
-        let h = GraphHarness(graph: g, sources: [source], batch: batch)
         var rng = TestRandom(seed: 55)
-        fillUniform(h.view(source), batch: batch, rng: &rng)
+        let h = GraphHarness(source: TensorShape(channels: 4, height: 3, width: 3), batch: 2, rng: &rng) { g, source in
+            let pooled = g.globalAveragePool(source, name: "gap")
+            g.linear(pooled, outFeatures: 3, name: "fc")
+        }
         h.labels = [2, 0]
         let results = h.checkAll(sourceNames: ["x"])
         XCTAssertEqual(Set(results.map(\.tensor)), ["x", "fc.weight", "fc.bias"])

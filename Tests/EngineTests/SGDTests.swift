@@ -65,6 +65,18 @@ final class SGDTests: XCTestCase {
         ParameterDeclaration(name: "conv.bias", shape: [4], role: .convolutionBias),
     ]
 
+    /// The default configuration with the given fields replaced, so that each test states all of
+    /// its configuration in one expression.
+    static func configuration(momentum: Float? = nil, nesterov: Bool? = nil, weightDecay: Float? = nil,
+                              decayBiasAndNorm: Bool? = nil) -> SGD.Configuration {
+        var c = SGD.Configuration()
+        if let momentum { c.momentum = momentum }
+        if let nesterov { c.nesterov = nesterov }
+        if let weightDecay { c.weightDecay = weightDecay }
+        if let decayBiasAndNorm { c.decayBiasAndNorm = decayBiasAndNorm }
+        return c
+    }
+
     static func makeArena(seed: UInt64) -> ParameterArena {
         let arena = ParameterArena(declarations: declarations, withGradients: true)
         var rng = TestRandom(seed: seed)
@@ -111,35 +123,22 @@ final class SGDTests: XCTestCase {
     // MARK: Update rule
 
     func testNesterovStepsMatchPyTorchFormula() {
-        var c = SGD.Configuration()
-        c.momentum = 0.9
-        c.nesterov = true
-        c.weightDecay = 0.01
-        checkAgainstReference(c)
+        checkAgainstReference(Self.configuration(momentum: 0.9, nesterov: true, weightDecay: 0.01))
     }
 
     func testPlainMomentumStepsMatchPyTorchFormula() {
-        var c = SGD.Configuration()
-        c.momentum = 0.9
-        c.nesterov = false
-        c.weightDecay = 0.01
-        checkAgainstReference(c)
+        checkAgainstReference(Self.configuration(momentum: 0.9, nesterov: false, weightDecay: 0.01))
     }
 
     func testNesterovWithoutBiasAndNormDecayMatchesPyTorchParameterGroups() {
         // PyTorch's usual split: one group with weight decay for the weights, one without for
         // biases and batch-norm parameters.
-        var c = SGD.Configuration()
-        c.weightDecay = 0.02
-        c.decayBiasAndNorm = false
-        checkAgainstReference(c)
+        checkAgainstReference(Self.configuration(weightDecay: 0.02, decayBiasAndNorm: false))
     }
 
     func testFirstStepSetsMomentumBufferToDecayedGradient() {
         // buf = g + λp exactly on step one (μ·0 + g), so plain momentum moves by lr·(g + λp).
-        var c = SGD.Configuration()
-        c.nesterov = false
-        c.weightDecay = 0.5
+        let c = Self.configuration(nesterov: false, weightDecay: 0.5)
         let arena = Self.makeArena(seed: 311)
         let p0 = arena.values.toArray()
         var rng = TestRandom(seed: 312)
@@ -181,10 +180,7 @@ final class SGDTests: XCTestCase {
         // With zero gradients only weight decay moves a parameter: with `decayBiasAndNorm = false`
         // biases and norm parameters stay bit-identical, weights shrink by the decay alone.
         for nesterov in [true, false] {
-            var c = SGD.Configuration()
-            c.nesterov = nesterov
-            c.weightDecay = 0.1
-            c.decayBiasAndNorm = false
+            let c = Self.configuration(nesterov: nesterov, weightDecay: 0.1, decayBiasAndNorm: false)
             let arena = Self.makeArena(seed: 331)
             let p0 = arena.values.toArray()
             let sgd = SGD(arena: arena, configuration: c)
@@ -214,9 +210,7 @@ final class SGDTests: XCTestCase {
     }
 
     func testDecayBiasAndNormDecaysEveryRole() {
-        var c = SGD.Configuration()
-        c.weightDecay = 0.1
-        c.decayBiasAndNorm = true
+        let c = Self.configuration(weightDecay: 0.1, decayBiasAndNorm: true)
         let arena = Self.makeArena(seed: 341)
         let p0 = arena.values.toArray()
         let sgd = SGD(arena: arena, configuration: c)
@@ -234,10 +228,7 @@ final class SGDTests: XCTestCase {
 
     func testStepsAreBitIdenticalWithOneAndThreeThreads() {
         func run(threads: Int, nesterov: Bool) -> (values: [Float], velocity: [Float]) {
-            var c = SGD.Configuration()
-            c.nesterov = nesterov
-            c.weightDecay = 0.01
-            c.decayBiasAndNorm = false
+            let c = Self.configuration(nesterov: nesterov, weightDecay: 0.01, decayBiasAndNorm: false)
             let arena = Self.makeArena(seed: 351)
             let sgd = SGD(arena: arena, configuration: c)
             let pool = ComputePool(threads: threads)
@@ -259,10 +250,6 @@ final class SGDTests: XCTestCase {
     func testThreeThreadStepsMatchPyTorchFormula() {
         // Every slot is updated, whichever worker gets it.
         checkAgainstReference(SGD.Configuration(), threads: 3)
-        var c = SGD.Configuration()
-        c.nesterov = false
-        c.decayBiasAndNorm = false
-        c.weightDecay = 0.03
-        checkAgainstReference(c, threads: 3)
+        checkAgainstReference(Self.configuration(nesterov: false, weightDecay: 0.03, decayBiasAndNorm: false), threads: 3)
     }
 }

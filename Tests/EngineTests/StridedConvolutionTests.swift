@@ -9,34 +9,13 @@ import XCTest
 /// channel-slice inputs and gradients, with and without the fused BN-ReLU and bias, both
 /// accumulate modes, sample groups of the weight gradient, scratch of exactly the layer's
 /// workspace full of NaN, and guards after every output.
-final class StridedConvolutionTests: XCTestCase {
-    /// The kernel sets this CPU runs (`DirectConvolutionTests.kernelSets` prints when AVX-512 is
-    /// absent).
-    var kernelSets: [KernelSet] { DirectConvolutionTests.kernelSets }
-
+final class StridedConvolutionTests: XCTestCase, KernelTestCase {
     /// `|engine − reference| ≤ tolerance · (1 + Σ|terms|)`: float sums bounded by the sum of the
     /// magnitudes of their products.
     let tolerance = 1e-5
-    let guardCount = 64
-    let sentinel: Float = -12345
 
     /// The case type all 3×3 kernel tests share.
     typealias Case = ConvolutionCase
-
-    /// A buffer of `count` floats followed by `guardCount` sentinels.
-    func guarded(_ count: Int, fill: Float) -> FloatBuffer {
-        let b = FloatBuffer(count: count + guardCount)
-        b.pointer.update(repeating: fill, count: count)
-        (b.pointer + count).update(repeating: sentinel, count: guardCount)
-        return b
-    }
-
-    func checkGuards(_ b: FloatBuffer, _ count: Int, _ what: String, file: StaticString, line: UInt) {
-        for i in 0..<guardCount where b.pointer[count + i] != sentinel {
-            XCTFail("\(what): guard \(i) overwritten", file: file, line: line)
-            return
-        }
-    }
 
     func check(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
         let inChannels = c.segments.reduce(0, +)
@@ -108,8 +87,8 @@ final class StridedConvolutionTests: XCTestCase {
                                output: TensorView(base: out.pointer, shape: g.outShape), scratch: scratch.pointer,
                                kernels: kernels)
             }
-            checkGuards(scratch, workspace, "\(c) \(kernels) forward scratch", file: file, line: line)
-            checkGuards(out, outCount, "\(c) \(kernels) output", file: file, line: line)
+            expectGuards(scratch, after: workspace, "\(c) \(kernels) forward scratch", file: file, line: line)
+            expectGuards(out, after: outCount, "\(c) \(kernels) output", file: file, line: line)
             for i in 0..<outCount { expect("\(kernels) y[\(i)]", out.pointer[i], y[i], yMagnitude[i]) }
 
             // Weight and bias gradient: the first sample, then the rest added in one call (in
@@ -124,8 +103,8 @@ final class StridedConvolutionTests: XCTestCase {
                                       biasGradient: c.bias ? db.pointer : nil, accumulate: c.accumulate || k == 1,
                                       scratch: scratch.pointer, kernels: kernels)
             }
-            checkGuards(scratch, workspace, "\(c) \(kernels) weight-gradient scratch", file: file, line: line)
-            checkGuards(dw, g.weightCount, "\(c) \(kernels) weight gradient", file: file, line: line)
+            expectGuards(scratch, after: workspace, "\(c) \(kernels) weight-gradient scratch", file: file, line: line)
+            expectGuards(dw, after: g.weightCount, "\(c) \(kernels) weight gradient", file: file, line: line)
             for i in 0..<g.weightCount {
                 let before = c.accumulate ? Double(weightBefore[i]) : 0
                 expect("\(kernels) dW[\(i)]", dw.pointer[i], dW[i] + before, dWMagnitude[i] + abs(before))
@@ -140,13 +119,9 @@ final class StridedConvolutionTests: XCTestCase {
             // Input gradient into the segments (channel slices: channels outside must stay).
             let before = targets.map { $0.buffer.toArray() }
             scratch.pointer.update(repeating: .nan, count: workspace)
-            kernel.packTransposedWeights(w.pointer, geometry: g, segments: c.segments, scratch: scratch.pointer,
-                                         kernels: kernels)
-            for n in (0..<c.batch).reversed() {
-                kernel.inputGradient(sample: n, outputGradient: dy, geometry: g, inputGradient: targets.map(\.view),
-                                     accumulate: c.accumulate, scratch: scratch.pointer, kernels: kernels)
-            }
-            checkGuards(scratch, workspace, "\(c) \(kernels) input-gradient scratch", file: file, line: line)
+            runInputGradient(kernel, weight: w.pointer, outputGradient: dy, geometry: g, segments: c.segments,
+                             batch: c.batch, into: targets.map(\.view), accumulate: c.accumulate, scratch: scratch,
+                             kernels: kernels, "\(c) \(kernels) input-gradient scratch", file: file, line: line)
             var first = 0
             for (s, t) in targets.enumerated() {
                 let stride = t.view.sampleStride

@@ -8,12 +8,10 @@ import XCTest
 /// rows, one or several per row, partial tiles at odd widths), heights 1–11 (partial tile rows),
 /// multi-segment channel-slice inputs and gradient targets, the fused BN-ReLU, bias, accumulate;
 /// and states the numerical error against the direct kernel.
-final class WinogradConvolutionTests: XCTestCase {
+final class WinogradConvolutionTests: XCTestCase, KernelTestCase {
     /// `|winograd − reference| ≤ tolerance · max(1, |reference|)`, as for the direct kernel: float
     /// sums of at most 24 input channels' products of values below 1.5 in magnitude.
     let tolerance = 1e-4
-    let guardCount = 64
-    let sentinel: Float = -12345
 
     /// The case type all 3×3 kernel tests share.
     typealias Case = ConvolutionCase
@@ -41,23 +39,6 @@ final class WinogradConvolutionTests: XCTestCase {
         }
     }
 
-    /// Checks that the `guardCount` floats after `count` still hold the sentinel.
-    func expectGuards(_ buffer: FloatBuffer, after count: Int, _ what: String,
-                      file: StaticString = #filePath, line: UInt = #line) {
-        for i in 0..<guardCount where buffer.pointer[count + i] != sentinel {
-            XCTFail("\(what): guard \(i) after \(count) floats overwritten", file: file, line: line)
-            return
-        }
-    }
-
-    /// A buffer of `count` floats of `fill`, then `guardCount` sentinels.
-    func guarded(_ count: Int, fill: Float) -> FloatBuffer {
-        let b = FloatBuffer(count: count + guardCount)
-        b.pointer.update(repeating: fill, count: count)
-        (b.pointer + count).update(repeating: sentinel, count: guardCount)
-        return b
-    }
-
     // MARK: Forward
 
     func checkForward(_ c: Case, rng: inout TestRandom, file: StaticString = #filePath, line: UInt = #line) {
@@ -74,7 +55,7 @@ final class WinogradConvolutionTests: XCTestCase {
             batch: c.batch, inputs: x, geometry: g, activation: c.activation ? (scale, shift) : nil,
             weight: weight, bias: c.bias ? bias : nil)
         let outCount = reference.count
-        for kernels in DirectConvolutionTests.kernelSets {
+        for kernels in kernelSets {
             // Scratch as a reused panel leaves it (NaN), so anything read before it is written shows.
             let scratchCount = WinogradConvolution.scratchCount(g)
             XCTAssertLessThanOrEqual(scratchCount, DirectConvolution.workspaceElements(g, segmentCount: c.segments.count))
@@ -96,19 +77,13 @@ final class WinogradConvolutionTests: XCTestCase {
         // Widths 1–40: up to 8 four 4-tile rows per block, 9–16 two 8-tile rows, above 16 one
         // 16-tile row (two blocks per row above 32); heights 1–11; output channels through
         // 1–24; every mix of activation, bias and one or more segments.
-        var rng = TestRandom(seed: 4242)
-        var outputs = Set<Int>(), flags = Set<String>()
-        for width in 1...40 {
+        let cases = WidthSweep.run(1...40, seed: 4242) { width, rng in
             let segmentCount = width % 3 + 1
-            let c = Case(batch: rng.int(1...2), segments: (0..<segmentCount).map { _ in rng.int(1...4) },
-                         height: rng.int(1...11), width: width, outChannels: width * 7 % 24 + 1,
-                         activation: width & 1 == 1, bias: width & 2 == 2, accumulate: false)
-            outputs.insert(c.outChannels)
-            flags.insert("act \(c.activation) bias \(c.bias) multi \(segmentCount > 1)")
-            checkForward(c, rng: &rng)
-        }
-        XCTAssertEqual(outputs, Set(1...24))
-        XCTAssertEqual(flags.count, 8, "\(flags.sorted())")
+            return Case(batch: rng.int(1...2), segments: (0..<segmentCount).map { _ in rng.int(1...4) },
+                        height: rng.int(1...11), width: width, outChannels: width * 7 % 24 + 1,
+                        activation: width & 1 == 1, bias: width & 2 == 2, accumulate: false)
+        } check: { checkForward($0, rng: &$1) }
+        WidthSweep.assertForwardCoverage(cases, outputs: Set(1...24))
     }
 
     func testWinogradForwardMatchesReferenceOnNetworkStageShapes() {
@@ -131,7 +106,7 @@ final class WinogradConvolutionTests: XCTestCase {
         ConvolutionReferenceTests.forEachTap(batch: c.batch, geometry: g) { n, yi, ch, wi, iy, ix in
             reference[((n * cin + ch) * c.height + iy) * c.width + ix] += Double(dyValues[yi]) * Double(weight[wi])
         }
-        for kernels in DirectConvolutionTests.kernelSets {
+        for kernels in kernelSets {
             let targets = segments(c, &rng)
             let prior = targets.map { $0.buffer.toArray() }
             let scratchCount = WinogradConvolution.inputGradientScratchCount(g, segments: c.segments, kernels: kernels)
@@ -163,16 +138,7 @@ final class WinogradConvolutionTests: XCTestCase {
 
     func testWinogradInputGradientMatchesReferenceOnEveryWidth() {
         // The first segment's channels run through 1–24 (every remainder of the channel blocks).
-        var rng = TestRandom(seed: 2718)
-        var firsts = Set<Int>()
-        for width in 1...40 {
-            let segments = [width * 5 % 24 + 1] + (0..<rng.int(0...2)).map { _ in rng.int(1...8) }
-            let c = Case(batch: rng.int(1...2), segments: segments, height: rng.int(1...11), width: width,
-                         outChannels: rng.int(1...14), activation: false, bias: false, accumulate: rng.bool())
-            firsts.insert(segments[0])
-            checkInputGradient(c, rng: &rng)
-        }
-        XCTAssertEqual(firsts, Set(1...24))
+        WidthSweep.runInputGradient(1...40, heights: 1...11, seed: 2718) { checkInputGradient($0, rng: &$1) }
     }
 
     // MARK: Error against the direct kernel
@@ -204,7 +170,7 @@ final class WinogradConvolutionTests: XCTestCase {
             let e = zip(y, reference).map { abs(Double($0) - $1) / rms }
             return (e.max()!, (e.reduce(0) { $0 + $1 * $1 } / Double(e.count)).squareRoot())
         }
-        for kernels in DirectConvolutionTests.kernelSets {
+        for kernels in kernelSets {
             let scratch = FloatBuffer(count: max(WinogradConvolution.scratchCount(g), DirectConvolution.scratchCount(g)))
             let y = FloatBuffer(count: reference.count), out = TensorView(base: y.pointer, shape: g.outShape)
             DirectConvolution.packWeights(w.pointer, geometry: g, scratch: scratch.pointer, kernels: kernels)
