@@ -68,7 +68,7 @@ struct CheckpointHeader {
         do {
             table = try JSONDecoder().decode(Table.self, from: data)
         } catch let error as DecodingError {
-            throw HeaderProblem(describe(error))
+            throw HeaderProblem(DecodingErrorDescription.sentence(error, document: "it"))
         } catch {
             throw HeaderProblem("it is not valid JSON: \(error)")
         }
@@ -110,29 +110,5 @@ struct CheckpointHeader {
             }
         }
         return out + "\""
-    }
-
-    /// A decoding error as "field tensors[3].shape: …".
-    private static func describe(_ error: DecodingError) -> String {
-        func path(_ keys: [CodingKey]) -> String {
-            var text = ""
-            for key in keys {
-                if let index = key.intValue { text += "[\(index)]" } else { text += (text.isEmpty ? "" : ".") + key.stringValue }
-            }
-            return text.isEmpty ? "the header" : "field \(text)"
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "\(path(context.codingPath + [key])) is missing"
-        case .typeMismatch(let type, let context):
-            return "\(path(context.codingPath)) is not of type \(type)"
-        case .valueNotFound(let type, let context):
-            return "\(path(context.codingPath)) is null, expected \(type)"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "it cannot be decoded: \(context.debugDescription)"
-                : "\(path(context.codingPath)) is invalid (\(context.debugDescription))"
-        @unknown default:
-            return "it cannot be decoded: \(error)"
-        }
     }
 }

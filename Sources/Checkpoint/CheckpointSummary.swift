@@ -1,6 +1,7 @@
 /// What a checkpoint file says about itself, for `inspect`-style output, logs and tests:
 /// the preamble's and header's fields, the sizes of its parts, and its tensor table.
 public struct CheckpointSummary: Sendable, Equatable {
+    // The memberwise initialisers are internal: a summary is read from a file, not built by callers.
     /// One row of the tensor table: where a tensor sits in the raw payload.
     public struct Tensor: Sendable, Equatable {
         /// The tensor's name.
@@ -13,15 +14,6 @@ public struct CheckpointSummary: Sendable, Equatable {
         public var offset: Int
         /// Its number of elements (the product of `shape`).
         public var count: Int
-
-        /// Creates a row.
-        public init(name: String, shape: [Int], section: String, offset: Int, count: Int) {
-            self.name = name
-            self.shape = shape
-            self.section = section
-            self.offset = offset
-            self.count = count
-        }
     }
 
     /// The file format version (the preamble's, equal to the header's `format`).
@@ -46,23 +38,6 @@ public struct CheckpointSummary: Sendable, Equatable {
     public var contentChecksum: UInt64
     /// The tensor table, in payload order.
     public var tensors: [Tensor]
-
-    /// Creates a summary.
-    public init(formatVersion: UInt32, softwareVersion: String, created: String, compressionLevel: Int32,
-                shuffled: Bool, headerBytes: Int, compressedPayloadBytes: Int, rawPayloadBytes: Int,
-                fileBytes: Int, contentChecksum: UInt64, tensors: [Tensor]) {
-        self.formatVersion = formatVersion
-        self.softwareVersion = softwareVersion
-        self.created = created
-        self.compressionLevel = compressionLevel
-        self.shuffled = shuffled
-        self.headerBytes = headerBytes
-        self.compressedPayloadBytes = compressedPayloadBytes
-        self.rawPayloadBytes = rawPayloadBytes
-        self.fileBytes = fileBytes
-        self.contentChecksum = contentChecksum
-        self.tensors = tensors
-    }
 
     /// Raw payload bytes per file byte (e.g. 1.08 for nearly incompressible weights).
     public var compressionRatio: Double {

@@ -49,79 +49,58 @@ enum DirectKernel {
         DirectKernel(g)?.workspaceElements(g, segmentCount: segmentCount) ?? 0
     }
 
+    /// The kernel of every direction no Winograd kernel is asked for in.
+    private var directKernel: any ConvolutionKernel.Type {
+        switch self {
+        case .threeByThree: DirectConvolution.self
+        case .stridedThreeByThree: StridedConvolution.self
+        case .pointwise: PointwiseConvolution.self
+        }
+    }
+
+    /// The kernel of the forward pass.
+    private var forwardKernel: any ConvolutionKernel.Type {
+        if case .threeByThree(winogradForward: true, _, _) = self { return WinogradConvolution.self }
+        return directKernel
+    }
+
+    /// The kernel of the input gradient.
+    private var inputGradientKernel: any ConvolutionKernel.Type {
+        if case .threeByThree(_, winogradInputGradient: true, _) = self { return WinogradConvolution.self }
+        return directKernel
+    }
+
+    // Each call below dispatches through a metatype once per layer call or sample, never per
+    // element: the kernels' loops run statically dispatched inside.
+
     /// Packs the forward weights into `scratch` (once per layer call and worker).
     func packWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, scratch: UnsafeMutablePointer<Float>,
                      kernels: KernelSet = .selected) {
-        switch self {
-        case .threeByThree(winogradForward: true, _, _):
-            WinogradConvolution.transformWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
-        case .threeByThree: DirectConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
-        case .stridedThreeByThree: StridedConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
-        case .pointwise: PointwiseConvolution.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
-        }
+        forwardKernel.packWeights(weight, geometry: g, scratch: scratch, kernels: kernels)
     }
 
     /// Sample `n`'s forward pass.
     func forward(sample n: Int, input: [TensorView], geometry g: ConvolutionGeometry, activation: InputActivation?,
                  bias: UnsafePointer<Float>?, output: TensorView, scratch: UnsafeMutablePointer<Float>,
                  kernels: KernelSet = .selected) {
-        switch self {
-        case .threeByThree(winogradForward: true, _, _):
-            WinogradConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
-                                        output: output, scratch: scratch, kernels: kernels)
-        case .threeByThree:
-            DirectConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
-                                      output: output, scratch: scratch, kernels: kernels)
-        case .stridedThreeByThree:
-            StridedConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
-                                       output: output, scratch: scratch, kernels: kernels)
-        case .pointwise:
-            PointwiseConvolution.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias,
-                                         output: output, scratch: scratch, kernels: kernels)
-        }
+        forwardKernel.forward(sample: n, input: input, geometry: g, activation: activation, bias: bias, output: output,
+                              scratch: scratch, kernels: kernels)
     }
 
     /// Packs the input-gradient weights for gradient segments of `segments` channels.
     func packTransposedWeights(_ weight: UnsafePointer<Float>, geometry g: ConvolutionGeometry, segments: [Int],
                                scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
-        switch self {
-        case .threeByThree(_, winogradInputGradient: true, _):
-            WinogradConvolution.transformTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
-                                                           kernels: kernels)
-        case .threeByThree:
-            DirectConvolution.packTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
-                                                    kernels: kernels)
-        case .stridedThreeByThree:
-            StridedConvolution.packTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
-                                                     kernels: kernels)
-        case .pointwise:
-            PointwiseConvolution.packTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
-                                                       kernels: kernels)
-        }
+        inputGradientKernel.packTransposedWeights(weight, geometry: g, segments: segments, scratch: scratch,
+                                                  kernels: kernels)
     }
 
     /// Sample `n`'s input gradient, stored or added into `inputGradient`.
     func inputGradient(sample n: Int, outputGradient: TensorView, geometry g: ConvolutionGeometry,
                        inputGradient: [TensorView], accumulate: Bool, scratch: UnsafeMutablePointer<Float>,
                        kernels: KernelSet = .selected) {
-        switch self {
-        case .threeByThree(_, winogradInputGradient: true, _):
-            WinogradConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
-                                              inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
-                                              kernels: kernels)
-        case .threeByThree:
-            DirectConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
-                                            inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
-                                            kernels: kernels)
-        case .stridedThreeByThree:
-            StridedConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
-                                             inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
-                                             kernels: kernels)
-        case .pointwise:
-            PointwiseConvolution.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
-                                               inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
-                                               kernels: kernels)
-        }
+        inputGradientKernel.inputGradient(sample: n, outputGradient: outputGradient, geometry: g,
+                                          inputGradient: inputGradient, accumulate: accumulate, scratch: scratch,
+                                          kernels: kernels)
     }
 
     /// Adds (or, with `accumulate` false, stores) the weight and bias gradients of `samples`:
@@ -132,28 +111,11 @@ enum DirectKernel {
                         activation: InputActivation?, weight: UnsafePointer<Float>, outputGradient: TensorView,
                         weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
                         accumulate: Bool, scratch: UnsafeMutablePointer<Float>, kernels: KernelSet = .selected) {
+        let kernel: any SampleGroupedWeightGradient.Type
         switch self {
-        case .threeByThree(_, _, winogradWeightGradient: true):
-            Self.groups(of: samples, WinogradConvolution.preferredWeightGradientSamples(g), accumulate: accumulate) { group, add in
-                WinogradConvolution.weightGradient(
-                    samples: group, input: input, geometry: g, activation: activation, outputGradient: outputGradient,
-                    weightGradient: weightGradient, biasGradient: biasGradient, accumulate: add, scratch: scratch,
-                    kernels: kernels)
-            }
-        case .threeByThree:
-            Self.groups(of: samples, DirectConvolution.preferredWeightGradientSamples(g), accumulate: accumulate) { group, add in
-                DirectConvolution.weightGradient(
-                    samples: group, input: input, geometry: g, activation: activation, outputGradient: outputGradient,
-                    weightGradient: weightGradient, biasGradient: biasGradient, accumulate: add, scratch: scratch,
-                    kernels: kernels)
-            }
-        case .stridedThreeByThree:
-            Self.groups(of: samples, StridedConvolution.preferredWeightGradientSamples(g), accumulate: accumulate) { group, add in
-                StridedConvolution.weightGradient(
-                    samples: group, input: input, geometry: g, activation: activation, outputGradient: outputGradient,
-                    weightGradient: weightGradient, biasGradient: biasGradient, accumulate: add, scratch: scratch,
-                    kernels: kernels)
-            }
+        case .threeByThree(_, _, winogradWeightGradient: true): kernel = WinogradConvolution.self
+        case .threeByThree: kernel = DirectConvolution.self
+        case .stridedThreeByThree: kernel = StridedConvolution.self
         case .pointwise:
             for n in samples {
                 Convolution.backward(sample: n, input: input, geometry: g, activation: activation, weight: weight,
@@ -161,18 +123,11 @@ enum DirectKernel {
                                      biasGradient: biasGradient, accumulateWeights: accumulate || n != samples.lowerBound,
                                      inputGradient: nil, accumulateInput: false, col: scratch, dcol: scratch)
             }
+            return
         }
-    }
-
-    /// Calls `body(group, accumulate)` for consecutive groups of at most `size` of `samples`: the
-    /// first with `accumulate` as given, the others adding to it.
-    static func groups(of samples: Range<Int>, _ size: Int, accumulate: Bool,
-                       _ body: (_ group: Range<Int>, _ accumulate: Bool) -> Void) {
-        var first = samples.lowerBound
-        while first < samples.upperBound {
-            let last = min(first + size, samples.upperBound)
-            body(first..<last, accumulate || first != samples.lowerBound)
-            first = last
-        }
+        kernel.weightGradientInGroups(
+            samples: samples, input: input, geometry: g, activation: activation, outputGradient: outputGradient,
+            weightGradient: weightGradient, biasGradient: biasGradient, accumulate: accumulate, scratch: scratch,
+            kernels: kernels)
     }
 }

@@ -90,14 +90,14 @@ public struct Graph {
     @discardableResult
     public mutating func averagePool(_ x: ValueID, name: String) -> ValueID {
         let s = shape(x)
-        return append { AveragePoolLayer(name: name, input: x, output: $0, shape: s) }
+        return append { AveragePoolLayer(name: name, input: x, output: $0, shape: s, window: .twoByTwo) }
     }
 
     /// Adds global average pooling.
     @discardableResult
     public mutating func globalAveragePool(_ x: ValueID, name: String) -> ValueID {
         let s = shape(x)
-        return append { GlobalAveragePoolLayer(name: name, input: x, output: $0, shape: s) }
+        return append { AveragePoolLayer(name: name, input: x, output: $0, shape: s, window: .wholePlane) }
     }
 
     /// Adds a linear layer over the flattened `x`.

@@ -27,23 +27,7 @@ public struct ResumePoint {
     /// Copies the checkpoint's parameters and batch-norm buffers into `network` (for evaluation
     /// or resuming), checking every name and shape.
     public func restore(into network: Network) throws {
-        try load(network.parameters, into: network.parameters.values.pointer)
-        try load(network.buffers, into: network.buffers.values.pointer)
-    }
-
-    /// Copies the tensor named `<slot name><suffix>` of every slot of `arena` to `target` at the
-    /// slot's offset; a missing tensor or a different shape is an error naming the tensor.
-    public func load(_ arena: ParameterArena, into target: UnsafeMutablePointer<Float>, suffix: String = "") throws {
-        let byName = Dictionary(tensors.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for slot in arena.slots {
-            let name = slot.declaration.name + suffix
-            guard let t = byName[name] else { throw ResumeError.tensorMismatch(path: path, name: name, reason: "is missing") }
-            guard t.shape == slot.declaration.shape, t.values.count == slot.declaration.count else {
-                throw ResumeError.tensorMismatch(path: path, name: name,
-                                                 reason: "has shape \(t.shape) but the model needs \(slot.declaration.shape)")
-            }
-            t.values.withUnsafeBufferPointer { (target + slot.offset).update(from: $0.baseAddress!, count: t.values.count) }
-        }
+        try CheckpointTensors.restore(tensors, from: path, into: network, momentum: nil)
     }
 
     /// Resolves `--resume`: nil (fresh start), `auto` (the newest usable checkpoint of run
@@ -53,12 +37,9 @@ public struct ResumePoint {
                             say: (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }) throws -> ResumePoint? {
         // Every rank takes part in the same collectives whatever its flag says, and ranks that
         // disagree about --resume stop instead of waiting for each other forever.
-        var leaderSpec = [UInt8]((spec ?? "").utf8)
-        communicator.broadcast(&leaderSpec)
-        var disagree = [String(decoding: leaderSpec, as: UTF8.self) == (spec ?? "") ? 0.0 : 1.0]
-        communicator.sumAcrossRanks(&disagree, count: 1)
-        if disagree[0] > 0 {
-            communicator.abort("the ranks were given different --resume values (rank 0: '\(String(decoding: leaderSpec, as: UTF8.self))', "
+        let leaderSpec = communicator.leaders(spec ?? "")
+        if communicator.anyRank(leaderSpec != (spec ?? "")) {
+            communicator.abort("the ranks were given different --resume values (rank 0: '\(leaderSpec)', "
                                + "this rank: '\(spec ?? "")'); give every rank the same flags")
         }
         guard let spec else { return nil }
@@ -73,15 +54,13 @@ public struct ResumePoint {
             }
         }
         // Agree on success before the broadcast, so no rank waits for bytes that never come.
-        var failed = [failure == nil ? 0.0 : 1.0]
-        communicator.sumAcrossRanks(&failed, count: 1)
+        let failed = communicator.anyRank(failure != nil)
         if let failure { throw failure }
-        if failed[0] > 0 { communicator.abort("rank 0 could not read the checkpoint to resume from") }
-        var name = [UInt8](chosen.utf8)
-        communicator.broadcast(&name)
-        communicator.broadcast(&bytes)
+        if failed { communicator.abort("rank 0 could not read the checkpoint to resume from") }
+        let name = communicator.leaders(chosen)
+        bytes = communicator.leaders(bytes)
         guard !bytes.isEmpty else { return nil }
-        return try ResumePoint(bytes: Data(bytes), path: String(decoding: name, as: UTF8.self))
+        return try ResumePoint(bytes: Data(bytes), path: name)
     }
 
     /// Rank 0's side of `find`: the chosen file's bytes and path, or empty for a fresh start.

@@ -205,7 +205,8 @@ public final class RunDirectory {
     static func computationDifference(_ saved: TrainingConfiguration?, _ requested: TrainingConfiguration) -> [String] {
         guard let saved else { return ["config.json (missing or unreadable)"] }
         func comparable(_ c: TrainingConfiguration) -> Data {
-            var c = c.sharedFields
+            var c = c
+            c.takeSessionSettings(from: .defaults)
             c.runID = nil
             c.normalization = nil
             c.trainingSamples = 0
@@ -215,8 +216,6 @@ public final class RunDirectory {
             c.schedule = LearningRateSchedule(kind: c.schedule.kind, baseRate: c.schedule.baseRate, milestones: c.schedule.milestones,
                                               gamma: c.schedule.gamma, warmupEpochs: c.schedule.warmupEpochs,
                                               minimumRate: c.schedule.minimumRate, epochs: c.epochs, stepsPerEpoch: 1)
-            c.bucketMegabytes = 0
-            c.checkSyncEvery = 0
             c.checkpoint = CheckpointSettings()
             c.softwareVersion = ""
             let encoder = JSONEncoder()

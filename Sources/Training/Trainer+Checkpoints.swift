@@ -15,29 +15,26 @@ extension Trainer {
         return stopped ? .stoppedBySignal(checkpoint: configuration.checkpoint.enabled ? onDisk : nil) : .finished
     }
 
-    /// Suffix of the optimizer's momentum tensors in a checkpoint.
-    static let momentumSuffix = ".momentum_buffer"
-
-    /// Takes a checkpoint at the current position. Every rank calls this at the same point (with
-    /// local batch norm the running statistics are averaged first, a collective); rank 0
-    /// snapshots the state into memory and compresses and writes it on a background thread, so
-    /// training stalls only for the copy. `wait` blocks until the file is on disk.
-    func saveCheckpoint(epoch: Int, batchInEpoch: Int, reason: String, wallSeconds: Double, wait: Bool) throws {
+    /// Takes a checkpoint at the current position (`schedule.step`). Every rank calls this at the
+    /// same point (with local batch norm the running statistics are averaged first, a collective);
+    /// rank 0 snapshots the state into memory and compresses and writes it on a background
+    /// thread, so training stalls only for the copy. `wait` blocks until the file is on disk.
+    func saveCheckpoint(reason: String, wallSeconds: Double, wait: Bool) throws {
         guard configuration.checkpoint.enabled else { return }
         if configuration.batchNormSync == .local && communicator.size > 1 { averageRunningStatistics() }
         guard let writer else { return }
         let stallStart = Date()
         writer.waitForPending()
         let c = configuration
-        let state = TrainingState(
-            configuration: c, schedule: schedule, epoch: epoch, batchInEpoch: batchInEpoch, globalStep: schedule.step,
-            samplesSeen: schedule.step * c.globalBatchSize, networkStep: network.context.step, worldSize: communicator.size,
-            globalBatchSize: c.globalBatchSize, history: history, partialEpoch: batchInEpoch > 0 ? partial : nil,
+        var state = TrainingState(
+            configuration: c, schedule: schedule, networkStep: network.context.step, history: history, partialEpoch: partial,
             wallSeconds: wallSeconds, savedAt: ISO8601DateFormatter().string(from: Date()), reason: reason)
+        if state.batchInEpoch == 0 { state.partialEpoch = nil }
+        let epoch = state.epoch
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let metadata = try encoder.encode(state)
-        let tensors = snapshotTensors()
+        let tensors = CheckpointTensors.snapshot(of: network, momentum: optimizer.velocity.pointer)
         let name = CheckpointDirectory.fileName(epoch: epoch, globalStep: schedule.step)
         let settings = c.checkpoint
         let reporter = self.reporter, failed = writeFailed, ledger = self.ledger, events = self.events
@@ -72,19 +69,6 @@ extension Trainer {
         checkpointStalls.append(stall)
         reporter.line(String(format: "checkpoint %@ (%@): training stalled %.1f ms for the snapshot", name, reason, 1000 * stall))
         if wait { writer.waitForPending() }
-    }
-
-    /// Copies of every parameter, buffer and momentum tensor, by name.
-    func snapshotTensors() -> [NamedTensor] {
-        func tensors(_ arena: ParameterArena, _ values: UnsafeMutablePointer<Float>, section: String, suffix: String) -> [NamedTensor] {
-            arena.slots.map { slot in
-                NamedTensor(name: slot.declaration.name + suffix, shape: slot.declaration.shape, section: section,
-                            values: Array(UnsafeBufferPointer(start: values + slot.offset, count: slot.declaration.count)))
-            }
-        }
-        return tensors(network.parameters, network.parameters.values.pointer, section: "parameters", suffix: "")
-            + tensors(network.buffers, network.buffers.values.pointer, section: "buffers", suffix: "")
-            + tensors(network.parameters, optimizer.velocity.pointer, section: "optimizer", suffix: Self.momentumSuffix)
     }
 
     /// Writes the parameters and then the batch-norm buffers as raw native-endian float32 to `path`

@@ -34,12 +34,8 @@ extension Trainer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let mine = try encoder.encode(c.sharedFields)
-        let hash = FNV1a.hash(mine)
-        let (low, high) = communicator.range(of: hash)
-        guard low != high else { return }
-        var leader = [UInt8](mine)
-        communicator.broadcast(&leader)
-        let differing = ConfigurationDifference.fields(Data(leader), mine)
+        guard !communicator.everyRankHolds(FNV1a.hash(mine)) else { return }
+        let differing = ConfigurationDifference.fields(Data(communicator.leaders([UInt8](mine))), mine)
         if differing.isEmpty {
             // This rank agrees with rank 0; a rank that differs names the fields and aborts the
             // job. Give its message time to get out before ending the job from here.
@@ -53,8 +49,7 @@ extension Trainer {
     /// Aborts the job when the ranks' parameters are no longer bitwise identical.
     func checkParametersAgree() throws {
         let checksum = network.parameters.checksum()
-        let (low, high) = communicator.range(of: checksum)
-        if low != high {
+        if !communicator.everyRankHolds(checksum) {
             communicator.abort("parameters diverged across ranks at step \(schedule.step) (checksum \(String(checksum, radix: 16)) "
                                + "on this rank); the ranks no longer train the same model")
         }

@@ -121,8 +121,7 @@ public final class Trainer {
 
     /// Puts the network, optimizer, schedule and progress where the checkpoint left them.
     func restore(_ resume: ResumePoint) throws {
-        try resume.restore(into: network)
-        try resume.load(network.parameters, into: optimizer.velocity.pointer, suffix: Self.momentumSuffix)
+        try CheckpointTensors.restore(resume.tensors, from: resume.path, into: network, momentum: optimizer.velocity.pointer)
         let state = resume.state
         schedule = state.schedule
         network.context.step = state.networkStep
@@ -163,8 +162,7 @@ public final class Trainer {
             let finished = try trainEpoch(epoch, from: epoch == startEpoch ? startBatch : 0)
             guard var m = finished else {
                 // Stopped by a signal or a failed checkpoint: save where we are and end cleanly.
-                try saveCheckpoint(epoch: epoch, batchInEpoch: schedule.step - epoch * schedule.stepsPerEpoch,
-                                   reason: "signal", wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: true)
+                try saveCheckpoint(reason: "signal", wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: true)
                 stoppedEarly = true
                 outcome = endOfRun(stopped: true)
                 reporter.line("stopped at epoch \(epoch + 1), step \(schedule.step): " + (outcome.message ?? ""))
@@ -187,8 +185,7 @@ public final class Trainer {
             epoch += 1
             let last = epoch == c.epochs
             if last || (c.checkpoint.everyEpochs > 0 && epoch % c.checkpoint.everyEpochs == 0) {
-                try saveCheckpoint(epoch: epoch, batchInEpoch: 0, reason: last ? "final" : "epoch",
-                                   wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: last)
+                try saveCheckpoint(reason: last ? "final" : "epoch", wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: last)
             }
         }
         writer?.waitForPending()
@@ -245,8 +242,7 @@ public final class Trainer {
             if c.checkpoint.everySteps > 0 && schedule.step % c.checkpoint.everySteps == 0 && first + b < first + global.count {
                 let snapshot = partial
                 partial = progress()
-                try saveCheckpoint(epoch: epoch, batchInEpoch: first + b, reason: "steps",
-                                   wallSeconds: earlierWallSeconds + Date().timeIntervalSince(sessionStart), wait: false)
+                try saveCheckpoint(reason: "steps", wallSeconds: earlierWallSeconds + Date().timeIntervalSince(sessionStart), wait: false)
                 partial = snapshot
             }
         }

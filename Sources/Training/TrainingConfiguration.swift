@@ -64,32 +64,39 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
 
     // MARK: Which fields may differ
     //
-    // The two lists below are the only places that say which settings are not the computation's:
+    // The two functions below are the only places that say which settings are not the
+    // computation's, the second built on the first:
     //  - rank-local: each rank's own, which ranks need not agree on (where its node keeps the data
     //    and the run directory, its threads, its step timeout, its step log);
-    //  - per session: what a resumed session takes from its own flags instead of the checkpoint
-    //    (the directories and the performance settings). The ranks of one session must still agree
-    //    on the bucket size and the sync-check interval, which shape the collectives.
+    //  - per session: what a resumed session takes from its own flags instead of the checkpoint:
+    //    the rank-local settings and the performance settings, the all-reduce bucket size and the
+    //    sync-check interval (the ranks of one session must still agree on these two, which shape
+    //    the collectives).
 
-    /// The configuration with its rank-local fields cleared: what every rank of a run must agree on.
-    public var sharedFields: TrainingConfiguration {
-        var c = self
-        c.dataDirectory = ""
-        c.runDirectory = ""
-        c.threads = 0
-        c.stepTimeout = nil
-        c.stepLogPath = nil
-        return c
-    }
-
-    /// Takes the per-session settings from `other` (the flags of a session resuming this
-    /// configuration): directories, threads, all-reduce bucket size, sync-check interval.
-    public mutating func takeSessionSettings(from other: TrainingConfiguration) {
+    /// Takes the rank-local settings from `other`: data and run directory, threads, step timeout
+    /// and step log.
+    public mutating func takeRankLocalSettings(from other: TrainingConfiguration) {
         dataDirectory = other.dataDirectory
         runDirectory = other.runDirectory
         threads = other.threads
+        stepTimeout = other.stepTimeout
+        stepLogPath = other.stepLogPath
+    }
+
+    /// Takes the per-session settings from `other` (the flags of a session resuming this
+    /// configuration): the rank-local ones, the all-reduce bucket size and the sync-check interval.
+    public mutating func takeSessionSettings(from other: TrainingConfiguration) {
+        takeRankLocalSettings(from: other)
         bucketMegabytes = other.bucketMegabytes
         checkSyncEvery = other.checkSyncEvery
+    }
+
+    /// The configuration with its rank-local fields set to the defaults': what every rank of a
+    /// run must agree on.
+    public var sharedFields: TrainingConfiguration {
+        var c = self
+        c.takeRankLocalSettings(from: .defaults)
+        return c
     }
 
     /// The version string of this build.

@@ -1,3 +1,4 @@
+import Checkpoint  // DecodingErrorDescription names the field a decoding error is about
 import Foundation
 import Models
 
@@ -11,7 +12,7 @@ extension TrainingState {
         do {
             state = try JSONDecoder().decode(TrainingState.self, from: metadata)
         } catch let error as DecodingError {
-            throw .unreadableState(path: path, reason: Self.explain(error))
+            throw .unreadableState(path: path, reason: DecodingErrorDescription.sentence(error, document: "the metadata"))
         } catch {
             throw .unreadableState(path: path, reason: "\(error)")
         }
@@ -31,26 +32,37 @@ extension TrainingState {
         let c = configuration
         let steps = schedule.stepsPerEpoch
         func field(_ name: String, _ value: Any, _ rule: String) -> String { "field '\(name)' is \(value), but it \(rule)" }
-        guard worldSize == c.worldSize else { return field("worldSize", worldSize, "must equal configuration.worldSize (\(c.worldSize))") }
-        guard globalBatchSize == c.batchSize * c.worldSize else {
-            return field("globalBatchSize", globalBatchSize, "must equal batchSize × worldSize (\(c.batchSize * c.worldSize))")
+        let stated = self.stated ?? StatedPosition(epoch: epoch, batchInEpoch: batchInEpoch, globalStep: globalStep,
+                                                   samplesSeen: samplesSeen, worldSize: worldSize, globalBatchSize: globalBatchSize)
+        guard stated.worldSize == c.worldSize else {
+            return field("worldSize", stated.worldSize, "must equal configuration.worldSize (\(c.worldSize))")
+        }
+        guard stated.globalBatchSize == c.batchSize * c.worldSize else {
+            return field("globalBatchSize", stated.globalBatchSize, "must equal batchSize × worldSize (\(c.batchSize * c.worldSize))")
         }
         guard steps >= 1, c.trainingSamples == 0 || steps <= c.trainingSamples else {
             return field("schedule.stepsPerEpoch", steps, "must be between 1 and the \(c.trainingSamples) training samples")
         }
         guard schedule.epochs == c.epochs else { return field("schedule.epochs", schedule.epochs, "must equal configuration.epochs (\(c.epochs))") }
         do { try schedule.validate() } catch { return field(error.field, error.value, error.rule) }
-        guard (0...c.epochs).contains(epoch) else { return field("epoch", epoch, "must be between 0 and the run's \(c.epochs) epochs") }
-        guard (0...steps).contains(batchInEpoch), epoch < c.epochs || batchInEpoch == 0 else {
-            return field("batchInEpoch", batchInEpoch, "must be between 0 and the \(steps) steps of an epoch (0 once the run is over)")
+        guard (0...c.epochs).contains(stated.epoch) else {
+            return field("epoch", stated.epoch, "must be between 0 and the run's \(c.epochs) epochs")
+        }
+        guard (0...steps).contains(stated.batchInEpoch), stated.epoch < c.epochs || stated.batchInEpoch == 0 else {
+            return field("batchInEpoch", stated.batchInEpoch, "must be between 0 and the \(steps) steps of an epoch (0 once the run is over)")
         }
         // epoch ≤ 100,000 and steps ≤ 2³¹, so the product fits.
-        let expected = epoch * steps + batchInEpoch
-        guard globalStep == expected, schedule.step == expected else {
-            return field("globalStep", globalStep, "must equal epoch × steps per epoch + batchInEpoch = \(expected), as schedule.step (\(schedule.step)) must")
+        let expected = stated.epoch * steps + stated.batchInEpoch
+        guard stated.globalStep == expected, schedule.step == expected else {
+            return field("globalStep", stated.globalStep,
+                         "must equal epoch × steps per epoch + batchInEpoch = \(expected), as schedule.step (\(schedule.step)) must")
         }
-        guard samplesSeen >= 0 else { return field("samplesSeen", samplesSeen, "must not be negative") }
-        guard history.count == epoch else { return field("history", "\(history.count) entries", "must hold one entry per completed epoch (\(epoch))") }
+        guard stated.samplesSeen == samplesSeen, samplesSeen != .max else {
+            return field("samplesSeen", stated.samplesSeen, "must equal globalStep × globalBatchSize (\(samplesSeen))")
+        }
+        guard history.count == stated.epoch else {
+            return field("history", "\(history.count) entries", "must hold one entry per completed epoch (\(stated.epoch))")
+        }
         guard wallSeconds.isFinite, wallSeconds >= 0 else { return field("wallSeconds", wallSeconds, "must be a number ≥ 0") }
         if let p = partialEpoch {
             let values = [p.lossSum, p.correct, p.seen, p.seconds, p.dataWaitSeconds, p.communicationWaitSeconds]
@@ -59,27 +71,5 @@ extension TrainingState {
             }
         }
         return nil
-    }
-
-    /// A decoding error as a sentence naming the field (`configuration.augmentation.crop`).
-    static func explain(_ error: DecodingError) -> String {
-        func path(_ context: DecodingError.Context, _ last: CodingKey? = nil) -> String {
-            let keys = context.codingPath + (last.map { [$0] } ?? [])
-            return keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-                .replacingOccurrences(of: ".[", with: "[")
-        }
-        switch error {
-        case .keyNotFound(let key, let context):
-            return "field '\(path(context, key))' is missing"
-        case .typeMismatch(let type, let context):
-            return "field '\(path(context))' is not of the expected type (\(type))"
-        case .valueNotFound(let type, let context):
-            return "field '\(path(context))' is null where a value of type \(type) is needed"
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "the metadata is not valid JSON (\(context.debugDescription))"
-                : "field '\(path(context))' holds an invalid value (\(context.debugDescription))"
-        @unknown default:
-            return "\(error)"
-        }
     }
 }

@@ -3,6 +3,13 @@ import Foundation
 /// Everything a checkpoint holds besides the tensors: the run's configuration and exactly where
 /// it stands, so a resumed run continues as if it had never stopped. Encoded as the checkpoint's
 /// JSON metadata.
+///
+/// The position is one counter, `schedule.step` (optimizer steps taken), with the completed
+/// epochs' `history`: the epoch is the number of completed (evaluated) epochs, and the batch
+/// within it and the samples seen follow from the step. (So an epoch whose last batch was trained
+/// but which a signal stopped before its evaluation is at batch `stepsPerEpoch`, not at the next
+/// epoch.) The JSON also carries the derived numbers, and the ranks and global batch, for readers
+/// of the file; decoding checks that they agree.
 public struct TrainingState: Codable, Sendable {
     /// Accumulators of an epoch interrupted mid-way, so its metrics line covers the whole epoch.
     public struct PartialEpoch: Codable, Hashable, Sendable {
@@ -12,22 +19,18 @@ public struct TrainingState: Codable, Sendable {
         public var seconds = 0.0, dataWaitSeconds = 0.0, communicationWaitSeconds = 0.0
     }
 
-    /// The resolved configuration (model, data order, schedule specification, optimizer, …).
+    /// The position fields the JSON carries beside `schedule.step`, as a file states them.
+    struct StatedPosition: Codable, Sendable {
+        var epoch: Int, batchInEpoch: Int, globalStep: Int, samplesSeen: Int, worldSize: Int, globalBatchSize: Int
+    }
+
+    /// The resolved configuration (model, data order, schedule specification, optimizer, …). Its
+    /// `schedule` is the same value as `schedule`.
     public var configuration: TrainingConfiguration
-    /// The learning-rate schedule with its state (step, hence epoch, current rate, warm-up progress).
+    /// The learning-rate schedule with its state: `schedule.step` is the run's step counter.
     public var schedule: LearningRateSchedule
-    /// The epoch to continue, 0-based.
-    public var epoch: Int
-    /// Global batches of `epoch` already trained.
-    public var batchInEpoch: Int
-    /// Optimizer steps taken.
-    public var globalStep: Int
-    /// Training samples processed, over all ranks.
-    public var samplesSeen: Int
     /// The network's training-pass counter (keys dropout masks).
     public var networkStep: UInt64
-    /// Ranks and global batch of the run that wrote the checkpoint.
-    public var worldSize: Int, globalBatchSize: Int
     /// Metrics of every completed epoch.
     public var history: [EpochMetrics]
     /// The interrupted epoch's accumulators (nil at an epoch boundary).
@@ -38,4 +41,87 @@ public struct TrainingState: Codable, Sendable {
     public var savedAt: String
     /// Why: "epoch", "steps", "final" or "signal".
     public var reason: String
+    /// What a decoded file stated about the position, for `inconsistency()`; nil for a state
+    /// made in memory.
+    var stated: StatedPosition?
+
+    /// A state at `schedule.step` (which `configuration.schedule` takes as well).
+    public init(configuration: TrainingConfiguration, schedule: LearningRateSchedule, networkStep: UInt64,
+                history: [EpochMetrics], partialEpoch: PartialEpoch?, wallSeconds: Double, savedAt: String, reason: String) {
+        self.configuration = configuration
+        self.configuration.schedule = schedule
+        self.schedule = schedule
+        self.networkStep = networkStep
+        self.history = history
+        self.partialEpoch = partialEpoch
+        self.wallSeconds = wallSeconds
+        self.savedAt = savedAt
+        self.reason = reason
+    }
+
+    // MARK: The position, derived from the step counter
+
+    /// Optimizer steps taken.
+    public var globalStep: Int { schedule.step }
+    /// The epoch to continue, 0-based: the number of completed epochs.
+    public var epoch: Int { history.count }
+    /// Global batches of `epoch` already trained (0 through `stepsPerEpoch`).
+    public var batchInEpoch: Int { schedule.step - history.count * schedule.stepsPerEpoch }
+    /// Ranks of the run that wrote the state.
+    public var worldSize: Int { configuration.worldSize }
+    /// Samples per optimizer step over all ranks.
+    public var globalBatchSize: Int { configuration.globalBatchSize }
+    /// Training samples processed over all ranks, counting every step as a full global batch
+    /// (`Int.max` if that does not fit, which validation refuses).
+    public var samplesSeen: Int {
+        let (product, overflow) = schedule.step.multipliedReportingOverflow(by: globalBatchSize)
+        return overflow ? .max : product
+    }
+
+    // MARK: Coding
+
+    enum CodingKeys: String, CodingKey {
+        case configuration, schedule, networkStep, history, partialEpoch, wallSeconds, savedAt, reason
+        case epoch, batchInEpoch, globalStep, samplesSeen, worldSize, globalBatchSize
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        schedule = try container.decode(LearningRateSchedule.self, forKey: .schedule)
+        // Older files keep the configuration's copy at the step its session started from; the
+        // top-level schedule is the state.
+        configuration = try container.decode(TrainingConfiguration.self, forKey: .configuration)
+        configuration.schedule = schedule
+        networkStep = try container.decode(UInt64.self, forKey: .networkStep)
+        history = try container.decode([EpochMetrics].self, forKey: .history)
+        partialEpoch = try container.decodeIfPresent(PartialEpoch.self, forKey: .partialEpoch)
+        wallSeconds = try container.decode(Double.self, forKey: .wallSeconds)
+        savedAt = try container.decode(String.self, forKey: .savedAt)
+        reason = try container.decode(String.self, forKey: .reason)
+        stated = StatedPosition(
+            epoch: try container.decode(Int.self, forKey: .epoch),
+            batchInEpoch: try container.decode(Int.self, forKey: .batchInEpoch),
+            globalStep: try container.decode(Int.self, forKey: .globalStep),
+            samplesSeen: try container.decode(Int.self, forKey: .samplesSeen),
+            worldSize: try container.decode(Int.self, forKey: .worldSize),
+            globalBatchSize: try container.decode(Int.self, forKey: .globalBatchSize))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(configuration, forKey: .configuration)
+        try container.encode(schedule, forKey: .schedule)
+        try container.encode(networkStep, forKey: .networkStep)
+        try container.encode(history, forKey: .history)
+        try container.encodeIfPresent(partialEpoch, forKey: .partialEpoch)
+        try container.encode(wallSeconds, forKey: .wallSeconds)
+        try container.encode(savedAt, forKey: .savedAt)
+        try container.encode(reason, forKey: .reason)
+        try container.encode(epoch, forKey: .epoch)
+        try container.encode(batchInEpoch, forKey: .batchInEpoch)
+        try container.encode(globalStep, forKey: .globalStep)
+        try container.encode(samplesSeen, forKey: .samplesSeen)
+        try container.encode(worldSize, forKey: .worldSize)
+        try container.encode(globalBatchSize, forKey: .globalBatchSize)
+    }
 }

@@ -10,8 +10,7 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a model on CIFAR-10 (one process, or every rank under mpirun).",
         discussion: """
-            Defaults follow the papers' recipe: batch 64, lr 0.1 divided by 10 at 50% and 75% of \
-            300 epochs, Nesterov momentum 0.9, weight decay 1e-4, random crop (padding 4) and flip. \
+            Defaults follow the papers' recipe: \(recipe). \
             Writes <run-dir>/config.json, one JSON line per epoch to <run-dir>/metrics.jsonl, and \
             checkpoints. With --resume the checkpoint's configuration is used; flags given \
             explicitly must agree with it (apart from node-local and performance settings).
@@ -204,10 +203,8 @@ struct Train: ParsableCommand {
             }
             try refuseUnusedFlags(c)
             // Rank 0 decides which run the directory holds; every rank learns its id.
-            var id = [UInt8]((try directory?.settle(resume: resume, requested: c, resumeAuto: checkpoints.resume == "auto",
-                                                     overwrite: overwrite) ?? "").utf8)
-            communicator.broadcast(&id)
-            c.runID = String(decoding: id, as: UTF8.self)
+            c.runID = communicator.leaders(try directory?.settle(resume: resume, requested: c,
+                                                                 resumeAuto: checkpoints.resume == "auto", overwrite: overwrite) ?? "")
             if let directory, let stepLog {
                 c.stepLogPath = try directory.checkStepLog(stepLog, runID: c.runID, dataDirectory: data.data)
             }
@@ -274,3 +271,12 @@ extension ShiftFill: ExpressibleByArgument {}
 
 /// The defaults `train`'s help shows, from the configuration that owns them.
 private var defaults: TrainingConfiguration { TrainingConfiguration.defaults }
+
+/// The default recipe in a sentence for the command's discussion, from `TrainingConfiguration.defaults`.
+private var recipe: String {
+    let d = defaults, s = d.schedule, o = d.optimizer
+    let steps = s.milestones.map { number(100 * $0) + "%" }.joined(separator: " and ")
+    return "batch \(d.batchSize), lr \(number(s.baseRate)) multiplied by \(number(s.gamma)) at \(steps) of \(d.epochs) epochs, "
+        + (o.nesterov ? "Nesterov " : "") + "momentum \(number(o.momentum)), weight decay \(number(o.weightDecay)), "
+        + "augmentation \(d.augmentation.description)"
+}

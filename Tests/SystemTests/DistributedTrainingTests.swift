@@ -43,6 +43,17 @@ final class DistributedTrainingTests: SystemTestCase {
         try Data(contentsOf: URL(fileURLWithPath: harness.path(prefix) + ".rank\(rank)"))
     }
 
+    /// Trains `run` under mpirun with `--dump-state <run>.state`, asserts that it succeeded, and
+    /// returns each rank's dumped parameters and buffers (nil when it failed, already reported).
+    func trainDumpingState(ranks: Int, model: [String] = resnet8, data: String, run: String, epochs: Int, batch: Int,
+                           extra: [String], file: StaticString = #filePath, line: UInt = #line) throws -> [Data]? {
+        let result = try harness.mpi(ranks: ranks, trainArguments(model: model, data: data, run: run, epochs: epochs, batch: batch,
+                                                                   extra: extra + ["--dump-state", harness.path(run + ".state")]))
+        assertSucceeded(result, file: file, line: line)
+        guard result.status == 0 else { return nil }
+        return try (0..<ranks).map { try dump(run + ".state", rank: $0) }
+    }
+
     func assertRelativelyClose(_ a: Double, _ b: Double, _ tolerance: Double, _ what: String,
                                file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertLessThanOrEqual(abs(a - b), tolerance * max(abs(a), abs(b)),
@@ -232,18 +243,14 @@ final class DistributedTrainingTests: SystemTestCase {
     /// backward) and a split last batch, and 3 ranks of resnet-8 with uneven shards.
     func testEveryRankEndsWithBitwiseIdenticalParametersAndBuffers() throws {
         let data = try harness.writeDataSet("data", training: 37, test: 11)
-        let two = try harness.mpi(ranks: 2, trainArguments(model: Self.sparsenet13, data: data, run: "two", epochs: 2, batch: 8,
-                                                            extra: ["--bucket-mb", "0.004", "--dump-state", harness.path("two.state")]))
-        assertSucceeded(two)
-        let three = try harness.mpi(ranks: 3, trainArguments(data: data, run: "three", epochs: 2, batch: 4,
-                                                              extra: ["--bucket-mb", "0.002", "--dump-state", harness.path("three.state")]))
-        assertSucceeded(three)
-        guard two.status == 0 && three.status == 0 else { return }
+        let twoStates = try trainDumpingState(ranks: 2, model: Self.sparsenet13, data: data, run: "two", epochs: 2, batch: 8,
+                                              extra: ["--bucket-mb", "0.004"])
+        let threeStates = try trainDumpingState(ranks: 3, data: data, run: "three", epochs: 2, batch: 4,
+                                                extra: ["--bucket-mb", "0.002"])
+        guard let twoStates, let threeStates else { return }
 
-        let twoStates = try (0..<2).map { try dump("two.state", rank: $0) }
         XCTAssertGreaterThan(twoStates[0].count, 0)
         XCTAssertEqual(twoStates[1], twoStates[0], "rank 1's state differs from rank 0's (2 ranks)")
-        let threeStates = try (0..<3).map { try dump("three.state", rank: $0) }
         XCTAssertGreaterThan(threeStates[0].count, 0)
         for rank in 1..<3 {
             XCTAssertEqual(threeStates[rank], threeStates[0], "rank \(rank)'s state differs from rank 0's (3 ranks)")
@@ -294,17 +301,13 @@ final class DistributedTrainingTests: SystemTestCase {
     /// same buffers, yet the model differs from a `--bn-sync batch` run from the same seed.
     func testLocalBatchNormTrainsAndLeavesIdenticalStateOnEveryRankButDiffersFromSyncedBatchNorm() throws {
         let data = try harness.writeDataSet("data", training: 32, test: 10)
-        let local = try harness.mpi(ranks: 2, trainArguments(data: data, run: "local", epochs: 2, batch: 8,
-                                                              extra: ["--bn-sync", "local", "--dump-state", harness.path("local.state")]))
-        assertSucceeded(local)
-        let synced = try harness.mpi(ranks: 2, trainArguments(data: data, run: "batch", epochs: 2, batch: 8,
-                                                               extra: ["--bn-sync", "batch", "--dump-state", harness.path("batch.state")]))
-        assertSucceeded(synced)
-        guard local.status == 0 && synced.status == 0 else { return }
+        let local = try trainDumpingState(ranks: 2, data: data, run: "local", epochs: 2, batch: 8, extra: ["--bn-sync", "local"])
+        let synced = try trainDumpingState(ranks: 2, data: data, run: "batch", epochs: 2, batch: 8, extra: ["--bn-sync", "batch"])
+        guard let local, synced != nil else { return }
 
         XCTAssertEqual(try metrics("local").map { try int($0, "step") }, [2, 4])
         // The whole dump: parameters, then the running statistics at its tail.
-        XCTAssertEqual(try dump("local.state", rank: 1), try dump("local.state", rank: 0),
+        XCTAssertEqual(local[1], local[0],
                        "with --bn-sync local the ranks' parameters or averaged running statistics differ")
 
         let localState = try MPIHarness.floats(harness.path("local.state.rank0"))

@@ -393,12 +393,7 @@ final class FaultToleranceTests: SystemTestCase {
         guard !job.hasExited, !job.output.contains("supervise:") else {
             return XCTFail("the job ended or failed before the signal:\n\(Self.report(job))")
         }
-        let signalled = Date()
-        job.kill([job.process.processIdentifier], signal: SIGTERM)
-        let ended = job.wait(timeout: 15)
-        let seconds = Date().timeIntervalSince(signalled)
-        guard ended else {
-            job.killEverything()
+        guard let seconds = job.signalAndWait([job.process.processIdentifier], signal: SIGTERM, timeout: 15) else {
             return XCTFail("the supervisor did not end within 15 s of SIGTERM:\n\(Self.report(job))")
         }
         let output = job.output, status = job.process.terminationStatus

@@ -64,7 +64,24 @@ final class MPIHarness {
 
     /// `ddptrain <arguments>` as a plain process (the single-process communicator).
     func single(_ arguments: [String]) throws -> Result {
-        try launch(binary.path, arguments, environment: Self.singleProcessEnvironment)
+        let (arguments, events) = withEventsFile(arguments)
+        var result = try launch(binary.path, arguments, environment: Self.singleProcessEnvironment)
+        result.events = events
+        return result
+    }
+
+    /// `arguments` with `--events <scratch>/events-<id>.jsonl` right after the command when they
+    /// are a `train` command without `--events`, and the events file (nil for other commands):
+    /// tests ask the events whether training started (`Result.startedTraining`), never the human
+    /// start line, whose wording is free to change.
+    func withEventsFile(_ arguments: [String], file: String? = nil) -> (arguments: [String], events: String?) {
+        guard arguments.first == "train" else { return (arguments, nil) }
+        if let i = arguments.firstIndex(of: "--events"), i + 1 < arguments.count {
+            let given = arguments[i + 1]
+            return (arguments, given.hasPrefix("/") ? given : path(given))
+        }
+        let events = file ?? path("events-\(UUID().uuidString).jsonl")
+        return (["train", "--events", events] + arguments.dropFirst(), events)
     }
 
     /// `mpirun --oversubscribe -np <ranks> ddptrain <arguments>`.
@@ -75,14 +92,20 @@ final class MPIHarness {
     /// MPMD launch: `mpirun --oversubscribe -np n1 ddptrain args1 : -np n2 ddptrain args2 …`.
     func mpmd(_ apps: [(ranks: Int, arguments: [String])]) throws -> Result {
         var arguments = ["--oversubscribe"]
+        var events: String?
         for (k, app) in apps.enumerated() {
             if k > 0 { arguments.append(":") }
-            arguments += ["-np", String(app.ranks), binary.path] + app.arguments
+            // Every app of the job appends to the same events file.
+            let (appArguments, appEvents) = withEventsFile(app.arguments, file: events)
+            events = events ?? appEvents
+            arguments += ["-np", String(app.ranks), binary.path] + appArguments
         }
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        return try launch(mpirun.path, arguments, environment: environment)
+        var result = try launch(mpirun.path, arguments, environment: environment)
+        result.events = events
+        return result
     }
 
     /// Runs a process in the scratch directory with its output in a file there, killing it and
@@ -128,5 +151,14 @@ final class MPIHarness {
               let configuration = try? JSONDecoder().decode(TrainingConfiguration.self, from: data),
               let graph = try? ModelBuilder.graph(for: configuration.model) else { return nil }
         return graph.parameterCount
+    }
+}
+
+extension TestProcess.Result {
+    /// Whether the run's events file holds a `started` event: training began. Only for `train`
+    /// commands launched through `MPIHarness` (or given `--events`), which know the file.
+    var startedTraining: Bool {
+        guard let events else { preconditionFailure("startedTraining needs the events file of a train command: \(command)") }
+        return !MPIHarness.events(events, "started").isEmpty
     }
 }

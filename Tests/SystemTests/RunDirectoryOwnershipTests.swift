@@ -27,7 +27,7 @@ extension RunSafetyTests {
             let second = try harness.single(arguments)
             assertEnds(second, with: 64, saying: ["run directory \(run) already holds run", "Nothing was changed",
                                                   "--resume auto", "--overwrite"], "a fresh run with \(what)")
-            XCTAssertFalse(second.output.contains("training resnet"), "a fresh run with \(what) started training:\n\(Self.report(second))")
+            XCTAssertFalse(second.startedTraining, "a fresh run with \(what) started training:\n\(Self.report(second))")
             try assertUnchanged(run, since: before, "after the refused fresh run with \(what)")
         }
 
@@ -69,7 +69,7 @@ extension RunSafetyTests {
                        + CheckpointEndToEndTests.condensed(first.output))
         assertEnds(second, with: 64, saying: ["run directory \(run) is in use by another ddptrain process",
                                               "pid \(first.process.processIdentifier) on host "], "the second run")
-        XCTAssertFalse(second.output.contains("training resnet"), "the second run trained:\n\(Self.report(second))")
+        XCTAssertFalse(second.startedTraining, "the second run trained:\n\(Self.report(second))")
         for (other, flag) in zip(others, ["--overwrite", "--resume auto"]) {
             assertEnds(other, with: 64, saying: ["is in use by another ddptrain process"], "a second run with \(flag)")
         }
@@ -293,7 +293,7 @@ extension RunSafetyTests {
             let run = path("run\(k)")
             let result = try harness.single(train(data, run: run, ["--dump-state", c.prefix]))
             assertEnds(result, with: 64, saying: ["--dump-state", c.says], "--dump-state \(c.what)")
-            XCTAssertFalse(result.output.contains("training resnet"), "--dump-state \(c.what): trained first:\n\(Self.report(result))")
+            XCTAssertFalse(result.startedTraining, "--dump-state \(c.what): trained first:\n\(Self.report(result))")
             XCTAssertFalse(FileManager.default.fileExists(atPath: run), "--dump-state \(c.what): left a run directory")
         }
         XCTAssertEqual(Self.names(dumps), [], "something was written into \(dumps)")

@@ -137,6 +137,7 @@ final class RunSafetyTests: SystemTestCase {
     /// swap. Reports the peak resident set (`VmHWM`, polled every 10 ms).
     func guarded(_ arguments: [String], timeout: TimeInterval, addressSpaceGiB: Int = 4, killAboveMiB: Int? = nil) throws -> Guarded {
         let script = "ulimit -v \(addressSpaceGiB * 1_048_576) && exec \"$0\" \"$@\""
+        let (arguments, events) = harness.withEventsFile(arguments)
         let job = try startInBackground("/bin/sh", ["-c", script, harness.binary.path] + arguments)
         let pid = job.process.processIdentifier
         let start = Date()
@@ -167,7 +168,8 @@ final class RunSafetyTests: SystemTestCase {
         if let killed { output += "\n[test guard: killed because \(killed)]" }
         if signalled { output += "\n[ended by signal \(status)]" }
         let command = (["ddptrain"] + arguments).joined(separator: " ")
-        return Guarded(result: MPIHarness.Result(status: signalled ? 128 + status : status, output: output, seconds: seconds, command: command),
-                       signalled: signalled, killed: killed, peakMiB: peak)
+        var result = MPIHarness.Result(status: signalled ? 128 + status : status, output: output, seconds: seconds, command: command)
+        result.events = events
+        return Guarded(result: result, signalled: signalled, killed: killed, peakMiB: peak)
     }
 }

@@ -86,6 +86,18 @@ public final class BackgroundJob: @unchecked Sendable {
         }
     }
 
+    /// Sends `signal` to `pids` and waits up to `timeout` seconds for the job to end: the seconds
+    /// it took, or nil when it did not end in time (everything it started is then killed).
+    public func signalAndWait(_ pids: [Int32], signal: Int32, timeout: TimeInterval) -> TimeInterval? {
+        let signalled = Date()
+        kill(pids, signal: signal)
+        guard wait(timeout: timeout) else {
+            killEverything()
+            return nil
+        }
+        return Date().timeIntervalSince(signalled)
+    }
+
     /// SIGKILL to the process and every descendant seen, then waits briefly for the end.
     public func killEverything() {
         let known = refreshFamily()

@@ -27,6 +27,9 @@ public enum TestProcess {
         public var seconds: Double
         /// The command line, for messages.
         public var command: String
+        /// The `--events` file of a `ddptrain train` command, when the launcher knows it: what the
+        /// run reported for scripts (started, checkpoint, stopped, aborted).
+        public var events: String?
 
         /// A result with these fields (`error` empty: standard error went into `output`).
         public init(status: Int32, output: String, error: String = "", seconds: Double, command: String) {
