@@ -122,6 +122,7 @@ let fuzzHarnesses: [(name: String, directory: String, dependencies: [Target.Depe
     ("fuzz-training-state", "TrainingState", ["Training"]),
     ("fuzz-cifar-reader", "CIFARReader", ["Data"]),
     ("fuzz-model-name", "ModelName", ["Models", "Engine"]),
+    ("fuzz-safetensors-decoder", "SafetensorsDecoder", ["Checkpoint"]),
 ]
 package.targets += [
     // libFuzzer's driver entry point (the library comes with -sanitize=fuzzer).

@@ -6,7 +6,7 @@
 # under a temporary directory whose path is printed, with the command that replays it.
 #
 # Usage: Scripts/fuzz.sh [HARNESS…]   (default: all of checkpoint-decoder training-state
-#                                     cifar-reader model-name)
+#                                     cifar-reader model-name safetensors-decoder)
 # Environment:
 #   FUZZ_SECONDS  time per harness, libFuzzer's -max_total_time (default 60)
 #   FUZZ_TIMEOUT  seconds one input may take before it counts as a finding, -timeout (default 10)
@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source Scripts/setup.sh
 
-all_harnesses=(checkpoint-decoder training-state cifar-reader model-name)
+all_harnesses=(checkpoint-decoder training-state cifar-reader model-name safetensors-decoder)
 if [ $# -gt 0 ]; then harnesses=("$@"); else harnesses=("${all_harnesses[@]}"); fi
 seconds=${FUZZ_SECONDS:-60}
 timeout=${FUZZ_TIMEOUT:-10}
@@ -42,6 +42,8 @@ harness_flags() {
     # The deepest accepted DenseNets take ~15 s to count under AddressSanitizer (malloc stack
     # traces; 0.1 s in a release build), so a single input gets longer than elsewhere.
     model-name) echo "-max_len=64 -timeout=60" ;;
+    # The seeds are a few hundred bytes: room for a header of many tensors and their data.
+    safetensors-decoder) echo "-max_len=4096" ;;
   esac
 }
 

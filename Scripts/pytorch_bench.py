@@ -3,9 +3,9 @@
 
     python3 Scripts/pytorch_bench.py --model resnet-20 --batch-size 64 --threads 2 --steps 10 [--channels-last]
 
-The models are the cross-check's (Scripts/pytorch_crosscheck.py, written from
-Sources/Models/ModelBuilder.swift and the architecture notes in ../shared/reference/models.md, and
-checked there against ddptrain step by step); they must have exactly ddptrain's parameter counts,
+The models are Scripts/ddptrain_torch.py's (written from Sources/Models and the architecture
+notes in ../shared/reference/models.md, and checked against ddptrain step by step by
+Scripts/pytorch_crosscheck.py); they must have exactly ddptrain's parameter counts,
 which this script checks before timing. One step is what `ddptrain bench` times: forward, softmax
 cross-entropy, backward, and SGD with momentum 0.9, Nesterov, weight decay 1e-4 (ddptrain's
 defaults), on synthetic 3x32x32 input in training mode (batch statistics in every BN). The figure
@@ -21,13 +21,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-from pytorch_crosscheck import build_model, model_config
+from ddptrain_torch import build_model, model_config
 
 
 def build(name):
     """A model from its name (family[-bc]-depth[-growth]) with the papers' defaults, as ddptrain:
-    the cross-check's models (Scripts/pytorch_crosscheck.py), the single PyTorch definition of
-    ddptrain's architectures, whose ReLUs are plain ones unless the cross-check records them."""
+    Scripts/ddptrain_torch.py, the single PyTorch definition of ddptrain's architectures, whose
+    ReLUs are plain ones unless the cross-check records them."""
     return build_model(model_config(name))
 
 

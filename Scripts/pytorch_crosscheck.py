@@ -13,9 +13,10 @@ What it does:
    a checkpoint after every step, a per-step log).
 3. Reads the checkpoints after step 1 and step 2 (the reader of Docs/checkpoint-format.md, with the
    content checksum verified), loads the step-1 weights, batch-norm running statistics and SGD
-   momentum buffers into an independent PyTorch model (nn.Conv2d / nn.BatchNorm2d / torch.cat /
-   F.pad / torch.optim.SGD) through an explicit name map in which any unmapped, doubly mapped or
-   missing tensor is an error, and runs one training step in float64.
+   momentum buffers into an independent PyTorch model (Scripts/ddptrain_torch.py: F.conv2d /
+   nn.BatchNorm2d / torch.cat / F.pad / torch.optim.SGD, whose state_dict keys are ddptrain's
+   tensor names), in which any unmatched, doubly matched or missing tensor is an error, and runs
+   one training step in float64.
 4. Compares the step-2 loss (from the step log), every parameter, every momentum buffer and every
    batch-norm running mean/variance with the step-2 checkpoint, prints a per-tensor error table and
    exits 1 naming the worst tensor when any error is over its tolerance (2 for any other failure).
@@ -69,6 +70,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ddptrain_torch import RECTIFIER, BasicBlock, Convolution, build_model, model_config
 
 # What each kind's error is divided by.
 SCALES = {
@@ -166,233 +169,23 @@ def read_checkpoint(path):
     return header["metadata"], tensors
 
 
-# MARK: - Model configuration, parsed independently of ddptrain
-
-
-def model_config(name, depth=None, growth=None, bottleneck=None, compression=None, stem=None):
-    """family, depth, growth, bottleneck, compression, stem and units of a model name, as ddptrain
-    documents its names (Docs/cli.md): DenseNet's stem 16, DenseNet-BC's and SparseNet's 2k, -bc =
-    bottleneck + compression 0.5; the keyword arguments override (ddptrain's model flags)."""
-    parts = name.lower().split("-")
-    family = parts[0]
-    bc = len(parts) > 1 and parts[1] == "bc"
-    numbers = [int(p) for p in parts[(2 if bc else 1):]]
-    if family == "resnet":
-        config = dict(family="resnet", depth=numbers[0], growth=12, bottleneck=False, compression=1.0, stem=16)
-    elif family in ("densenet", "sparsenet"):
-        d, k = numbers
-        config = dict(family=family, depth=d, growth=k, bottleneck=bc, compression=0.5 if bc else 1.0,
-                      stem=16 if (family == "densenet" and not bc) else 2 * k)
-    else:
-        raise SetupError(f"unknown model name {name}")
-    for key, value in (("depth", depth), ("growth", growth), ("bottleneck", bottleneck),
-                       ("compression", compression), ("stem", stem)):
-        if value is not None:
-            config[key] = value
-    if config["family"] == "resnet":
-        config["units"] = (config["depth"] - 2) // 6
-    else:
-        config["units"] = (config["depth"] - 4) // (6 if config["bottleneck"] else 3)
-    return config
+# MARK: - Model configuration and models: Scripts/ddptrain_torch.py
 
 
 def resolve_model(args):
     """`model_config` of the command line's model and model flags."""
-    return model_config(args.model, args.depth, args.growth_rate, args.bottleneck, args.compression, args.stem_channels)
+    try:
+        return model_config(args.model, args.depth, args.growth_rate, args.bottleneck, args.compression, args.stem_channels)
+    except ValueError as error:
+        raise SetupError(str(error)) from None
 
 
-def build_model(config, bug=None):
-    """The PyTorch model of `config` (from `model_config`), with an injected `bug` if given."""
-    return ResNet(config, bug) if config["family"] == "resnet" else AggregatedNet(config, bug)
-
-
-# MARK: - PyTorch models (written from Sources/Models/ModelBuilder.swift; Scripts/pytorch_bench.py times them too)
-
-
-class Rectifier:
-    """Every ReLU of the reference models: y = x * (x > 0), which is PyTorch's ReLU (gradient 0 at
-    x = 0, as ddptrain's), but records each call's input and output in forward order (a "site"),
-    and can put given elements on the other side of the kink (see `ambiguous_kinks`)."""
-
-    def __init__(self):
-        self.recording = False      # off: a plain ReLU (Scripts/pytorch_bench.py times these models)
-        self.reset({})
-
-    def reset(self, flips):
-        self.flips = flips          # {site index: LongTensor of flat element indices}
-        self.sites = []             # [(name, x, y)]
-
-    def __call__(self, x, name):
-        if not self.recording:
-            return F.relu(x)
-        mask = x > 0
-        flips = self.flips.get(len(self.sites))
-        if flips is not None:
-            mask = mask.clone()
-            flat = mask.view(-1)
-            flat[flips] = ~flat[flips]
-        y = x * mask.to(x.dtype)
-        if y.requires_grad:
-            y.retain_grad()
-        self.sites.append((name, x, y))
-        return y
-
-
-RECTIFIER = Rectifier()
-
-
-class ReLU(nn.Module):
-    """nn.ReLU through RECTIFIER; `site` is set to the module's name after the model is built."""
-    site = "relu"
-
-    def forward(self, x):
-        return RECTIFIER(x, self.site)
-
-
-def bn_relu_conv(cin, cout, kernel):
-    """Pre-activation convolution: BN, ReLU, conv without bias (ddptrain's fused preactivation)."""
-    return nn.Sequential(nn.BatchNorm2d(cin), ReLU(), nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False))
-
-
-class AggregatedLayer(nn.Module):
-    def __init__(self, cin, growth, bottleneck):
-        super().__init__()
-        self.bottleneck = bn_relu_conv(cin, 4 * growth, 1) if bottleneck else None
-        self.conv = bn_relu_conv(4 * growth if bottleneck else cin, growth, 3)
-
-    def forward(self, x):
-        return self.conv(self.bottleneck(x) if self.bottleneck is not None else x)
-
-
-class AggregatedNet(nn.Module):
-    """DenseNet (every earlier output, oldest first) and SparseNet (outputs at offsets 1, 2, 4, ...
-    back from the newest, nearest first)."""
-
-    def __init__(self, c, bug=None, classes=10):
-        super().__init__()
-        self.family, self.bug = c["family"], bug
-        self.stem = nn.Conv2d(3, c["stem"], 3, padding=1, bias=False)
-        self.blocks = nn.ModuleList()
-        self.transitions = nn.ModuleList()
-        channels = [c["stem"]]
-        for block in range(3):
-            layers = nn.ModuleList()
-            for _ in range(c["units"]):
-                layers.append(AggregatedLayer(sum(self.pick(channels)), c["growth"], c["bottleneck"]))
-                channels.append(c["growth"])
-            self.blocks.append(layers)
-            out = sum(self.pick(channels))
-            if block < 2:
-                kept = int(math.floor(out * c["compression"]))
-                self.transitions.append(bn_relu_conv(out, kept, 1))
-                channels = [kept]
-        self.head_norm = nn.BatchNorm2d(out)
-        self.fc = nn.Linear(out, classes)
-
-    def pick(self, outputs):
-        if self.family == "densenet":
-            return list(reversed(outputs)) if self.bug == "dense-aggregation-order" else list(outputs)
-        picked, offset = [], 1
-        while offset <= len(outputs):
-            picked.append(outputs[len(outputs) - offset])
-            offset *= 2
-        return list(reversed(picked)) if self.bug == "sparse-aggregation-order" else picked
-
-    def forward(self, x):
-        x = self.stem(x)
-        for block, layers in enumerate(self.blocks):
-            outputs = [x]
-            for layer in layers:
-                outputs.append(layer(torch.cat(self.pick(outputs), 1)))
-            x = torch.cat(self.pick(outputs), 1)
-            if block < 2:
-                x = F.avg_pool2d(self.transitions[block](x), 2)
-        x = RECTIFIER(self.head_norm(x), "head_norm relu")
-        return self.fc(x.mean(dim=(2, 3)))
-
-
-class BasicBlock(nn.Module):
-    """CIFAR ResNet block, post-activation, with He et al.'s parameter-free option-A shortcut
-    (subsample by the stride, zero-pad half of the new channels before and half after)."""
-
-    def __init__(self, cin, cout, stride, bug=None):
-        super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.stride, self.pad, self.bug = stride, cout - cin, bug
-        self.site = "block"
-
-    def forward(self, x):
-        y = self.bn2(self.conv2(RECTIFIER(self.bn1(self.conv1(x)), self.site + ".bn1 relu")))
-        shortcut = x
-        if self.stride != 1 or self.pad:
-            before = 0 if self.bug == "shortcut-padding" else self.pad // 2
-            shortcut = F.pad(x[:, :, ::self.stride, ::self.stride], (0, 0, 0, 0, before, self.pad - before))
-        return RECTIFIER(y + shortcut, self.site + " residual relu")
-
-
-class ResNet(nn.Module):
-    def __init__(self, c, bug=None, classes=10):
-        super().__init__()
-        width = c["stem"]
-        self.conv = nn.Conv2d(3, width, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(width)
-        self.stages = nn.ModuleList()
-        cin = width
-        for stage in range(3):
-            cout = width * 2 ** stage
-            self.stages.append(nn.Sequential(*[BasicBlock(cin if b == 0 else cout, cout, 2 if stage > 0 and b == 0 else 1, bug)
-                                               for b in range(c["units"])]))
-            cin = cout
-        self.fc = nn.Linear(cin, classes)
-
-    def forward(self, x):
-        x = RECTIFIER(self.bn(self.conv(x)), "bn relu")
-        for stage in self.stages:
-            x = stage(x)
-        return self.fc(x.mean(dim=(2, 3)))
-
-
-# MARK: - Names: ddptrain tensor name -> PyTorch state_dict key
-
-BN_FIELDS = r"(weight|bias|running_mean|running_var)"
-
-
-def torch_name(family, name):
-    """The PyTorch state_dict key of ddptrain tensor `name` (parameter or batch-norm buffer).
-    Raises SetupError for a name that this map does not know."""
-    rules = []
-    if family == "resnet":
-        rules = [
-            (r"stem\.conv\.weight", lambda m: "conv.weight"),
-            (r"stem\.norm\." + BN_FIELDS, lambda m: f"bn.{m[1]}"),
-            (r"stage(\d+)\.block(\d+)\.conv1\.weight", lambda m: f"stages.{int(m[1]) - 1}.{int(m[2]) - 1}.conv1.weight"),
-            # conv2's fused pre-activation BN normalises conv1's output: PyTorch's bn1.
-            (r"stage(\d+)\.block(\d+)\.conv2\.norm\." + BN_FIELDS,
-             lambda m: f"stages.{int(m[1]) - 1}.{int(m[2]) - 1}.bn1.{m[3]}"),
-            (r"stage(\d+)\.block(\d+)\.conv2\.weight", lambda m: f"stages.{int(m[1]) - 1}.{int(m[2]) - 1}.conv2.weight"),
-            (r"stage(\d+)\.block(\d+)\.norm2\." + BN_FIELDS, lambda m: f"stages.{int(m[1]) - 1}.{int(m[2]) - 1}.bn2.{m[3]}"),
-            (r"head\.fc\.(weight|bias)", lambda m: f"fc.{m[1]}"),
-        ]
-    else:
-        rules = [
-            (r"stem\.weight", lambda m: "stem.weight"),
-            (r"block(\d+)\.layer(\d+)\.(bottleneck|conv)\.norm\." + BN_FIELDS,
-             lambda m: f"blocks.{int(m[1]) - 1}.{int(m[2]) - 1}.{m[3]}.0.{m[4]}"),
-            (r"block(\d+)\.layer(\d+)\.(bottleneck|conv)\.weight",
-             lambda m: f"blocks.{int(m[1]) - 1}.{int(m[2]) - 1}.{m[3]}.2.weight"),
-            (r"transition(\d+)\.conv\.norm\." + BN_FIELDS, lambda m: f"transitions.{int(m[1]) - 1}.0.{m[2]}"),
-            (r"transition(\d+)\.conv\.weight", lambda m: f"transitions.{int(m[1]) - 1}.2.weight"),
-            (r"head\.norm\." + BN_FIELDS, lambda m: f"head_norm.{m[1]}"),
-            (r"head\.fc\.(weight|bias)", lambda m: f"fc.{m[1]}"),
-        ]
-    for pattern, target in rules:
-        m = re.fullmatch(pattern, name)
-        if m:
-            return target(m)
-    raise SetupError(f"no PyTorch counterpart for ddptrain tensor {name!r}")
+def torch_name(name, model_keys):
+    """The PyTorch state_dict key of ddptrain tensor `name`: the same name (ddptrain_torch's module
+    tree mirrors ddptrain's layer names). Raises SetupError for a name the model does not have."""
+    if name not in model_keys:
+        raise SetupError(f"no PyTorch counterpart for ddptrain tensor {name!r}")
+    return name
 
 
 def split_checkpoint(family, tensors, model):
@@ -402,13 +195,14 @@ def split_checkpoint(family, tensors, model):
     model parameter and running statistic must be covered."""
     state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     params = dict(model.named_parameters())
+    keys = set(state)
     weights, momentum = {}, {}
     for name, (section, array) in tensors.items():
         if section == "optimizer":
             if not name.endswith(".momentum_buffer"):
                 raise SetupError(f"unexpected optimizer tensor {name!r}")
             base = name[:-len(".momentum_buffer")]
-            key = torch_name(family, base)
+            key = torch_name(base, keys)
             if key not in params:
                 raise SetupError(f"momentum {name!r} maps to {key!r}, which is not a PyTorch parameter")
             if key in momentum:
@@ -416,7 +210,7 @@ def split_checkpoint(family, tensors, model):
             momentum[key] = (name, array)
             target_shape = tuple(params[key].shape)
         elif section in ("parameters", "buffers"):
-            key = torch_name(family, name)
+            key = torch_name(name, keys)
             if key not in state:
                 raise SetupError(f"ddptrain tensor {name!r} maps to {key!r}, which the PyTorch model does not have")
             if key in weights:
@@ -694,7 +488,7 @@ def reference_step(s, flips):
     gradients and the recorded ReLU sites (their graph kept for `flip_effects`)."""
     model = build_model(s["config"], s["bug"]).double()
     for name, module in model.named_modules():
-        if isinstance(module, (ReLU, BasicBlock)):
+        if isinstance(module, (Convolution, BasicBlock)):
             module.site = name
     state = {key: torch.from_numpy(array.astype(np.float64)) for key, (_, _, array) in s["weights1"].items()}
     for key, value in model.state_dict().items():

@@ -19,13 +19,20 @@ install_packages() {
 }
 
 # torch_python: prints the Python of a virtual environment with PyTorch (the CPU build, from PyPI),
-# NumPy and zstandard, which the PyTorch comparisons use; creates it on first use in $TORCH_VENV
-# (default ~/.cache/ddptrain/torch-venv). Prints nothing and fails if it cannot be made.
+# NumPy and zstandard, which the PyTorch comparisons use, and safetensors, onnx and onnxruntime,
+# which the export tests use; creates it on first use in $TORCH_VENV (default
+# ~/.cache/ddptrain/torch-venv) and adds what an older one lacks. Prints nothing and fails if
+# PyTorch cannot be installed.
 torch_python() {
   local venv=${TORCH_VENV:-$HOME/.cache/ddptrain/torch-venv} version=${TORCH_VERSION:-2.13.0+cpu}
   if ! "$venv/bin/python" -c "import torch, numpy, zstandard" 2>/dev/null; then
     echo "setup: installing PyTorch $version (CPU build), NumPy and zstandard into $venv" >&2
     python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q "torch==$version" numpy zstandard >&2 || return 1
+  fi
+  if ! "$venv/bin/python" -c "import safetensors, onnx, onnxruntime" 2>/dev/null; then
+    echo "setup: installing safetensors, onnx and onnxruntime into $venv" >&2
+    "$venv/bin/pip" install -q safetensors onnx onnxruntime >&2 \
+      || echo "setup: safetensors, onnx or onnxruntime could not be installed; the export tests that need them will be skipped" >&2
   fi
   echo "$venv/bin/python"
 }

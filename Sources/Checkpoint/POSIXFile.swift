@@ -104,6 +104,29 @@ public enum POSIXFile {
         if close(fd) != 0 { throw failure(path, "closing it", errno) }
     }
 
+    /// Writes `bytes` as the new file `path`, never replacing one: into a temporary file beside it,
+    /// fsynced, then hard-linked to `path` (which fails if anything is there, even a file that
+    /// appeared meanwhile), so `path` is either absent or complete. The temporary file is always
+    /// removed.
+    public static func createNewFile(_ path: String, _ bytes: [UInt8]) throws(CheckpointError) {
+        if access(path, F_OK) == 0 { throw .io(path: path, reason: "it already exists; ddptrain does not overwrite files it did not create. Choose another path or remove it") }
+        let temporary = path + ".tmp-\(getpid())"
+        defer { _ = removeFile(temporary) }
+        var failed: CheckpointError?
+        bytes.withUnsafeBytes { raw in
+            do throws(CheckpointError) { try writeDurably(temporary, raw, chunkDelay: nil) } catch { failed = error }
+        }
+        if let failed { throw failed }
+        if link(temporary, path) != 0 {
+            let code = errno
+            throw code == EEXIST
+                ? .io(path: path, reason: "it already exists; ddptrain does not overwrite files it did not create. Choose another path or remove it")
+                : failure(path, "linking the written temporary file to it", code)
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        try syncDirectory(directory.isEmpty ? "." : directory)
+    }
+
     /// fsyncs a directory, so that a rename inside it survives a power failure.
     public static func syncDirectory(_ path: String) throws(CheckpointError) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_DIRECTORY)

@@ -11,6 +11,8 @@ public enum CIFAR10 {
     public static let recordBytes = 3073
     /// Number of classes; labels are `0..<classes`.
     public static let classes = 10
+    /// The classes' names by label, as `batches.meta.txt` of the binary version lists them.
+    public static let classNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     /// The most records one file may hold: each of the five training files and the test file of
     /// the real data set holds exactly 10,000, and smaller files (test fixtures, subsets) are
     /// allowed. A larger size means the wrong file, so it is refused before anything is allocated.

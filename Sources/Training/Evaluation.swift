@@ -15,9 +15,10 @@ public struct EvaluationResult: Codable, Hashable, Sendable {
 /// data set, every sample exactly once, the last batch possibly short.
 public enum Evaluation {
     /// Evaluates `network` on the samples `indices` of `set` (all of them by default), in order,
-    /// `network.maxBatch` at a time.
+    /// `network.maxBatch` at a time; `logits` is handed each batch's outputs (samples × classes).
     public static func run(_ network: Network, on set: ImageSet, indices: Range<Int>? = nil,
-                           augmenter: Augmenter, afterBatch: () -> Void = {}) -> EvaluationResult {
+                           augmenter: Augmenter, logits: (UnsafeBufferPointer<Float>) -> Void = { _ in },
+                           afterBatch: () -> Void = {}) -> EvaluationResult {
         let batchSize = network.maxBatch
         let range = indices ?? 0..<set.count
         let order = range.map { Int32($0) }
@@ -35,6 +36,7 @@ public enum Evaluation {
                 SoftmaxCrossEntropy.evaluate(logits: network.output, labels: $0.baseAddress!, batch: batch.count,
                                              classes: network.outputCount)
             }
+            logits(UnsafeBufferPointer(start: network.output, count: batch.count * network.outputCount))
             lossSum += result.lossSum
             correct += result.correct
             afterBatch()

@@ -50,6 +50,9 @@ public struct RunEvent: Codable, Hashable, Sendable {
     public var exitStatus: Int32?
     /// `aborted`: the error, as the message on standard error says it.
     public var message: String?
+    /// `started`: DDPT-64 of the initial parameters and buffers, in hex (equal for bitwise-equal
+    /// weights, e.g. those of `--init-from` and of the file they were exported from).
+    public var weightsHash: String?
 
     /// An event of kind `event` written by `rank` now; the other fields are set by the caller.
     public init(_ event: Kind, rank: Int) {

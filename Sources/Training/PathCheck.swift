@@ -78,7 +78,7 @@ public enum PathCheck {
     /// files) the run directory, and, unless `mayExist`, nothing is there yet. Returns its
     /// canonical path.
     @discardableResult
-    public static func checkNewFile(_ path: String, flag: String, dataDirectory: String, runDirectory: String?,
+    public static func checkNewFile(_ path: String, flag: String, dataDirectory: String?, runDirectory: String?,
                                     mayExist: Bool = false) throws(RunDirectoryError) -> String {
         func refuse(_ reason: String) -> RunDirectoryError { .output(flag: flag, path: path, reason: reason) }
         guard !path.isEmpty, !path.hasSuffix("/"), let name = path.split(separator: "/").last, name != ".", name != ".." else {
@@ -89,7 +89,7 @@ public enum PathCheck {
         guard POSIXFile.isDirectory(parent.isEmpty ? "/" : parent) else {
             throw refuse("its directory \(parent) does not exist; create it first")
         }
-        if isInside(full, dataDirectory) { throw refuse("lies inside the data directory \(dataDirectory); outputs must not touch the data") }
+        if let dataDirectory, isInside(full, dataDirectory) { throw refuse("lies inside the data directory \(dataDirectory); outputs must not touch the data") }
         if let runDirectory, canonical(runDirectory) == parent,
            RunDirectory.isRunFile(String(name)) || name == RunDirectoryLock.fileName {
             throw refuse("is one of the run directory's own files")

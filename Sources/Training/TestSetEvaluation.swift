@@ -3,12 +3,18 @@ import Engine
 import Foundation
 import Models
 
-/// `ddptrain eval`: the test-set loss and accuracy of a checkpoint's weights, or of a freshly
-/// initialised model. A checkpoint brings its model and the normalisation it was trained with;
-/// without one the normalisation is computed from the training set, as a new run would.
+/// `ddptrain eval`: the test-set loss and accuracy of a checkpoint's weights, of a weights file
+/// (safetensors), or of a freshly initialised model. A checkpoint brings its model and the
+/// normalisation it was trained with, and so does an exported weights file; without them the
+/// model flags say the model and the normalisation is computed from the training set, as a new
+/// run would.
 public struct TestSetEvaluation {
     /// A checkpoint file, or a run directory for its newest usable checkpoint.
     public var checkpoint: String?
+    /// A weights file (`ModelWeights.load`: safetensors, or a checkpoint) to evaluate instead.
+    public var weights: String?
+    /// Where to write every test image's logits, as a `.npy` float32 array (images × classes).
+    public var logitsPath: String?
     /// The model named by flags, if any: it must be the checkpoint's when both are given.
     public var model: ModelConfiguration?
     /// The model evaluated without a checkpoint or model flags.
@@ -46,20 +52,23 @@ public struct TestSetEvaluation {
     ///   `nonFiniteOutput` when the weights give a NaN or infinite loss; data, checkpoint and model
     ///   errors as they come.
     public func run(say: (String) -> Void) throws -> Outcome {
+        if let logitsPath { try PathCheck.checkNewFile(logitsPath, flag: "--logits", dataDirectory: dataDirectory, runDirectory: nil) }
         var configuration = model ?? defaultModel
-        var saved: ResumePoint?
+        var saved: ModelWeights?
         if let checkpoint {
-            let point = try ResumePoint.load(checkpoint, say: say).point
-            let stored = point.state.configuration.model
+            saved = ModelWeights(checkpoint: try ResumePoint.load(checkpoint, say: say).point)
+        } else if let weights {
+            saved = try ModelWeights.load(weights, say: say)
+        }
+        if let stored = saved?.model {
             if let model, model != stored {
                 throw TrainingError.invalidOption(flag: "--model", value: model.name,
-                                                  rule: "contradicts the checkpoint's model \(stored.name)")
+                                                  rule: "contradicts the model \(stored.name) of \(saved!.path)")
             }
             configuration = stored
-            saved = point
         }
         let test = try ImageSet.load(directory: dataDirectory, split: .test)
-        let normalization = try saved?.state.configuration.normalization
+        let normalization = try saved?.normalization
             ?? Normalization.compute(from: ImageSet.load(directory: dataDirectory, split: .train))
         let graph = try ModelBuilder.checkedGraph(for: configuration, batch: batch, threads: threads,
                                                   availableBytes: SystemMemory.availableBytes())
@@ -67,9 +76,14 @@ public struct TestSetEvaluation {
         if let saved { try saved.restore(into: network) }
         let augmenter = Augmenter(options: AugmentationOptions(), normalization: normalization, seed: 0)
         let start = Date()
-        let result = Evaluation.run(network, on: test, augmenter: augmenter)
+        var logits: [Float] = []
+        let result = Evaluation.run(network, on: test, augmenter: augmenter,
+                                    logits: { batch in if logitsPath != nil { logits += batch } })
         guard result.loss.isFinite else {
             throw TrainingError.nonFiniteOutput(what: saved.map { "the weights of \($0.path)" } ?? "the initial weights")
+        }
+        if let logitsPath {
+            try NumpyFile.write(logits, shape: [result.samples, network.outputCount], to: logitsPath)
         }
         return Outcome(model: configuration, result: result, seconds: Date().timeIntervalSince(start))
     }

@@ -9,7 +9,7 @@ extension Trainer {
         let shard = Self.share(of: testSet.count, rank: communicator.rank, ranks: communicator.size)
         let watchdog = self.watchdog
         watchdog?.beat("evaluation")
-        let local = Evaluation.run(network, on: testSet, indices: shard, augmenter: augmenter) { watchdog?.beat("evaluation") }
+        let local = Evaluation.run(network, on: testSet, indices: shard, augmenter: augmenter, afterBatch: { watchdog?.beat("evaluation") })
         watchdog?.beat("the all-reduce of the evaluation results")
         var sums = [local.loss * Double(local.samples), local.accuracy * Double(local.samples), Double(local.samples)]
         communicator.sumAcrossRanks(&sums, count: 3)

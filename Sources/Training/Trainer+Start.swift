@@ -1,3 +1,5 @@
+import Foundation  // String(format:)
+import Distributed
 import Engine
 import Models
 
@@ -19,7 +21,21 @@ extension Trainer {
             event.worldSize = communicator.size
             event.runID = c.runID
             event.step = schedule.step
+            event.weightsHash = initialWeightsHash.map { String(format: "%016llx", $0) }
             events.record(event)
         }
+    }
+
+    /// Rank 0 copies the weights of `source` (`--init-from`) into `network`; every rank learns
+    /// whether that worked, so a failure ends the job on every rank instead of leaving the others
+    /// waiting for the broadcast.
+    static func initialize(_ network: Network, from source: String, _ communicator: Communicator) throws {
+        var failure: Error?
+        if communicator.isLeader {
+            do { try ModelWeights.load(source).restore(into: network) } catch { failure = error }
+        }
+        let failed = communicator.anyRank(failure != nil)
+        if let failure { throw TrainingError.initialWeights(path: source, reason: "\(failure)") }
+        if failed { communicator.abort("rank 0 could not read the --init-from weights \(source)") }
     }
 }

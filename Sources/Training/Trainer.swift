@@ -65,6 +65,8 @@ public final class Trainer {
     let resumePoint: ResumePoint?
     /// Rank 0's record of which checkpoints were written and whether the last one failed.
     let ledger = CheckpointLedger()
+    /// Rank 0's hash of the weights training starts from (the `started` event's `weightsHash`).
+    var initialWeightsHash: UInt64?
 
     /// Loads the data, builds the model, checks that every rank has the same configuration, and
     /// gives every rank rank 0's initial parameters.
@@ -110,6 +112,7 @@ public final class Trainer {
         runner = StepRunner(graph: graph, maxBatch: maxBatch, threads: c.threads, seed: c.seed, communicator: communicator,
                             batchNormSync: c.batchNormSync, bucketBytes: Int(c.bucketMegabytes * 1_048_576),
                             optimizer: c.optimizer)
+        if resume == nil, let source = c.initFrom { try Self.initialize(runner.network, from: source, communicator) }
         communicator.broadcast(runner.network.parameters.values.pointer, count: runner.network.parameters.count)
         communicator.broadcast(runner.network.buffers.values.pointer, count: runner.network.buffers.count)
         augmenter = Augmenter(options: c.augmentation, normalization: normalization, seed: Self.augmentationSeed(c.seed))
@@ -117,6 +120,9 @@ public final class Trainer {
         writer = communicator.isLeader && c.checkpoint.enabled
             ? CheckpointWriter(directory: c.runDirectory, keep: c.checkpoint.keep) : nil
         if let resume { try restore(resume) }
+        if communicator.isLeader {
+            initialWeightsHash = CheckpointFile.valueHash(CheckpointTensors.snapshot(of: network, momentum: nil))
+        }
     }
 
     /// Puts the network, optimizer, schedule and progress where the checkpoint left them.

@@ -30,6 +30,9 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var augmentation = AugmentationOptions()
     /// Seed of the weights, the epoch order, the augmentations and dropout.
     public var seed: UInt64 = 0
+    /// Weights to start from instead of a random initialisation (`--init-from`): a safetensors
+    /// file or a ddptrain checkpoint. Only rank 0 reads it; the others get its weights by broadcast.
+    public var initFrom: String?
     /// Worker threads of the compute pool (per rank).
     public var threads = 2
     /// How batch norm computes its training statistics in a distributed run.

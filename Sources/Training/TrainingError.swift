@@ -8,6 +8,8 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case nonFiniteOutput(what: String)
     /// The run directory cannot be created or written.
     case runDirectory(path: String, reason: String)
+    /// The `--init-from` weights cannot be read or do not fit the model.
+    case initialWeights(path: String, reason: String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,9 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
                 + "are unusable (a diverged run, or a damaged or edited file)"
         case .runDirectory(let path, let reason):
             return "cannot use run directory \(path): \(reason)"
+        case .initialWeights(let path, let reason):
+            return "--init-from \(path): \(reason). Give a safetensors file of this model's tensor names and shapes "
+                + "(ddptrain export writes one; Scripts/ddptrain_torch.py defines them for PyTorch) or a checkpoint of the same model"
         }
     }
 }

@@ -5,10 +5,16 @@ import Training
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate a model on the CIFAR-10 test set.",
-        discussion: "With --checkpoint, evaluates the saved weights (and its model); otherwise the freshly initialised model of the seed.")
+        discussion: "With --checkpoint, evaluates the saved weights (and its model); with --weights, those of a safetensors file (its model from the file's ddptrain metadata, else from the model flags); otherwise the freshly initialised model of the seed.")
 
     @Option(name: .long, help: "A checkpoint file, or a run directory for its newest usable checkpoint (the one --resume auto would take), whose weights to evaluate.")
     var checkpoint: String?
+
+    @Option(name: .long, help: ArgumentHelp("A safetensors file (from ddptrain export, or saved from Scripts/ddptrain_torch.py's model) whose weights to evaluate.", valueName: "file"))
+    var weights: String?
+
+    @Option(name: .long, help: ArgumentHelp("Also write every test image's logits to this new file, as a NumPy .npy float32 array of images × classes.", valueName: "file"))
+    var logits: String?
 
     @OptionGroup var model: ModelOptions
 
@@ -27,11 +33,16 @@ struct Eval: ParsableCommand {
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
         guard threads >= 1 else { throw ValidationError("--threads must be at least 1, got \(threads)") }
+        guard checkpoint == nil || weights == nil else {
+            throw ValidationError("--checkpoint and --weights each name the weights to evaluate; give one of them")
+        }
     }
 
     func run() throws {
         var evaluation = TestSetEvaluation(dataDirectory: data, defaultModel: try model.configuration())
         evaluation.checkpoint = checkpoint
+        evaluation.weights = weights
+        evaluation.logitsPath = logits
         evaluation.model = model.isGiven ? try model.configuration() : nil
         evaluation.batch = batchSize
         evaluation.threads = threads

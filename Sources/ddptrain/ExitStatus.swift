@@ -32,14 +32,17 @@ enum ExitStatus: Int32 {
         case is ConfigurationProblem, is ModelError, is AugmentationError, is RunDirectoryError, is ValidationError:
             return .usage
         case let error as TrainingError:
-            if case .invalidOption = error { return .usage }
-            return .runFailure
+            switch error {
+            case .invalidOption: return .usage
+            case .initialWeights: return .badInput
+            default: return .runFailure
+            }
         case let error as ResumeError:
             switch error {
             case .contradictingFlags, .worldSizeMismatch: return .usage
             default: return .badInput
             }
-        case is DataError, is CheckpointError:
+        case is DataError, is CheckpointError, is SafetensorsError:
             return .badInput
         default:
             return .runFailure

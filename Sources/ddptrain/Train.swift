@@ -73,6 +73,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Seed of weights, epoch order, augmentation and dropout (default: \(defaults.seed)).")
     var seed: UInt64?
 
+    @Option(name: .long, help: ArgumentHelp("Start from these weights instead of a random initialisation: a safetensors file (from ddptrain export, or the state_dict of Scripts/ddptrain_torch.py's model saved by PyTorch) or a ddptrain checkpoint; every tensor's name and shape must be the model's.", valueName: "file"))
+    var initFrom: String?
+
     @Option(name: .long, help: "Worker threads per rank, the engine's only source of parallelism (default: \(defaults.threads)).")
     var threads: Int?
 
@@ -230,6 +233,7 @@ struct Train: ParsableCommand {
         var c = base
         if let model { c.model = model }
         if let epochs { c.epochs = epochs }
+        if let initFrom { c.initFrom = initFrom }
         if let batchSize { c.batchSize = batchSize }
         if let dropLast { c.dropLast = dropLast }
         if let lr { c.schedule.baseRate = lr }

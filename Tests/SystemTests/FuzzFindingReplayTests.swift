@@ -35,4 +35,8 @@ final class FuzzFindingReplayTests: XCTestCase {
 
     /// Includes `sparsenet-27-9223372036854775807`, whose 2k stem overflowed before validation.
     func testModelNameFindingsAreRefusedWithoutATrap() throws { try replay("model-name") }
+
+    /// The seeds are files of the reference writer (Python's safetensors): decoded, re-encoded and
+    /// decoded again to the same tensors.
+    func testSafetensorsDecoderSeedsRoundTripWithoutATrap() throws { try replay("safetensors-decoder") }
 }

@@ -1,0 +1,35 @@
+/// Why a run cannot resume from a checkpoint.
+public enum ResumeError: Error, CustomStringConvertible, Equatable {
+    /// The metadata does not decode as a training state.
+    case unreadableState(path: String, reason: String)
+    /// The training state decodes but breaks a rule; `reason` names the file and the field.
+    case invalidState(path: String, reason: String)
+    /// `--resume auto` found checkpoints but none was usable.
+    case noValidCheckpoint(directory: String, tried: Int)
+    /// The global batch cannot be split over the new number of ranks.
+    case worldSizeMismatch(path: String, globalBatch: Int, savedRanks: Int, ranks: Int)
+    /// Flags given on the command line contradict the checkpoint.
+    case contradictingFlags(path: String, fields: [String])
+    /// A tensor of the checkpoint does not fit the model.
+    case tensorMismatch(path: String, name: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .unreadableState(let path, let reason):
+            return "\(path): the training state in the checkpoint cannot be read: \(reason); was it written by another tool or ddptrain version?"
+        case .invalidState(_, let reason):
+            return reason
+        case .noValidCheckpoint(let directory, let tried):
+            return "--resume auto: all \(tried) checkpoint(s) in \(directory) are unusable (see the warnings above); "
+                + "remove them or pass --resume PATH"
+        case .worldSizeMismatch(let path, let globalBatch, let savedRanks, let ranks):
+            return "\(path) was written by \(savedRanks) rank(s) with global batch \(globalBatch), which \(ranks) ranks cannot split "
+                + "evenly; resume with a number of ranks that divides \(globalBatch) so the sample order and schedule stay the same"
+        case .contradictingFlags(let path, let fields):
+            return "flags contradict the checkpoint \(path) in: \(fields.joined(separator: ", ")). "
+                + "Drop those flags to continue the saved run, or start a new run in another --run-dir"
+        case .tensorMismatch(let path, let name, let reason):
+            return "\(path): tensor \(name) \(reason); the checkpoint is of a different model"
+        }
+    }
+}
