@@ -61,6 +61,16 @@ let package = Package(
             providers: [.apt(["libzstd-dev"])]
         ),
         .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        .systemLibrary(
+            name: "CTurboJPEG",
+            pkgConfig: "libturbojpeg",
+            providers: [.apt(["libturbojpeg0-dev"])]
+        ),
+        .systemLibrary(
             name: "CMPI",
             pkgConfig: "ompi-c",
             providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
@@ -77,8 +87,8 @@ let package = Package(
                 swiftSettings: fastMath),
         // SparseNet, DenseNet and ResNet built from names or flags.
         .target(name: "Models", dependencies: ["Engine"], swiftSettings: fastMath),
-        // CIFAR-10 files, normalisation, augmentation and epoch order.
-        .target(name: "Data", dependencies: ["Engine"], swiftSettings: fastMath),
+        // CIFAR-10 files, normalisation, augmentation and epoch order; PNG and JPEG images.
+        .target(name: "Data", dependencies: ["Engine", "CPNG", "CTurboJPEG"], swiftSettings: fastMath),
         // Ranks and collectives: OpenMPI, or a single process through the same interface.
         .target(name: "Distributed", dependencies: ["CMPI", "Engine"], swiftSettings: fastMath),
         // Self-checking zstd checkpoint files and their atomic writer.

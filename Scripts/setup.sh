@@ -37,7 +37,7 @@ torch_python() {
   echo "$venv/bin/python"
 }
 
-install_packages pkg-config libopenblas-dev libopenmpi-dev openmpi-bin libzstd-dev
+install_packages pkg-config libopenblas-dev libopenmpi-dev openmpi-bin libzstd-dev libpng-dev libturbojpeg0-dev
 
 if ! command -v swift >/dev/null 2>&1; then
   [ -x /opt/swift/usr/bin/swift ] && export PATH="$PATH:/opt/swift/usr/bin"

@@ -125,6 +125,9 @@ public enum SafetensorsFile {
         let dataBytes = bytes.count - headerEnd
         var layout: [(name: String, dtype: String, shape: [Int], begin: Int, end: Int)] = []
         for (name, raw) in header where name != "__metadata__" {
+            // The encoder refuses an empty name, and so does the reader: no file it accepts is one
+            // ddptrain could not write back.
+            guard !name.isEmpty else { throw .invalid(path: path, reason: "a tensor has an empty name") }
             guard let entry = raw as? [String: Any], let dtype = entry["dtype"] as? String,
                   let shape = integers(entry["shape"]), let offsets = integers(entry["data_offsets"]), offsets.count == 2 else {
                 throw .invalid(path: path, reason: "tensor '\(name)' has no dtype, shape and data_offsets [begin, end]")

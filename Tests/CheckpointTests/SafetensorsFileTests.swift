@@ -87,6 +87,7 @@ final class SafetensorsFileTests: XCTestCase {
             (Self.file(#"{"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, four), "do not hold"),
             (Self.file(#"{"a":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,4]}}"#, four), "do not hold"),
             (Self.file(#"{"a":{"shape":[1],"data_offsets":[0,4]}}"#, four), "no dtype"),
+            (Self.file(#"{"":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, Array(four.prefix(4))), "empty name"),
         ]
         for (bytes, problem) in cases {
             XCTAssertThrowsError(try SafetensorsFile.decode(bytes, path: "bad.safetensors"), problem) { error in
