@@ -33,6 +33,17 @@ let avx512Math: [SwiftSetting] = [
 let avx512Math = fastMath
 #endif
 
+// The C libraries ddptrain links, as `systemLibrary` targets (Sources/<name>/module.modulemap):
+// the target, its pkg-config name and the Debian packages that provide it (Scripts/setup.sh
+// installs them).
+let systemLibraries: [(name: String, pkgConfig: String, debian: [String])] = [
+    ("CBLAS", "openblas", ["libopenblas-dev"]),
+    ("CZstd", "libzstd", ["libzstd-dev"]),
+    ("CPNG", "libpng", ["libpng-dev"]),
+    ("CTurboJPEG", "libturbojpeg", ["libturbojpeg0-dev"]),
+    ("CMPI", "ompi-c", ["libopenmpi-dev", "openmpi-bin"]),
+]
+
 let package = Package(
     name: "ddptrain",
     platforms: [.macOS(.v13)],
@@ -48,34 +59,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
-    targets: [
-        // C libraries, through module maps and pkg-config.
-        .systemLibrary(
-            name: "CBLAS",
-            pkgConfig: "openblas",
-            providers: [.apt(["libopenblas-dev"])]
-        ),
-        .systemLibrary(
-            name: "CZstd",
-            pkgConfig: "libzstd",
-            providers: [.apt(["libzstd-dev"])]
-        ),
-        .systemLibrary(
-            name: "CPNG",
-            pkgConfig: "libpng",
-            providers: [.apt(["libpng-dev"])]
-        ),
-        .systemLibrary(
-            name: "CTurboJPEG",
-            pkgConfig: "libturbojpeg",
-            providers: [.apt(["libturbojpeg0-dev"])]
-        ),
-        .systemLibrary(
-            name: "CMPI",
-            pkgConfig: "ompi-c",
-            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
-        ),
-
+    // C libraries through module maps and pkg-config (`systemLibraries` above), then our modules.
+    targets: systemLibraries.map { .systemLibrary(name: $0.name, pkgConfig: $0.pkgConfig, providers: [.apt($0.debian)]) } + [
         // CPUID probes for the kernel set chosen at start-up.
         .target(name: "CPUFeatures"),
         // The convolution micro-kernels, one source compiled once per instruction set: the files
