@@ -19,8 +19,8 @@ install_packages() {
 }
 
 # torch_python: prints the Python of a virtual environment with PyTorch (the CPU build, from PyPI),
-# NumPy and zstandard, which the PyTorch comparisons use, and safetensors, onnx and onnxruntime,
-# which the export tests use; creates it on first use in $TORCH_VENV (default
+# NumPy and zstandard, which the PyTorch comparisons use, and safetensors, onnx, onnxruntime and
+# tensorboard, which the export and event-file tests use; creates it on first use in $TORCH_VENV (default
 # ~/.cache/ddptrain/torch-venv) and adds what an older one lacks. Prints nothing and fails if
 # PyTorch cannot be installed.
 torch_python() {
@@ -29,10 +29,10 @@ torch_python() {
     echo "setup: installing PyTorch $version (CPU build), NumPy and zstandard into $venv" >&2
     python3 -m venv "$venv" >&2 && "$venv/bin/pip" install -q "torch==$version" numpy zstandard >&2 || return 1
   fi
-  if ! "$venv/bin/python" -c "import safetensors, onnx, onnxruntime" 2>/dev/null; then
-    echo "setup: installing safetensors, onnx and onnxruntime into $venv" >&2
-    "$venv/bin/pip" install -q safetensors onnx onnxruntime >&2 \
-      || echo "setup: safetensors, onnx or onnxruntime could not be installed; the export tests that need them will be skipped" >&2
+  if ! "$venv/bin/python" -c "import safetensors, onnx, onnxruntime, tensorboard" 2>/dev/null; then
+    echo "setup: installing safetensors, onnx, onnxruntime and tensorboard into $venv" >&2
+    "$venv/bin/pip" install -q safetensors onnx onnxruntime tensorboard >&2 \
+      || echo "setup: safetensors, onnx, onnxruntime or tensorboard could not be installed; the tests that need them will be skipped" >&2
   fi
   echo "$venv/bin/python"
 }

@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 source Scripts/setup.sh
 # What only the tests use: network namespaces, links and link shaping for the simulated cluster
 # (iproute2, iptables, gcc for its delay helper, ping to measure it), and a private SLURM cluster
-# for the batch script (SLURM's controller, node daemon, clients, MUNGE).
-install_packages iproute2 iptables gcc libc6-dev linux-libc-dev iputils-ping slurmctld slurmd slurm-client munge
+# for the batch script (SLURM's controller, node daemon, clients, MUNGE); rsvg-convert for
+# `plot --png`.
+install_packages iproute2 iptables gcc libc6-dev linux-libc-dev iputils-ping slurmctld slurmd slurm-client munge librsvg2-bin
 # PyTorch, the independent reference of PyTorchCrossCheckTests (they skip, saying so, without it).
 if torch=$(torch_python); then
   export DDPTRAIN_TORCH_PYTHON="$torch"

@@ -8,6 +8,9 @@ import Foundation
 public enum CheckpointDirectory {
     /// The name of the file that holds the newest checkpoint's file name.
     public static let latestName = "latest"
+    /// The name of the file that holds the file name of the checkpoint with the best test
+    /// accuracy so far, which pruning never deletes.
+    public static let bestName = "best"
     static let prefix = "ckpt-e"
     static let suffix = ".ddpt"
 
@@ -30,8 +33,22 @@ public enum CheckpointDirectory {
 
     /// The file `latest` points to, if it exists: its path, or nil when `latest` is missing,
     /// does not hold a plain file name, or names a file that is not there.
-    public static func latest(in directory: String) -> String? {
-        guard let data = try? POSIXFile.readAll(POSIXFile.join(directory, latestName)),
+    public static func latest(in directory: String) -> String? { pointed(by: latestName, in: directory) }
+
+    /// The file `best` points to, if it exists (as `latest(in:)`).
+    public static func best(in directory: String) -> String? { pointed(by: bestName, in: directory) }
+
+    /// For a path to a `latest` or `best` pointer file: the checkpoint it names, or nil when it
+    /// names none that exists (nil, too, for any other path).
+    public static func pointerTarget(_ path: String) -> String? {
+        let name = String(path.split(separator: "/").last ?? ""), directory = (path as NSString).deletingLastPathComponent
+        guard name == latestName || name == bestName, POSIXFile.isRegularFile(path) else { return nil }
+        return pointed(by: name, in: directory.isEmpty ? "." : directory)
+    }
+
+    /// The file the pointer `pointer` in `directory` names, if it exists.
+    static func pointed(by pointer: String, in directory: String) -> String? {
+        guard let data = try? POSIXFile.readAll(POSIXFile.join(directory, pointer)),
               let text = String(data: data, encoding: .utf8) else { return nil }
         let name = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard isPlainName(name) else { return nil }
@@ -64,16 +81,17 @@ public enum CheckpointDirectory {
     /// The hidden temporary name a write of `name` goes through.
     static func temporaryName(_ name: String) -> String { "." + name + ".tmp" }
 
-    /// True for a temporary file left by this module's writes: `.<checkpoint name>.tmp` or `.latest.tmp`.
+    /// True for a temporary file left by this module's writes: `.<checkpoint name>.tmp`,
+    /// `.latest.tmp` or `.best.tmp`.
     static func isTemporary(_ name: String) -> Bool {
         guard name.hasPrefix("."), name.hasSuffix(".tmp") else { return false }
         let inner = String(name.dropFirst().dropLast(4))
-        return inner == latestName || parse(inner) != nil
+        return inner == latestName || inner == bestName || parse(inner) != nil
     }
 
     /// A name that stays inside the directory and is not one of the writer's own files.
     static func isPlainName(_ name: String) -> Bool {
-        !name.isEmpty && !name.contains("/") && !name.hasPrefix(".") && name != latestName && !name.contains("\0")
+        !name.isEmpty && !name.contains("/") && !name.hasPrefix(".") && name != latestName && name != bestName && !name.contains("\0")
     }
 
     private static func padded(_ value: Int, _ width: Int) -> String {

@@ -43,20 +43,21 @@ public final class CheckpointWriter: @unchecked Sendable {
     /// Synchronous: writes `bytes` to `<dir>/.<name>.tmp`, fsyncs it, renames it to `<dir>/<name>`,
     /// fsyncs the directory, then atomically replaces `<dir>/latest` (a small text file holding the
     /// file name, written the same tmp+fsync+rename way), then deletes checkpoints beyond the newest
-    /// `keep` (only files matching the naming pattern; never `latest`'s target nor the file just
-    /// written) and stale temporary files of earlier writes. Pruning is best effort: a file that
+    /// `keep` (only files matching the naming pattern; never `latest`'s or `best`'s target nor the
+    /// file just written) and stale temporary files of earlier writes. With `best`, `<dir>/best`
+    /// is replaced the same way to name this file, before pruning. Pruning is best effort: a file that
     /// cannot be deleted is left in place and does not fail the write.
     ///
     /// On any failure (e.g. ENOSPC, EIO) it removes its temporary file, leaves the previous
     /// checkpoint and `latest` untouched, and throws `CheckpointError.io` naming the path and the
     /// system's reason.
-    public func write(_ bytes: Data, name: String) throws {
+    public func write(_ bytes: Data, name: String, best: Bool = false) throws {
         lock.lock()
         defer { lock.unlock() }
         let target = POSIXFile.join(directory, name)
         guard CheckpointDirectory.isPlainName(name) else {
             throw CheckpointError.io(path: target, reason: "'\(name)' is not a plain file name: it must not be "
-                                     + "empty, contain '/', start with '.', or be '\(CheckpointDirectory.latestName)'")
+                                     + "empty, contain '/', start with '.', or be '\(CheckpointDirectory.latestName)' or '\(CheckpointDirectory.bestName)'")
         }
         guard POSIXFile.isDirectory(directory) else {
             throw CheckpointError.io(path: directory, reason: "the run directory does not exist or is not a directory")
@@ -64,6 +65,9 @@ public final class CheckpointWriter: @unchecked Sendable {
         try replace(target, with: bytes, chunkDelay: CheckpointWriter.writeDelay())
         try replace(POSIXFile.join(directory, CheckpointDirectory.latestName), with: Data((name + "\n").utf8),
                     chunkDelay: nil)
+        if best {
+            try replace(POSIXFile.join(directory, CheckpointDirectory.bestName), with: Data((name + "\n").utf8), chunkDelay: nil)
+        }
         prune(keeping: name)
     }
 
@@ -75,14 +79,14 @@ public final class CheckpointWriter: @unchecked Sendable {
     /// up in memory. `make` runs later on another thread, so it must only use values captured
     /// at the call (copies of the weights), never buffers that training keeps changing.
     /// Do not call this from a completion handler (it would wait for itself).
-    public func writeInBackground(name: String, make: @escaping @Sendable () throws -> Data,
+    public func writeInBackground(name: String, best: Bool = false, make: @escaping @Sendable () throws -> Data,
                                   completion: @escaping @Sendable (Result<String, Error>) -> Void) {
         dispatchPrecondition(condition: .notOnQueue(queue))
         pending.wait()
         pending.enter()
         queue.async { [self] in
             let result = Result<String, Error> {
-                try write(try make(), name: name)
+                try write(try make(), name: name, best: best)
                 return POSIXFile.join(directory, name)
             }
             completion(result)
@@ -112,12 +116,12 @@ public final class CheckpointWriter: @unchecked Sendable {
         try POSIXFile.syncDirectory(directory)
     }
 
-    /// Deletes checkpoint files beyond the newest `keep` (except `written` and `latest`'s target)
-    /// and temporary files left by interrupted writes.
+    /// Deletes checkpoint files beyond the newest `keep` (except `written` and the targets of
+    /// `latest` and `best`) and temporary files left by interrupted writes.
     private func prune(keeping written: String) {
         var protected: Set<String> = [written]
-        if let latest = CheckpointDirectory.latest(in: directory) {
-            protected.insert(String(latest.split(separator: "/").last ?? ""))
+        for target in [CheckpointDirectory.latest(in: directory), CheckpointDirectory.best(in: directory)].compactMap({ $0 }) {
+            protected.insert(String(target.split(separator: "/").last ?? ""))
         }
         for path in CheckpointDirectory.candidates(in: directory).dropFirst(keep) {
             let name = String(path.split(separator: "/").last ?? "")

@@ -1,14 +1,19 @@
-/// A protocol-buffer message being encoded: the wire format (varints, length-delimited fields,
-/// packed repeated scalars) for the few ONNX messages `ONNXGraph` writes. Hand-written rather
-/// than generated: the schema is small and stable, the field numbers are `ONNXGraph`'s, and
-/// `onnx.checker` plus onnxruntime read every exported file in the tests.
-struct ProtobufMessage {
+/// A protocol-buffer message being encoded: the wire format (varints, fixed 32- and 64-bit
+/// fields, length-delimited fields, packed repeated scalars) for the few messages ddptrain writes:
+/// ONNX's (`ONNXGraph`) and TensorBoard's events (`TensorBoardLog`). Hand-written rather than
+/// generated: those schemas are small and stable, the field numbers sit beside their use, and the
+/// tests read every file back with the reference readers (onnx.checker, onnxruntime,
+/// TensorBoard's event accumulator).
+public struct ProtobufMessage: Sendable {
     /// The encoded fields so far.
-    private(set) var bytes: [UInt8] = []
+    public private(set) var bytes: [UInt8] = []
+
+    /// An empty message.
+    public init() {}
 
     /// The wire types used here.
     private enum WireType: UInt64 {
-        case varint = 0, fixed32 = 5, lengthDelimited = 2
+        case varint = 0, fixed64 = 1, lengthDelimited = 2, fixed32 = 5
     }
 
     private mutating func tag(_ field: Int, _ type: WireType) { varint(UInt64(field) << 3 | type.rawValue) }
@@ -23,32 +28,38 @@ struct ProtobufMessage {
     }
 
     /// An int64, int32 or enum field (negative values as ten-byte two's complement, as protobuf does).
-    mutating func integer(_ field: Int, _ value: Int64) {
+    public mutating func integer(_ field: Int, _ value: Int64) {
         tag(field, .varint)
         varint(UInt64(bitPattern: value))
     }
 
     /// A float field.
-    mutating func float(_ field: Int, _ value: Float) {
+    public mutating func float(_ field: Int, _ value: Float) {
         tag(field, .fixed32)
         withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
+    /// A double field.
+    public mutating func double(_ field: Int, _ value: Double) {
+        tag(field, .fixed64)
+        withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
     /// A string field (UTF-8).
-    mutating func string(_ field: Int, _ value: String) { data(field, Array(value.utf8)) }
+    public mutating func string(_ field: Int, _ value: String) { data(field, Array(value.utf8)) }
 
     /// A bytes field.
-    mutating func data(_ field: Int, _ value: [UInt8]) {
+    public mutating func data(_ field: Int, _ value: [UInt8]) {
         tag(field, .lengthDelimited)
         varint(UInt64(value.count))
         bytes += value
     }
 
     /// An embedded message field.
-    mutating func message(_ field: Int, _ value: ProtobufMessage) { data(field, value.bytes) }
+    public mutating func message(_ field: Int, _ value: ProtobufMessage) { data(field, value.bytes) }
 
     /// A packed repeated int64 field.
-    mutating func packedIntegers(_ field: Int, _ values: [Int64]) {
+    public mutating func packedIntegers(_ field: Int, _ values: [Int64]) {
         var packed = ProtobufMessage()
         for v in values { packed.varint(UInt64(bitPattern: v)) }
         data(field, packed.bytes)

@@ -14,6 +14,8 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
         case multistep
         /// Half a cosine from the base rate down to `minimumRate` over the run.
         case cosine
+        /// Keras' legacy `decay`: `baseRate / (1 + decay · t)` at optimizer step t (0-based).
+        case inverseTime = "inverse-time"
     }
 
     /// The curve.
@@ -28,6 +30,9 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
     public var warmupEpochs: Double
     /// The cosine curve's final rate.
     public var minimumRate: Double
+    /// The inverse-time decay per optimizer step (nil unless the kind is `inverseTime`; absent in
+    /// files written before it existed).
+    public var decay: Double?
     /// Length of the run in epochs.
     public var epochs: Int
     /// Optimizer steps per epoch.
@@ -37,13 +42,14 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
 
     /// Creates a schedule at step 0.
     public init(kind: Kind, baseRate: Double, milestones: [Double] = [0.5, 0.75], gamma: Double = 0.1,
-                warmupEpochs: Double = 0, minimumRate: Double = 0, epochs: Int, stepsPerEpoch: Int) {
+                warmupEpochs: Double = 0, minimumRate: Double = 0, decay: Double? = nil, epochs: Int, stepsPerEpoch: Int) {
         self.kind = kind
         self.baseRate = baseRate
         self.milestones = milestones
         self.gamma = gamma
         self.warmupEpochs = warmupEpochs
         self.minimumRate = minimumRate
+        self.decay = decay
         self.epochs = epochs
         self.stepsPerEpoch = stepsPerEpoch
     }
@@ -78,6 +84,8 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
             let span = max(1, totalSteps - warmupSteps)
             let progress = min(1, max(0, Double(s - warmupSteps) / Double(span)))
             rate = minimumRate + (baseRate - minimumRate) * (1 + cos(Double.pi * progress)) / 2
+        case .inverseTime:
+            rate = baseRate / (1 + (decay ?? 0) * Double(s))
         }
         if s < warmupSteps {
             rate *= Double(s + 1) / Double(warmupSteps)
@@ -105,6 +113,9 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
         }
         if !(minimumRate >= 0 && minimumRate <= baseRate) {
             throw fail("--min-lr", "minimumRate", minimumRate, "must be a number between 0 and --lr (\(baseRate))")
+        }
+        if kind == .inverseTime, !((decay ?? -1) > 0 && (decay ?? .infinity).isFinite) {
+            throw fail("--decay", "decay", decay.map { "\($0)" } ?? "missing", "must be a positive number for --schedule inverse-time (Keras' decay, e.g. 1e-4)")
         }
         if kind == .multistep {
             if milestones.isEmpty {

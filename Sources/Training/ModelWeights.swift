@@ -46,7 +46,7 @@ public struct ModelWeights {
     /// safetensors file (float tensors; `*.num_batches_tracked` ignored; the model and
     /// normalisation from ddptrain's metadata when present).
     public static func load(_ path: String, say: (String) -> Void = { _ in }) throws -> ModelWeights {
-        if POSIXFile.isDirectory(path) || isCheckpoint(path) {
+        if POSIXFile.isDirectory(path) || isCheckpoint(path) || CheckpointDirectory.pointerTarget(path) != nil {
             return ModelWeights(checkpoint: try ResumePoint.load(path, say: say).point)
         }
         let (tensors, metadata) = try SafetensorsFile.decode(try POSIXFile.readAll(path), path: path)

@@ -29,7 +29,7 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
             return "flags contradict the checkpoint \(path) in: \(fields.joined(separator: ", ")). "
                 + "Drop those flags to continue the saved run, or start a new run in another --run-dir"
         case .tensorMismatch(let path, let name, let reason):
-            return "\(path): tensor \(name) \(reason); the checkpoint is of a different model"
+            return "\(path): tensor \(name) \(reason); the file holds a different model"
         }
     }
 }

@@ -29,9 +29,17 @@ public struct ResumePoint {
         try CheckpointTensors.restore(tensors, from: path, into: network, momentum: nil)
     }
 
-    /// A checkpoint named by a user (`--resume PATH`, `eval --checkpoint`, `inspect`): the file
-    /// itself, or for a run directory its newest usable checkpoint, as `--resume auto` picks it.
+    /// A checkpoint named by a user (`--resume PATH`, `eval --checkpoint`, `inspect`, `export`):
+    /// the file itself; for a run directory its newest usable checkpoint, as `--resume auto`
+    /// picks it; for `RUNDIR/best` or `RUNDIR/latest` the checkpoint that pointer names.
     public static func load(_ path: String, say: (String) -> Void = { _ in }) throws -> (bytes: Data, point: ResumePoint) {
+        let name = String(path.split(separator: "/").last ?? "")
+        if name == CheckpointDirectory.bestName || name == CheckpointDirectory.latestName, POSIXFile.isRegularFile(path) {
+            guard let target = CheckpointDirectory.pointerTarget(path) else {
+                throw CheckpointError.notFound(path: path + " (it names no checkpoint that is there)")
+            }
+            return try load(target, say: say)
+        }
         if POSIXFile.isDirectory(path) {
             guard let found = try newest(in: path, runID: RunDirectory.runID(of: path), say: say) else {
                 throw CheckpointError.notFound(path: POSIXFile.join(path, "ckpt-e*-s*.ddpt"))

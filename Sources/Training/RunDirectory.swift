@@ -77,8 +77,8 @@ public final class RunDirectory {
 
     /// Whether `name` is one of the files a run writes into its directory.
     static func isRunFile(_ name: String) -> Bool {
-        name == configurationName || name == metricsName || name == CheckpointDirectory.latestName
-            || CheckpointDirectory.isCheckpointName(name)
+        name == configurationName || name == metricsName || name == CheckpointDirectory.latestName || name == CheckpointDirectory.bestName
+            || CheckpointDirectory.isCheckpointName(name) || TensorBoardLog.isEventFile(name)
     }
 
     /// The run `path` holds, read without changing anything (nil when it holds none).
@@ -215,7 +215,8 @@ public final class RunDirectory {
             c.worldSize = 1
             c.schedule = LearningRateSchedule(kind: c.schedule.kind, baseRate: c.schedule.baseRate, milestones: c.schedule.milestones,
                                               gamma: c.schedule.gamma, warmupEpochs: c.schedule.warmupEpochs,
-                                              minimumRate: c.schedule.minimumRate, epochs: c.epochs, stepsPerEpoch: 1)
+                                              minimumRate: c.schedule.minimumRate, decay: c.schedule.decay, epochs: c.epochs,
+                                              stepsPerEpoch: 1)
             c.checkpoint = CheckpointSettings()
             c.softwareVersion = ""
             let encoder = JSONEncoder()

@@ -19,7 +19,9 @@ extension Trainer {
     /// same point (with local batch norm the running statistics are averaged first, a collective);
     /// rank 0 snapshots the state into memory and compresses and writes it on a background
     /// thread, so training stalls only for the copy. `wait` blocks until the file is on disk.
-    func saveCheckpoint(reason: String, wallSeconds: Double, wait: Bool) throws {
+    /// With `best`, the run directory's `best` names the file once it is written (the highest test
+    /// accuracy so far), and pruning by `--keep` never deletes it.
+    func saveCheckpoint(reason: String, wallSeconds: Double, wait: Bool, best: Bool = false) throws {
         guard configuration.checkpoint.enabled else { return }
         if configuration.batchNormSync == .local && communicator.size > 1 { averageRunningStatistics() }
         guard let writer else { return }
@@ -41,7 +43,7 @@ extension Trainer {
         let path = (c.runDirectory as NSString).appendingPathComponent(name), step = schedule.step
         let size = SizeBox()
         let writeStart = Date()
-        writer.writeInBackground(name: name, make: {
+        writer.writeInBackground(name: name, best: best, make: {
             let bytes = try CheckpointFile.encode(metadata: metadata, tensors: tensors,
                                                   softwareVersion: TrainingConfiguration.currentVersion,
                                                   level: settings.zstdLevel, shuffle: settings.shuffle)

@@ -38,4 +38,29 @@ extension Trainer {
         if let failure { throw TrainingError.initialWeights(path: source, reason: "\(failure)") }
         if failed { communicator.abort("rank 0 could not read the --init-from weights \(source)") }
     }
+
+    /// Puts the network, optimizer, schedule and progress where the checkpoint left them.
+    func restore(_ resume: ResumePoint) throws {
+        try CheckpointTensors.restore(resume.tensors, from: resume.path, into: network, momentum: optimizer.velocity.pointer)
+        let state = resume.state
+        schedule = state.schedule
+        network.context.step = state.networkStep
+        startEpoch = state.epoch
+        startBatch = state.batchInEpoch
+        history = state.history
+        partial = state.partialEpoch ?? TrainingState.PartialEpoch()
+        earlierWallSeconds = state.wallSeconds
+    }
+
+    /// Rank 0 opens this session's TensorBoard event file in the run directory (when on) and
+    /// records the configuration as text at the session's first step.
+    func openTensorBoard() throws {
+        guard communicator.isLeader, tensorBoard, let directory else { return }
+        let log = try TensorBoardLog(directory: directory.path, startingAt: schedule.step)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let json = String(decoding: try encoder.encode(configuration), as: UTF8.self)
+        try log.text("config", "```json\n" + json + "\n```", step: schedule.step)
+        tensorBoardLog = log
+    }
 }

@@ -24,7 +24,7 @@ public final class Trainer {
     /// The optimizer and its momentum buffers.
     public var optimizer: SGD { runner.optimizer }
     /// The learning-rate schedule and its state.
-    public private(set) var schedule: LearningRateSchedule
+    public internal(set) var schedule: LearningRateSchedule
     /// Where progress goes (silent on ranks other than 0).
     public let reporter: ProgressReporter
     /// Where rank 0 records the run's `started` and `checkpoint` events (`--events`).
@@ -34,10 +34,14 @@ public final class Trainer {
     let augmenter: Augmenter
     /// Optional per-step log (`--step-log`): one JSON line per optimizer step, rank 0 only.
     var stepLog: MetricsLog?
+    /// Whether rank 0 writes TensorBoard event files into the run directory (`--no-tensorboard`).
+    public var tensorBoard = true
+    /// Rank 0's event file of this session, while `run` runs.
+    var tensorBoardLog: TensorBoardLog?
     /// Where the run continues: epoch and global batch within it (0, 0 for a fresh run).
     var startEpoch = 0, startBatch = 0
     /// Metrics of completed epochs (restored on resume).
-    public private(set) var history: [EpochMetrics] = []
+    public internal(set) var history: [EpochMetrics] = []
     /// Accumulators of the epoch in progress (restored on resume mid-epoch).
     var partial = TrainingState.PartialEpoch()
     /// Seconds of earlier sessions of this run.
@@ -125,19 +129,6 @@ public final class Trainer {
         }
     }
 
-    /// Puts the network, optimizer, schedule and progress where the checkpoint left them.
-    func restore(_ resume: ResumePoint) throws {
-        try CheckpointTensors.restore(resume.tensors, from: resume.path, into: network, momentum: optimizer.velocity.pointer)
-        let state = resume.state
-        schedule = state.schedule
-        network.context.step = state.networkStep
-        startEpoch = state.epoch
-        startBatch = state.batchInEpoch
-        history = state.history
-        partial = state.partialEpoch ?? TrainingState.PartialEpoch()
-        earlierWallSeconds = state.wallSeconds
-    }
-
     /// Trains for the configured epochs (from where a resumed checkpoint left off), evaluating
     /// after each. Rank 0 writes `config.json`, `metrics.jsonl` and checkpoints. Stops early, after
     /// a final checkpoint, when any rank receives SIGTERM or SIGINT. Returns the metrics of every
@@ -153,6 +144,7 @@ public final class Trainer {
         if let stepLogPath { configuration.stepLogPath = stepLogPath }
         let c = configuration
         let log = try directory?.begin(c, history: history, say: reporter.line)
+        try openTensorBoard()
         if communicator.isLeader, let path = c.stepLogPath {
             stepLog = try MetricsLog(path: path, keepingStepsBelow: schedule.step)
         }
@@ -181,6 +173,7 @@ public final class Trainer {
             m.testAccuracy = result.accuracy
             m.wallSeconds = earlierWallSeconds + Date().timeIntervalSince(start)
             try log?.append(m)
+            try tensorBoardLog?.epoch(m)
             history.append(m)
             partial = TrainingState.PartialEpoch()
             reporter.line(String(format: "epoch %d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  "
@@ -188,10 +181,13 @@ public final class Trainer {
                                  m.epoch, c.epochs, m.lr, m.trainLoss, 100 * m.trainAccuracy, m.testLoss,
                                  100 * m.testAccuracy, m.imagesPerSecond, m.dataWaitSeconds, m.communicationWaitSeconds,
                                  m.epochSeconds, m.evalSeconds))
+            // A new best test accuracy is checkpointed even when no checkpoint is due, and named `best`.
+            let best = m.testAccuracy > (history.dropLast().map(\.testAccuracy).max() ?? -1)
             epoch += 1
-            let last = epoch == c.epochs
-            if last || (c.checkpoint.everyEpochs > 0 && epoch % c.checkpoint.everyEpochs == 0) {
-                try saveCheckpoint(reason: last ? "final" : "epoch", wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: last)
+            let last = epoch == c.epochs, due = c.checkpoint.everyEpochs > 0 && epoch % c.checkpoint.everyEpochs == 0
+            if last || due || best {
+                try saveCheckpoint(reason: last ? "final" : due ? "epoch" : "best",
+                                   wallSeconds: earlierWallSeconds + Date().timeIntervalSince(start), wait: last, best: best)
             }
         }
         writer?.waitForPending()
@@ -285,6 +281,7 @@ public final class Trainer {
             throw TrainingError.nonFinite(what: "gradient norm", epoch: epoch, step: schedule.step)
         }
         try stepLog?.append(StepRecord(step: schedule.step, lr: learningRate, loss: totals[0] / totals[2]))
+        try tensorBoardLog?.scalars([("train/loss", totals[0] / totals[2]), ("train/lr", learningRate)], step: schedule.step)
         schedule.advance()
         if c.checkSyncEvery > 0 && schedule.step % c.checkSyncEvery == 0 { try checkParametersAgree() }
         return (totals[0], totals[1], totals[2], totals[3] > 0)

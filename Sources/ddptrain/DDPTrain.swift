@@ -8,7 +8,7 @@ struct DDPTrain: ParsableCommand {
         commandName: "ddptrain",
         abstract: "Data-parallel CPU training of SparseNet, DenseNet and ResNet on CIFAR-10.",
         version: "0.1.0",
-        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Inspect.self, Summary.self, Bench.self]
+        subcommands: [Train.self, Eval.self, Predict.self, Export.self, Plot.self, Inspect.self, Summary.self, Bench.self]
     )
 
     /// Parses and runs a command; every error ends with the status of its kind (`ExitStatus`)

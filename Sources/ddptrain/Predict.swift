@@ -27,7 +27,7 @@ struct Predict: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("A CIFAR-10 directory whose training set gives the normalisation, for weights that do not record it.", valueName: "dir"))
     var data: String?
 
-    @Option(name: .long, help: ArgumentHelp("Class names, one per line (batches.meta.txt), instead of CIFAR-10's.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Class names, one per line (batches.meta.txt); default: --data's batches.meta.txt if there is one, else CIFAR-10's.", valueName: "file"))
     var classes: String?
 
     @Option(name: .long, help: "Classes to report per image.")
@@ -54,7 +54,10 @@ struct Predict: ParsableCommand {
             ?? ModelWeights.load(weights!, say: printError)
         var prediction = try ImagePrediction(weights: loaded, model: model.isGiven ? model.configuration() : nil,
                                              dataDirectory: data)
-        if let classes { prediction.classNames = try ImagePrediction.classNames(in: classes) }
+        let meta = data.map { ($0 as NSString).appendingPathComponent("batches.meta.txt") }
+        if let names = classes ?? meta.flatMap({ FileManager.default.fileExists(atPath: $0) ? $0 : nil }) {
+            prediction.classNames = try ImagePrediction.classNames(in: names)
+        }
         prediction.top = min(top, prediction.model.classes)
         prediction.batch = batchSize
         prediction.threads = threads

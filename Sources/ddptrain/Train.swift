@@ -37,7 +37,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Base learning rate (default: \(number(defaults.schedule.baseRate))).")
     var lr: Double?
 
-    @Option(name: .long, help: "Learning-rate schedule: constant, multistep or cosine (default: \(defaults.schedule.kind.rawValue)).")
+    @Option(name: .long, help: "Learning-rate schedule: constant, multistep, cosine or inverse-time (default: \(defaults.schedule.kind.rawValue)).")
     var schedule: LearningRateSchedule.Kind?
 
     @Option(name: .long, help: "multistep milestones: fractions of the run (0.5,0.75) or epoch numbers (150,225) (default: \(defaults.schedule.milestones.map(number).joined(separator: ","))).")
@@ -48,6 +48,9 @@ struct Train: ParsableCommand {
 
     @Option(name: .long, help: "Final learning rate of the cosine schedule (default: \(number(defaults.schedule.minimumRate))).")
     var minLr: Double?
+
+    @Option(name: .long, help: "inverse-time decay per optimizer step, Keras' legacy decay: lr = base / (1 + decay · step).")
+    var decay: Double?
 
     @Option(name: .long, help: "Epochs of linear learning-rate warm-up before the schedule, may be fractional (default: \(number(defaults.schedule.warmupEpochs))).")
     var warmupEpochs: Double?
@@ -92,6 +95,9 @@ struct Train: ParsableCommand {
     var stepTimeout: Double?
 
     @OptionGroup var checkpoints: CheckpointOptions
+
+    @Flag(name: .long, help: "Write no TensorBoard event file (by default rank 0 writes <run-dir>/events.out.tfevents.*: per-step loss and lr, per-epoch metrics, the configuration).")
+    var noTensorboard = false
 
     @Option(name: .long, help: "Also write one JSON line per optimizer step (step, lr, global loss) to this file.")
     var stepLog: String?
@@ -168,6 +174,7 @@ struct Train: ParsableCommand {
         if milestones != nil && kind != .multistep { throw ValidationError("--milestones: only --schedule multistep has milestones (the schedule is \(kind.rawValue))") }
         if gamma != nil && kind != .multistep { throw ValidationError("--gamma: only --schedule multistep uses it (the schedule is \(kind.rawValue))") }
         if minLr != nil && kind != .cosine { throw ValidationError("--min-lr: only --schedule cosine uses it (the schedule is \(kind.rawValue))") }
+        if decay != nil && kind != .inverseTime { throw ValidationError("--decay: only --schedule inverse-time uses it (the schedule is \(kind.rawValue))") }
         let a = c.augmentation
         if data.cropPadding != nil && !a.crop { throw ValidationError("--crop-padding: the augmentation (\(a.description)) has no crop; add crop to --augment") }
         if (data.shift != nil || data.shiftFill != nil) && !a.shift {
@@ -214,6 +221,7 @@ struct Train: ParsableCommand {
             let trainer = try Trainer(configuration: c, communicator: communicator, resume: resume, directory: directory)
             trainer.watchdog = watchdog
             trainer.events = events
+            trainer.tensorBoard = !noTensorboard
             let history = try trainer.run()
             // The dump is of a finished run's state (a stopped run is continued, not compared).
             if let dumpState, trainer.outcome == .finished { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }
@@ -241,6 +249,7 @@ struct Train: ParsableCommand {
         if let milestones { c.schedule.milestones = try Self.parseList(milestones, flag: "--milestones") }
         if let gamma { c.schedule.gamma = gamma }
         if let minLr { c.schedule.minimumRate = minLr }
+        if let decay { c.schedule.decay = decay }
         if let warmupEpochs { c.schedule.warmupEpochs = warmupEpochs }
         if let momentum { c.optimizer.momentum = momentum }
         if let nesterov { c.optimizer.nesterov = nesterov }

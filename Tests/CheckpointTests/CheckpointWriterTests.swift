@@ -56,6 +56,25 @@ final class CheckpointWriterTests: XCTestCase {
         XCTAssertEqual(CheckpointDirectory.candidates(in: fixture.directory), [fixture.path(name(6)), fixture.path(name(2))])
     }
 
+    /// Issue 14 #3: `best` names the checkpoint written with `best: true`, pruning with keep 1
+    /// never deletes it, a later best moves it, and `pointerTarget` resolves `RUNDIR/best`.
+    func testBestNamesTheBestCheckpointAndSurvivesKeepOne() throws {
+        let fixture = try CheckpointFixture()
+        let writer = CheckpointWriter(directory: fixture.directory, keep: 1)
+        try writer.write(try checkpoint(1), name: name(1))
+        try writer.write(try checkpoint(2), name: name(2), best: true)
+        try writer.write(try checkpoint(3), name: name(3))
+        try writer.write(try checkpoint(4), name: name(4))
+        XCTAssertEqual(try fixture.listing(), ["best", name(2), name(4), "latest"])
+        XCTAssertEqual(CheckpointDirectory.best(in: fixture.directory), fixture.path(name(2)))
+        XCTAssertEqual(CheckpointDirectory.pointerTarget(fixture.path("best")), fixture.path(name(2)))
+        XCTAssertEqual(try CheckpointFile.read(path: fixture.path(name(2))).tensors[0].values[0], 2)
+        try writer.write(try checkpoint(5), name: name(5), best: true)
+        XCTAssertEqual(try fixture.listing(), ["best", name(5), "latest"], "the old best goes once a newer one is best")
+        XCTAssertEqual(CheckpointDirectory.pointerTarget(fixture.path("best")), fixture.path(name(5)))
+        XCTAssertNil(CheckpointDirectory.pointerTarget(fixture.path(name(5))), "a checkpoint file is no pointer")
+    }
+
     func testFailedWriteIntoADirectoryThatIsAFileThrowsIOError() throws {
         let fixture = try CheckpointFixture()
         let notDirectory = try fixture.write("plain-file", bytes: Data([1]))

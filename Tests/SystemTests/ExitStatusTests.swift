@@ -195,8 +195,9 @@ extension RunSafetyTests {
     /// Issue 10 #10: flags whose setting the chosen schedule or augmentation does not use, or
     /// that could never take effect, exit 64 naming the flag: `--milestones` beyond `--epochs`,
     /// `--milestones ""` (no decay at all), `--gamma` or `--milestones` without multistep,
-    /// `--min-lr` without cosine, `--crop-padding` without crop, and `--augment none,flip`.
-    /// (Before: accepted and silently ignored.)
+    /// `--min-lr` without cosine, `--decay` without inverse-time (and inverse-time without a
+    /// decay), `--crop-padding` without crop, and `--augment none,flip`. (Before: accepted and
+    /// silently ignored.)
     func testFlagsThatWouldDoNothingAreRefusedAsUsageErrors() throws {
         let data = try tinyData()
         try assertUsageError(data, ["--schedule", "multistep", "--milestones", "5"], naming: "--milestones")
@@ -204,6 +205,8 @@ extension RunSafetyTests {
         try assertUsageError(data, ["--schedule", "cosine", "--gamma", "0.5"], naming: "--gamma")
         try assertUsageError(data, ["--schedule", "constant", "--milestones", "0.5"], naming: "--milestones")
         try assertUsageError(data, ["--min-lr", "0.01"], naming: "--min-lr")
+        try assertUsageError(data, ["--schedule", "cosine", "--decay", "1e-4"], naming: "--decay")
+        try assertUsageError(data, ["--schedule", "inverse-time"], naming: "--decay")
         try assertUsageError(data, ["--augment", "flip", "--crop-padding", "2"], naming: "--crop-padding")
         try assertUsageError(data, ["--augment", "none,flip"], naming: "none")
     }

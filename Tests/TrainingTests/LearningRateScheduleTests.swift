@@ -49,6 +49,29 @@ final class LearningRateScheduleTests: XCTestCase {
         XCTAssertEqual(m.rate(atStep: 8), 0.01, accuracy: 1e-12)
     }
 
+    /// Issue 14 #5: Keras' legacy decay, `lr₀ / (1 + decay · iterations)` with iterations the
+    /// optimizer steps taken before the update (0 for the first), computed here from the
+    /// formula, and the warm-up ramp multiplying it during warm-up.
+    func testInverseTimeDecayFollowsKerasFormulaAndCombinesWithWarmUp() {
+        let s = LearningRateSchedule(kind: .inverseTime, baseRate: 0.1, decay: 1e-4, epochs: 100, stepsPerEpoch: 500)
+        for t in [0, 1, 499, 500, 25_000, 49_999] {
+            XCTAssertEqual(s.rate(atStep: t), 0.1 * (1 / (1 + 1e-4 * Double(t))), accuracy: 1e-15, "step \(t)")
+        }
+        XCTAssertEqual(s.rate(atStep: 10_000), 0.05, accuracy: 1e-15, "the rate halves at t = 1 / decay")
+        let warm = LearningRateSchedule(kind: .inverseTime, baseRate: 0.1, warmupEpochs: 1, decay: 1e-2, epochs: 4, stepsPerEpoch: 10)
+        XCTAssertEqual(warm.rate(atStep: 4), 0.1 / (1 + 1e-2 * 4) * 5 / 10, accuracy: 1e-15)
+        XCTAssertEqual(warm.rate(atStep: 10), 0.1 / (1 + 1e-2 * 10), accuracy: 1e-15)
+        XCTAssertNoThrow(try s.validate())
+    }
+
+    /// A schedule written before `decay` existed (no such key) still decodes, with no decay.
+    func testAScheduleWithoutADecayKeyDecodes() throws {
+        let old = #"{"baseRate":0.1,"epochs":2,"gamma":0.1,"kind":"multistep","milestones":[0.5],"minimumRate":0,"step":3,"stepsPerEpoch":5,"warmupEpochs":0}"#
+        let s = try JSONDecoder().decode(LearningRateSchedule.self, from: Data(old.utf8))
+        XCTAssertNil(s.decay)
+        XCTAssertEqual(s.step, 3)
+    }
+
     func testStateAdvancesAndSurvivesEncoding() throws {
         var s = LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5], warmupEpochs: 1, epochs: 4, stepsPerEpoch: 4)
         for _ in 0..<9 { s.advance() }
@@ -68,6 +91,9 @@ final class LearningRateScheduleTests: XCTestCase {
             (LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5, 150], epochs: 300, stepsPerEpoch: 1), "--milestones"),
             (LearningRateSchedule(kind: .constant, baseRate: 0.1, warmupEpochs: 5, epochs: 2, stepsPerEpoch: 1), "--warmup-epochs"),
             (LearningRateSchedule(kind: .cosine, baseRate: 0.1, minimumRate: 0.5, epochs: 2, stepsPerEpoch: 1), "--min-lr"),
+            (LearningRateSchedule(kind: .inverseTime, baseRate: 0.1, epochs: 2, stepsPerEpoch: 1), "--decay"),
+            (LearningRateSchedule(kind: .inverseTime, baseRate: 0.1, decay: -1e-4, epochs: 2, stepsPerEpoch: 1), "--decay"),
+            (LearningRateSchedule(kind: .inverseTime, baseRate: 0.1, decay: .infinity, epochs: 2, stepsPerEpoch: 1), "--decay"),
         ]
         for (schedule, flag) in bad {
             XCTAssertThrowsError(try schedule.validate()) { XCTAssertTrue("\($0)".hasPrefix(flag), "\($0)") }
