@@ -12,6 +12,19 @@ enum ConfigurationDifference {
         return out
     }
 
+    /// The JSON text of the value at dotted `path` in the encoded configuration `data` (`-` when
+    /// it has none), for messages such as `schedule.baseRate 0.1 → 0.01`.
+    static func value(at path: String, in data: Data) -> String {
+        var node = try? JSONSerialization.jsonObject(with: data)
+        for key in path.split(separator: ".") { node = (node as? [String: Any])?[String(key)] }
+        guard let node else { return "-" }
+        if let text = node as? String { return text }
+        if let data = try? JSONSerialization.data(withJSONObject: node, options: [.sortedKeys, .fragmentsAllowed]) {
+            return String(decoding: data, as: UTF8.self)
+        }
+        return "\(node)"
+    }
+
     private static func compare(_ x: Any, _ y: Any, path: String, into out: inout [String]) {
         if let dx = x as? [String: Any], let dy = y as? [String: Any] {
             for key in Set(dx.keys).union(dy.keys).sorted() {

@@ -27,7 +27,8 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
                 + "evenly; resume with a number of ranks that divides \(globalBatch) so the sample order and schedule stay the same"
         case .contradictingFlags(let path, let fields):
             return "flags contradict the checkpoint \(path) in: \(fields.joined(separator: ", ")). "
-                + "Drop those flags to continue the saved run, or start a new run in another --run-dir"
+                + "Drop those flags to continue the saved run, start a new run in another --run-dir, or (for the recipe: "
+                + "epochs, schedule, optimizer, augmentation) add --continue-with-changes"
         case .tensorMismatch(let path, let name, let reason):
             return "\(path): tensor \(name) \(reason); the file holds a different model"
         }

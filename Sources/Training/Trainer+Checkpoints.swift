@@ -32,6 +32,7 @@ extension Trainer {
             configuration: c, schedule: schedule, networkStep: network.context.step, history: history, partialEpoch: partial,
             wallSeconds: wallSeconds, savedAt: ISO8601DateFormatter().string(from: Date()), reason: reason)
         if state.batchInEpoch == 0 { state.partialEpoch = nil }
+        state.phases = phases
         let epoch = state.epoch
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

@@ -43,13 +43,23 @@ extension Trainer {
     func restore(_ resume: ResumePoint) throws {
         try CheckpointTensors.restore(resume.tensors, from: resume.path, into: network, momentum: optimizer.velocity.pointer)
         let state = resume.state
-        schedule = state.schedule
+        // The schedule stays the one `init` made from the configuration at the saved step: the
+        // checkpoint's, or a deliberate continuation's new recipe.
         network.context.step = state.networkStep
         startEpoch = state.epoch
         startBatch = state.batchInEpoch
         history = state.history
         partial = state.partialEpoch ?? TrainingState.PartialEpoch()
         earlierWallSeconds = state.wallSeconds
+        phases = state.phases
+    }
+
+    /// Records a deliberate change of recipe (`ResumePoint.reconcileWithChanges`) at the current
+    /// step: said on rank 0's console, and kept in every later checkpoint's `phases`.
+    public func beginPhase(_ changes: [String]) {
+        guard !changes.isEmpty else { return }
+        phases.append(TrainingState.Phase(step: schedule.step, changes: changes))
+        reporter.line("continuing at step \(schedule.step) with changes: " + changes.joined(separator: ", "))
     }
 
     /// Rank 0 opens this session's TensorBoard event file in the run directory (when on) and

@@ -44,6 +44,8 @@ public final class Trainer {
     public internal(set) var history: [EpochMetrics] = []
     /// Accumulators of the epoch in progress (restored on resume mid-epoch).
     var partial = TrainingState.PartialEpoch()
+    /// The run's deliberate recipe changes (`beginPhase`), carried into every checkpoint.
+    var phases: [TrainingState.Phase] = []
     /// Seconds of earlier sessions of this run.
     var earlierWallSeconds = 0.0
     /// Rank 0's checkpoint writer.

@@ -19,6 +19,15 @@ public struct TrainingState: Codable, Sendable {
         public var seconds = 0.0, dataWaitSeconds = 0.0, communicationWaitSeconds = 0.0
     }
 
+    /// A deliberate change of recipe (`--continue-with-changes`): the step it took effect at and
+    /// each changed field as `field old → new`.
+    public struct Phase: Codable, Hashable, Sendable {
+        /// The optimizer step the changed recipe starts at.
+        public var step: Int
+        /// The changes, e.g. `schedule.baseRate 0.1 → 0.01`.
+        public var changes: [String]
+    }
+
     /// The position fields the JSON carries beside `schedule.step`, as a file states them.
     struct StatedPosition: Codable, Sendable {
         var epoch: Int, batchInEpoch: Int, globalStep: Int, samplesSeen: Int, worldSize: Int, globalBatchSize: Int
@@ -39,8 +48,11 @@ public struct TrainingState: Codable, Sendable {
     public var wallSeconds: Double
     /// When the checkpoint was taken (ISO 8601).
     public var savedAt: String
-    /// Why: "epoch", "steps", "final" or "signal".
+    /// Why: "epoch", "steps", "best", "final" or "signal".
     public var reason: String
+    /// The run's deliberate recipe changes, oldest first (empty for most runs; absent in files
+    /// written before it existed).
+    public var phases: [Phase] = []
     /// What a decoded file stated about the position, for `inconsistency()`; nil for a state
     /// made in memory.
     var stated: StatedPosition?
@@ -81,7 +93,7 @@ public struct TrainingState: Codable, Sendable {
     // MARK: Coding
 
     enum CodingKeys: String, CodingKey {
-        case configuration, schedule, networkStep, history, partialEpoch, wallSeconds, savedAt, reason
+        case configuration, schedule, networkStep, history, partialEpoch, wallSeconds, savedAt, reason, phases
         case epoch, batchInEpoch, globalStep, samplesSeen, worldSize, globalBatchSize
     }
 
@@ -98,6 +110,7 @@ public struct TrainingState: Codable, Sendable {
         wallSeconds = try container.decode(Double.self, forKey: .wallSeconds)
         savedAt = try container.decode(String.self, forKey: .savedAt)
         reason = try container.decode(String.self, forKey: .reason)
+        phases = try container.decodeIfPresent([Phase].self, forKey: .phases) ?? []
         stated = StatedPosition(
             epoch: try container.decode(Int.self, forKey: .epoch),
             batchInEpoch: try container.decode(Int.self, forKey: .batchInEpoch),
@@ -117,6 +130,7 @@ public struct TrainingState: Codable, Sendable {
         try container.encode(wallSeconds, forKey: .wallSeconds)
         try container.encode(savedAt, forKey: .savedAt)
         try container.encode(reason, forKey: .reason)
+        if !phases.isEmpty { try container.encode(phases, forKey: .phases) }
         try container.encode(epoch, forKey: .epoch)
         try container.encode(batchInEpoch, forKey: .batchInEpoch)
         try container.encode(globalStep, forKey: .globalStep)

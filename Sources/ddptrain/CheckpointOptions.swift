@@ -24,6 +24,9 @@ struct CheckpointOptions: ParsableArguments {
     @Option(name: .long, help: "When a checkpoint cannot be written: continue or stop (default: \(defaults.onFailure.rawValue); the previous checkpoint is always kept).")
     var onCheckpointFailure: CheckpointSettings.FailurePolicy?
 
+    @Flag(name: .long, help: "With --resume: continue under changed recipe flags (--epochs, --lr, --schedule, --milestones, --decay, optimizer, augmentation, …) from the saved step; each change is logged and kept in the checkpoints' phases. Without it, any change is refused.")
+    var continueWithChanges = false
+
     @Flag(name: .long, help: "Write no checkpoints at all.")
     var noCheckpoints = false
 

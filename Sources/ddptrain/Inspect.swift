@@ -38,6 +38,7 @@ struct Inspect: ParsableCommand {
         print("schedule: \(s.kind.rawValue), base lr \(s.baseRate), step \(s.step) of \(s.totalSteps), current lr \(s.currentRate), "
               + "warm-up \(s.warmupEpochs) epochs (\(Int(100 * s.warmupProgress))% done)"
               + (s.kind == .multistep ? ", milestones \(s.milestoneEpochs) × \(s.gamma)" : ""))
+        for phase in state.phases { print("phase from step \(phase.step): " + phase.changes.joined(separator: ", ")) }
         if let last = state.history.last {
             let best = state.history.max { $0.testAccuracy < $1.testAccuracy }!
             print(String(format: "metrics: %d epochs; last test accuracy %.2f%% (loss %.4f), best %.2f%% at epoch %d",

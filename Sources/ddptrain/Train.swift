@@ -174,6 +174,7 @@ struct Train: ParsableCommand {
         if milestones != nil && kind != .multistep { throw ValidationError("--milestones: only --schedule multistep has milestones (the schedule is \(kind.rawValue))") }
         if gamma != nil && kind != .multistep { throw ValidationError("--gamma: only --schedule multistep uses it (the schedule is \(kind.rawValue))") }
         if minLr != nil && kind != .cosine { throw ValidationError("--min-lr: only --schedule cosine uses it (the schedule is \(kind.rawValue))") }
+        if checkpoints.continueWithChanges && checkpoints.resume == nil { throw ValidationError("--continue-with-changes continues a checkpoint: add --resume") }
         if decay != nil && kind != .inverseTime { throw ValidationError("--decay: only --schedule inverse-time uses it (the schedule is \(kind.rawValue))") }
         let a = c.augmentation
         if data.cropPadding != nil && !a.crop { throw ValidationError("--crop-padding: the augmentation (\(a.description)) has no crop; add crop to --augment") }
@@ -199,14 +200,16 @@ struct Train: ParsableCommand {
             }
             let resume = try ResumePoint.find(checkpoints.resume, runDirectory: runDir, runID: directory?.occupant?.runID,
                                               communicator: communicator)
-            var c = requested
+            var c = requested, changes: [String] = []
             c.worldSize = communicator.size
             if let resume {
                 c = resume.state.configuration
                 c.dataDirectory = data.data
                 c.runDirectory = runDir
                 c = try apply(to: c, model: model.isGiven ? try model.configuration() : nil)
-                c = try resume.reconcile(c, worldSize: communicator.size, explicitBatchSize: batchSize)
+                (c, changes) = checkpoints.continueWithChanges
+                    ? try resume.reconcileWithChanges(c, worldSize: communicator.size, explicitBatchSize: batchSize)
+                    : (try resume.reconcile(c, worldSize: communicator.size, explicitBatchSize: batchSize), [])
                 c.checkpoint = try checkpoints.settings(existing: resume.state.configuration.checkpoint)
                 if let stepTimeout { c.stepTimeout = stepTimeout }
                 try c.validate()
@@ -222,6 +225,7 @@ struct Train: ParsableCommand {
             trainer.watchdog = watchdog
             trainer.events = events
             trainer.tensorBoard = !noTensorboard
+            trainer.beginPhase(changes)
             let history = try trainer.run()
             // The dump is of a finished run's state (a stopped run is continued, not compared).
             if let dumpState, trainer.outcome == .finished { try trainer.dumpState(to: "\(dumpState).rank\(communicator.rank)") }

@@ -1,5 +1,6 @@
 import Foundation
 import TestSupport
+import Training
 import XCTest
 
 /// Issue 14 #1: the run's TensorBoard event file, read back by TensorBoard's own reader (the
@@ -144,5 +145,47 @@ final class PlotTests: SystemTestCase {
         let notARun = try harness.single(["plot", data, "-o", harness.path("other.svg")])
         XCTAssertNotEqual(notARun.status, 0)
         XCTAssertTrue(notARun.output.contains("metrics.jsonl"), notARun.tail)
+    }
+}
+
+/// Issue 14 #4: a deliberate continuation under a changed recipe.
+final class ContinuationTests: SystemTestCase {
+    /// Two epochs at a constant 0.05; then `--continue-with-changes --epochs 4 --lr 0.02
+    /// --schedule cosine`: every later step's learning rate is the new schedule's at that step
+    /// (computed here by `LearningRateSchedule`), the changes are logged with old and new values
+    /// and kept in the checkpoint's phases (`inspect` shows them). Without the flag the same
+    /// command is refused naming the fields, and a changed model is refused even with it.
+    func testAContinuationFollowsTheNewScheduleFromTheSavedStepAndRecordsItsPhase() throws {
+        let data = try harness.writeDataSet("data", training: 64, test: 16)
+        let run = harness.path("run")
+        let model = ["--model", "resnet-8", "--stem-channels", "4"]
+        let first = try harness.single(["train"] + model + ["--data", data, "--run-dir", run, "--epochs", "2", "--batch-size", "8",
+                                                           "--lr", "0.05", "--schedule", "constant"])
+        XCTAssertEqual(first.status, 0, first.tail)
+        let change = ["--epochs", "4", "--lr", "0.02", "--schedule", "cosine"]
+        let refused = try harness.single(["train", "--data", data, "--run-dir", run, "--resume", "auto"] + change)
+        XCTAssertEqual(refused.status, 64, refused.tail)
+        XCTAssertTrue(refused.output.contains("epochs") && refused.output.contains("--continue-with-changes"), refused.tail)
+        let otherModel = try harness.single(["train", "--model", "resnet-14", "--stem-channels", "4", "--data", data, "--run-dir", run,
+                                             "--resume", "auto", "--continue-with-changes"] + change)
+        XCTAssertEqual(otherModel.status, 64, otherModel.tail)
+        XCTAssertTrue(otherModel.output.contains("model.depth"), otherModel.tail)
+
+        let continued = try harness.single(["train", "--data", data, "--run-dir", run, "--resume", "auto", "--continue-with-changes",
+                                            "--step-log", harness.path("continued.steps")] + change)
+        XCTAssertEqual(continued.status, 0, continued.tail)
+        XCTAssertTrue(continued.output.contains("continuing at step 16 with changes: epochs 2 → 4"), continued.tail)
+        XCTAssertTrue(continued.output.contains("schedule.baseRate 0.05 → 0.02") && continued.output.contains("schedule.kind constant → cosine"),
+                      continued.tail)
+        let steps = try MPIHarness.jsonLines(harness.path("continued.steps"))
+        XCTAssertEqual(steps.map { ($0["step"] as? Int) ?? -1 }, Array(16..<32), "the continuation trains steps 16…31")
+        let schedule = LearningRateSchedule(kind: .cosine, baseRate: 0.02, epochs: 4, stepsPerEpoch: 8)
+        for line in steps {
+            let step = try XCTUnwrap(line["step"] as? Int)
+            XCTAssertEqual(try XCTUnwrap(line["lr"] as? Double), schedule.rate(atStep: step), accuracy: 1e-12, "lr at step \(step)")
+        }
+        let inspect = try harness.single(["inspect", run])
+        XCTAssertTrue(inspect.output.contains("phase from step 16: epochs 2 → 4"), inspect.tail)
+        XCTAssertEqual(try MPIHarness.jsonLines(run + "/metrics.jsonl").count, 4, "the run's metrics cover all four epochs")
     }
 }
