@@ -94,7 +94,6 @@ public struct TrainingState: Codable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case configuration, schedule, networkStep, history, partialEpoch, wallSeconds, savedAt, reason, phases
-        case epoch, batchInEpoch, globalStep, samplesSeen, worldSize, globalBatchSize
     }
 
     public init(from decoder: Decoder) throws {
@@ -111,13 +110,8 @@ public struct TrainingState: Codable, Sendable {
         savedAt = try container.decode(String.self, forKey: .savedAt)
         reason = try container.decode(String.self, forKey: .reason)
         phases = try container.decodeIfPresent([Phase].self, forKey: .phases) ?? []
-        stated = StatedPosition(
-            epoch: try container.decode(Int.self, forKey: .epoch),
-            batchInEpoch: try container.decode(Int.self, forKey: .batchInEpoch),
-            globalStep: try container.decode(Int.self, forKey: .globalStep),
-            samplesSeen: try container.decode(Int.self, forKey: .samplesSeen),
-            worldSize: try container.decode(Int.self, forKey: .worldSize),
-            globalBatchSize: try container.decode(Int.self, forKey: .globalBatchSize))
+        // The derived position lives beside the other keys of the same object.
+        stated = try StatedPosition(from: decoder)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -131,11 +125,7 @@ public struct TrainingState: Codable, Sendable {
         try container.encode(savedAt, forKey: .savedAt)
         try container.encode(reason, forKey: .reason)
         if !phases.isEmpty { try container.encode(phases, forKey: .phases) }
-        try container.encode(epoch, forKey: .epoch)
-        try container.encode(batchInEpoch, forKey: .batchInEpoch)
-        try container.encode(globalStep, forKey: .globalStep)
-        try container.encode(samplesSeen, forKey: .samplesSeen)
-        try container.encode(worldSize, forKey: .worldSize)
-        try container.encode(globalBatchSize, forKey: .globalBatchSize)
+        try StatedPosition(epoch: epoch, batchInEpoch: batchInEpoch, globalStep: globalStep, samplesSeen: samplesSeen,
+                           worldSize: worldSize, globalBatchSize: globalBatchSize).encode(to: encoder)
     }
 }
