@@ -9,6 +9,9 @@ import Foundation
 /// raw payload) catches anything else, the header included. `decode` accepts a file only if all
 /// of them agree, so a resumed run never starts from silently damaged weights.
 public enum CheckpointFile {
+    /// The first bytes of every checkpoint file, "DDPTCKPT": how a reader tells one from other files.
+    public static var magic: [UInt8] { CheckpointPreamble.magic }
+
     /// The format version this build writes and reads.
     public static let formatVersion: UInt32 = 1
     /// The size of the fixed preamble.

@@ -31,10 +31,7 @@ public struct ImagePrediction {
     /// - Throws: `TrainingError.invalidOption` when the model or the normalisation is unknown or
     ///   `model` contradicts the weights'; data errors as they come.
     public init(weights: ModelWeights, model: ModelConfiguration?, dataDirectory: String?) throws {
-        if let stored = weights.model, let model, model != stored {
-            throw TrainingError.invalidOption(flag: "--model", value: model.name, rule: "contradicts the model \(stored.name) of \(weights.path)")
-        }
-        guard let chosen = weights.model ?? model else {
+        guard let chosen = try weights.model(flags: model) else {
             throw TrainingError.invalidOption(flag: "--model", value: "(none)", rule: "\(weights.path) does not say its model; give the model flags")
         }
         if let known = weights.normalization {

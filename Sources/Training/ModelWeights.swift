@@ -82,11 +82,22 @@ public struct ModelWeights {
         self.path = path
     }
 
+    /// The model to run the weights as: their own, which `flags` (the model flags, when given)
+    /// must equal, else `flags`; nil when neither says.
+    ///
+    /// - Throws: `TrainingError.invalidOption` naming both models when `flags` contradicts the file.
+    public func model(flags: ModelConfiguration?) throws -> ModelConfiguration? {
+        if let stored = model, let flags, flags != stored {
+            throw TrainingError.invalidOption(flag: "--model", value: flags.name, rule: "contradicts the model \(stored.name) of \(path)")
+        }
+        return model ?? flags
+    }
+
     /// Whether `path` starts with a checkpoint's magic bytes.
     static func isCheckpoint(_ path: String) -> Bool {
         guard let handle = FileHandle(forReadingAtPath: path) else { return false }
         defer { try? handle.close() }
-        return (try? handle.read(upToCount: 8)).map { Array($0) == Array("DDPTCKPT".utf8) } ?? false
+        return (try? handle.read(upToCount: CheckpointFile.magic.count)).map { Array($0) == CheckpointFile.magic } ?? false
     }
 
     /// Copies the weights into `network`: every parameter and buffer must be there with the

@@ -60,13 +60,7 @@ public struct TestSetEvaluation {
         } else if let weights {
             saved = try ModelWeights.load(weights, say: say)
         }
-        if let stored = saved?.model {
-            if let model, model != stored {
-                throw TrainingError.invalidOption(flag: "--model", value: model.name,
-                                                  rule: "contradicts the model \(stored.name) of \(saved!.path)")
-            }
-            configuration = stored
-        }
+        if let saved, let chosen = try saved.model(flags: model) { configuration = chosen }
         let test = try ImageSet.load(directory: dataDirectory, split: .test)
         let normalization = try saved?.normalization
             ?? Normalization.compute(from: ImageSet.load(directory: dataDirectory, split: .train))

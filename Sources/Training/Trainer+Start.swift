@@ -62,6 +62,17 @@ extension Trainer {
         reporter.line("continuing at step \(schedule.step) with changes: " + changes.joined(separator: ", "))
     }
 
+    /// Records into the event file, if there is one. A failed write (a full disk, say) never ends
+    /// the run, which the checkpoints and metrics.jsonl carry: it is said once, and the file is
+    /// left as written so far.
+    func logToTensorBoard(_ record: (TensorBoardLog) throws -> Void) {
+        guard let log = tensorBoardLog else { return }
+        do { try record(log) } catch {
+            reporter.line("warning: \(error); no more TensorBoard events this session (training continues)")
+            tensorBoardLog = nil
+        }
+    }
+
     /// Rank 0 opens this session's TensorBoard event file in the run directory (when on) and
     /// records the configuration as text at the session's first step.
     func openTensorBoard() throws {

@@ -175,7 +175,7 @@ public final class Trainer {
             m.testAccuracy = result.accuracy
             m.wallSeconds = earlierWallSeconds + Date().timeIntervalSince(start)
             try log?.append(m)
-            try tensorBoardLog?.epoch(m)
+            logToTensorBoard { try $0.epoch(m) }
             history.append(m)
             partial = TrainingState.PartialEpoch()
             reporter.line(String(format: "epoch %d/%d  lr %.4g  train loss %.4f acc %.2f%%  test loss %.4f acc %.2f%%  "
@@ -283,7 +283,7 @@ public final class Trainer {
             throw TrainingError.nonFinite(what: "gradient norm", epoch: epoch, step: schedule.step)
         }
         try stepLog?.append(StepRecord(step: schedule.step, lr: learningRate, loss: totals[0] / totals[2]))
-        try tensorBoardLog?.scalars([("train/loss", totals[0] / totals[2]), ("train/lr", learningRate)], step: schedule.step)
+        logToTensorBoard { try $0.scalars([("train/loss", totals[0] / totals[2]), ("train/lr", learningRate)], step: schedule.step) }
         schedule.advance()
         if c.checkSyncEvery > 0 && schedule.step % c.checkSyncEvery == 0 { try checkParametersAgree() }
         return (totals[0], totals[1], totals[2], totals[3] > 0)
