@@ -1,18 +1,41 @@
 #!/usr/bin/env bash
-# Downloads the CIFAR-10 binary version into DIR, so that DIR/data_batch_1.bin … data_batch_5.bin
-# and DIR/test_batch.bin exist (the layout `ddptrain train` reads).
-#   Scripts/get-cifar10.sh DIR
-# Safe to run again: does nothing when the six files are already there. Checks the archive's MD5.
-# CIFAR10_TARBALL=/path/cifar-10-binary.tar.gz uses an archive downloaded beforehand instead.
-# Without network, or when the checksum does not match, it says what to place where and exits 1.
+# Downloads the binary version of CIFAR-10 (or, as Scripts/get-cifar100.sh, CIFAR-100) into DIR,
+# so that the files `ddptrain train --data DIR` reads exist:
+#   Scripts/get-cifar10.sh DIR    DIR/data_batch_1.bin … data_batch_5.bin, DIR/test_batch.bin
+#   Scripts/get-cifar100.sh DIR   DIR/train.bin, DIR/test.bin (train with --dataset cifar100)
+# Safe to run again: does nothing when the files are already there. Checks the archive's MD5.
+# CIFAR10_TARBALL=/path/cifar-10-binary.tar.gz (CIFAR100_TARBALL=… for CIFAR-100) uses an archive
+# downloaded beforehand instead. Without network, or when the checksum does not match, it says
+# what to place where and exits 1.
 set -euo pipefail
 
-url="https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
-md5_expected="c32a1d4ab5d03f1284b67883e8d87530"
-files=(data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin test_batch.bin)
+dataset=${GET_CIFAR_DATASET:-cifar10}
+case "$dataset" in
+  cifar10)
+    name="CIFAR-10" script="get-cifar10.sh" tarball_var="CIFAR10_TARBALL"
+    archive_name="cifar-10-binary.tar.gz" folder="cifar-10-batches-bin" size="163 MB"
+    md5_expected="c32a1d4ab5d03f1284b67883e8d87530"
+    files=(data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin test_batch.bin)
+    extras=(batches.meta.txt)
+    layout=("Each is a sequence of 3073-byte records (1 label byte, then 3072 pixel bytes); the five"
+            "data_batch files and test_batch.bin hold 10,000 records each (30,730,000 bytes).")
+    ;;
+  cifar100)
+    name="CIFAR-100" script="get-cifar100.sh" tarball_var="CIFAR100_TARBALL"
+    archive_name="cifar-100-binary.tar.gz" folder="cifar-100-binary" size="161 MB"
+    md5_expected="03b5dce01913d631647c71ecec9e9cb8"
+    files=(train.bin test.bin)
+    extras=(fine_label_names.txt coarse_label_names.txt)
+    layout=("Each is a sequence of 3074-byte records (coarse label byte, fine label byte, then 3072"
+            "pixel bytes); train.bin holds 50,000 records (153,700,000 bytes), test.bin 10,000 (30,740,000).")
+    ;;
+  *) echo "get-cifar: GET_CIFAR_DATASET must be cifar10 or cifar100, got '$dataset'" >&2; exit 2 ;;
+esac
+url="https://www.cs.toronto.edu/~kriz/$archive_name"
+tarball=${!tarball_var:-}
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then
-  echo "usage: $0 DIR   (downloads CIFAR-10 so that DIR/data_batch_1.bin … DIR/test_batch.bin exist)" >&2
+  echo "usage: $script DIR   (downloads $name so that ${files[*]/#/DIR/} exist)" >&2
   exit 2
 fi
 dir="$1"
@@ -28,21 +51,20 @@ all_present() {
 # What to do by hand; $1 says why we got here.
 explain() {
   {
-    echo "get-cifar10: $1"
+    echo "$script: $1"
     echo
-    echo "Place the six files of the CIFAR-10 binary version in $dir:"
+    echo "Place the ${#files[@]} files of the $name binary version in $dir:"
     for f in "${files[@]}"; do
       echo "  $dir/$f"
     done
-    echo "Each is a sequence of 3073-byte records (1 label byte, then 3072 pixel bytes); the five"
-    echo "data_batch files and test_batch.bin hold 10,000 records each (30,730,000 bytes)."
-    echo "They are in cifar-10-binary.tar.gz ($url, MD5 $md5_expected),"
-    echo "under cifar-10-batches-bin/. With the archive copied here from elsewhere, either run"
-    echo "  CIFAR10_TARBALL=/path/to/cifar-10-binary.tar.gz $0 $dir"
+    printf '%s\n' "${layout[@]}"
+    echo "They are in $archive_name ($url, MD5 $md5_expected),"
+    echo "under $folder/. With the archive copied here from elsewhere, either run"
+    echo "  $tarball_var=/path/to/$archive_name $(dirname "$0")/$script $dir"
     echo "or unpack it yourself:"
-    echo "  tar -xzf cifar-10-binary.tar.gz && mkdir -p $dir && mv cifar-10-batches-bin/*.bin $dir/"
+    echo "  tar -xzf $archive_name && mkdir -p $dir && mv $folder/*.bin $dir/"
     local converter="$repo/../shared/data/cifar10_to_bin.py"
-    if [ -f "$converter" ]; then
+    if [ "$dataset" = cifar10 ] && [ -f "$converter" ]; then
       converter="$(cd "$(dirname "$converter")" && pwd)/cifar10_to_bin.py"
       echo
       echo "Or convert the local JPEG copy of CIFAR-10 into the same files (no network needed"
@@ -54,21 +76,21 @@ explain() {
 }
 
 if all_present; then
-  echo "get-cifar10: $dir already holds ${files[*]}; nothing to do"
+  echo "$script: $dir already holds ${files[*]}; nothing to do"
   exit 0
 fi
 
 mkdir -p "$dir"
-work="$(mktemp -d "$dir/.get-cifar10.XXXXXX")"
+work="$(mktemp -d "$dir/.get-$dataset.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
-archive="$work/cifar-10-binary.tar.gz"
+archive="$work/$archive_name"
 
-if [ -n "${CIFAR10_TARBALL:-}" ]; then
-  [ -f "$CIFAR10_TARBALL" ] || explain "CIFAR10_TARBALL=$CIFAR10_TARBALL does not exist"
-  echo "get-cifar10: using $CIFAR10_TARBALL"
-  cp "$CIFAR10_TARBALL" "$archive"
+if [ -n "$tarball" ]; then
+  [ -f "$tarball" ] || explain "$tarball_var=$tarball does not exist"
+  echo "$script: using $tarball"
+  cp "$tarball" "$archive"
 else
-  echo "get-cifar10: downloading $url (about 163 MB)"
+  echo "$script: downloading $url (about $size)"
   if command -v curl >/dev/null 2>&1; then
     curl -fSL --progress-bar --connect-timeout 20 --max-time 1800 --retry 2 -o "$archive" "$url" \
       || explain "the download failed (curl exit status $?; no network, or the server is unreachable)"
@@ -88,16 +110,16 @@ else
   explain "neither md5sum nor md5 is available to check the archive"
 fi
 [ "$md5" = "$md5_expected" ] \
-  || explain "the archive's MD5 is $md5, not $md5_expected: it is incomplete or not cifar-10-binary.tar.gz"
+  || explain "the archive's MD5 is $md5, not $md5_expected: it is incomplete or not $archive_name"
 
 tar -xzf "$archive" -C "$work"
 for f in "${files[@]}"; do
-  [ -s "$work/cifar-10-batches-bin/$f" ] || explain "the archive has no cifar-10-batches-bin/$f"
+  [ -s "$work/$folder/$f" ] || explain "the archive has no $folder/$f"
 done
-for f in "${files[@]}" batches.meta.txt; do
-  if [ -f "$work/cifar-10-batches-bin/$f" ]; then
-    mv -f "$work/cifar-10-batches-bin/$f" "$dir/$f"
+for f in "${files[@]}" "${extras[@]}"; do
+  if [ -f "$work/$folder/$f" ]; then
+    mv -f "$work/$folder/$f" "$dir/$f"
   fi
 done
 all_present || explain "the files did not all arrive in $dir"
-echo "get-cifar10: CIFAR-10 is in $dir (${files[*]})"
+echo "$script: $name is in $dir (${files[*]})"

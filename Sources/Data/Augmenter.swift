@@ -37,8 +37,8 @@ public struct Augmenter: Sendable {
         self.options = options
         self.normalization = normalization
         self.seed = seed
-        var table = [Float](repeating: 0, count: CIFAR10.channels * 256)
-        for c in 0..<CIFAR10.channels {
+        var table = [Float](repeating: 0, count: CIFARImage.channels * 256)
+        for c in 0..<CIFARImage.channels {
             for p in 0..<256 {
                 table[c * 256 + p] = (Float(p) / 255 - normalization.mean[c]) / normalization.std[c]
             }
@@ -55,11 +55,11 @@ public struct Augmenter: Sendable {
     /// Evaluation view of sample `index`: no augmentation, just normalisation.
     public func renderPlain(_ set: ImageSet, index: Int, into output: UnsafeMutablePointer<Float>) {
         precondition(index >= 0 && index < set.count, "sample \(index) is outside the set of \(set.count)")
-        let plane = CIFAR10.width * CIFAR10.height
+        let plane = CIFARImage.width * CIFARImage.height
         set.pixels.withUnsafeBufferPointer { pixels in
             table.withUnsafeBufferPointer { table in
-                let source = pixels.baseAddress! + index * CIFAR10.imageBytes
-                for c in 0..<CIFAR10.channels {
+                let source = pixels.baseAddress! + index * CIFARImage.imageBytes
+                for c in 0..<CIFARImage.channels {
                     let lut = table.baseAddress! + c * 256
                     let src = source + c * plane, dst = output + c * plane
                     for k in 0..<plane { dst[k] = lut[Int(src[k])] }
@@ -84,7 +84,7 @@ public struct Augmenter: Sendable {
         }
         if options.shift {
             let stream = RandomStream.derive(sample, Augmenter.shiftStream)
-            let sy = options.maxShift(size: CIFAR10.height), sx = options.maxShift(size: CIFAR10.width)
+            let sy = options.maxShift(size: CIFARImage.height), sx = options.maxShift(size: CIFARImage.width)
             choice.shiftY = Augmenter.draw(stream, 0, in: -sy...sy)
             choice.shiftX = Augmenter.draw(stream, 1, in: -sx...sx)
         }
@@ -103,7 +103,7 @@ public struct Augmenter: Sendable {
     /// Renders sample `index` with the explicit decisions `choice` (shift, then crop, then flip).
     func apply(_ choice: AugmentationChoice, _ set: ImageSet, index: Int, into output: UnsafeMutablePointer<Float>) {
         precondition(index >= 0 && index < set.count, "sample \(index) is outside the set of \(set.count)")
-        let width = CIFAR10.width, height = CIFAR10.height, plane = width * height
+        let width = CIFARImage.width, height = CIFARImage.height, plane = width * height
         let nearest = options.shiftFill == .nearest
         /// The source coordinate that output coordinate `o` reads along an axis, or −1 for black.
         @inline(__always)
@@ -126,8 +126,8 @@ public struct Augmenter: Sendable {
             }
             set.pixels.withUnsafeBufferPointer { pixels in
                 table.withUnsafeBufferPointer { table in
-                    let image = pixels.baseAddress! + index * CIFAR10.imageBytes
-                    for c in 0..<CIFAR10.channels {
+                    let image = pixels.baseAddress! + index * CIFARImage.imageBytes
+                    for c in 0..<CIFARImage.channels {
                         let lut = table.baseAddress! + c * 256
                         let black = lut[0]
                         let src = image + c * plane

@@ -1,18 +1,14 @@
 /// Constants of the CIFAR-10 binary format (`cifar-10-binary.tar.gz`): each file is a sequence
-/// of 3073-byte records, one label byte (0–9) followed by the image as three 32×32 row-major
-/// planes, red then green then blue. The image bytes are therefore already in the engine's CHW
-/// layout and are kept that way in memory.
+/// of 3073-byte records, one label byte (0–9) followed by the image (`CIFARImage`).
 public enum CIFAR10 {
-    /// Image width, height and channel count.
-    public static let width = 32, height = 32, channels = 3
-    /// Bytes of one image: the R plane, then the G plane, then the B plane, each 32×32 row-major.
-    public static let imageBytes = 3072
-    /// Bytes of one record: one label byte followed by `imageBytes` pixel bytes.
-    public static let recordBytes = 3073
+    /// Bytes of one record: one label byte followed by `CIFARImage.imageBytes` pixel bytes.
+    public static let recordBytes = 1 + CIFARImage.imageBytes
     /// Number of classes; labels are `0..<classes`.
     public static let classes = 10
     /// The classes' names by label, as `batches.meta.txt` of the binary version lists them.
     public static let classNames = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    /// The file of the binary version that lists the class names, one per line.
+    public static let classNamesFile = "batches.meta.txt"
     /// The most records one file may hold: each of the five training files and the test file of
     /// the real data set holds exactly 10,000, and smaller files (test fixtures, subsets) are
     /// allowed. A larger size means the wrong file, so it is refused before anything is allocated.

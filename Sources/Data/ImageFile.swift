@@ -105,7 +105,7 @@ public enum ImageFile {
 
     /// `image` scaled so its shorter side is `side` and centre-cropped to `side × side`, as a
     /// CIFAR record's pixels: the R plane, then G, then B, each row-major.
-    public static func planarInput(_ image: RGBImage, side: Int = CIFAR10.width) -> [UInt8] {
+    public static func planarInput(_ image: RGBImage, side: Int = CIFARImage.width) -> [UInt8] {
         let short = min(image.width, image.height)
         // The scaled image's size, and where its centre crop starts (in scaled pixels).
         let scaledWidth = max(side, (image.width * side + short / 2) / short)

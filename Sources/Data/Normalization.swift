@@ -12,8 +12,8 @@ public struct Normalization: Codable, Hashable, Sendable {
 
     /// Creates constants from three means and three standard deviations.
     public init(mean: [Float], std: [Float]) {
-        precondition(mean.count == CIFAR10.channels && std.count == CIFAR10.channels,
-                     "Normalization needs \(CIFAR10.channels) means and standard deviations, got \(mean.count) and \(std.count)")
+        precondition(mean.count == CIFARImage.channels && std.count == CIFARImage.channels,
+                     "Normalization needs \(CIFARImage.channels) means and standard deviations, got \(mean.count) and \(std.count)")
         self.mean = mean
         self.std = std
     }
@@ -25,13 +25,13 @@ public struct Normalization: Codable, Hashable, Sendable {
     /// E[p] and E[p²] − E[p]² are then taken in `Double` (relative error about 1e-12).
     public static func compute(from set: ImageSet) -> Normalization {
         precondition(set.count > 0, "Normalization.compute needs at least one image")
-        let plane = CIFAR10.width * CIFAR10.height
-        var sums = [UInt64](repeating: 0, count: CIFAR10.channels)
-        var squares = [UInt64](repeating: 0, count: CIFAR10.channels)
+        let plane = CIFARImage.width * CIFARImage.height
+        var sums = [UInt64](repeating: 0, count: CIFARImage.channels)
+        var squares = [UInt64](repeating: 0, count: CIFARImage.channels)
         set.pixels.withUnsafeBufferPointer { pixels in
             for i in 0..<set.count {
-                for c in 0..<CIFAR10.channels {
-                    let p = pixels.baseAddress! + i * CIFAR10.imageBytes + c * plane
+                for c in 0..<CIFARImage.channels {
+                    let p = pixels.baseAddress! + i * CIFARImage.imageBytes + c * plane
                     // 1024 × 255² < 2³², so one plane's sums fit in 32 bits.
                     var s: UInt32 = 0, q: UInt32 = 0
                     for k in 0..<plane {
@@ -46,7 +46,7 @@ public struct Normalization: Codable, Hashable, Sendable {
         }
         let n = Double(set.count * plane)
         var mean = [Float](), std = [Float]()
-        for c in 0..<CIFAR10.channels {
+        for c in 0..<CIFARImage.channels {
             let m = Double(sums[c]) / n
             let variance = max(0, Double(squares[c]) / n - m * m)
             mean.append(Float(m / 255))

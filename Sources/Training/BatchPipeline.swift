@@ -13,7 +13,7 @@ public final class PreparedBatch: @unchecked Sendable {
     public var count = 0
 
     init(capacity: Int) {
-        images = FloatBuffer(count: capacity * CIFAR10.imageBytes)
+        images = FloatBuffer(count: capacity * CIFARImage.imageBytes)
         labels = Array(repeating: 0, count: capacity)
     }
 }
@@ -49,7 +49,7 @@ public final class BatchPipeline: @unchecked Sendable {
                 let slot = slots[b % slots.count]
                 var k = 0
                 for index in indices {
-                    let out = slot.images.pointer + k * CIFAR10.imageBytes
+                    let out = slot.images.pointer + k * CIFARImage.imageBytes
                     if let epoch {
                         augmenter.render(set, index: Int(index), epoch: epoch, into: out)
                     } else {

@@ -30,7 +30,7 @@ public enum Evaluation {
         var lossSum = 0.0
         var correct = 0
         while let batch = pipeline.next() {
-            network.input.update(from: batch.images.pointer, count: batch.count * CIFAR10.imageBytes)
+            network.input.update(from: batch.images.pointer, count: batch.count * CIFARImage.imageBytes)
             network.forward(batch: batch.count, training: false)
             let result = batch.labels.withUnsafeBufferPointer {
                 SoftmaxCrossEntropy.evaluate(logits: network.output, labels: $0.baseAddress!, batch: batch.count,

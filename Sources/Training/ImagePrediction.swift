@@ -16,8 +16,8 @@ public struct ImagePrediction {
     public var model: ModelConfiguration
     /// The input normalisation (the weights' own, else computed from a training set).
     public var normalization: Normalization
-    /// Class names by label.
-    public var classNames = CIFAR10.classNames
+    /// Class names by label (the weights' own when they record them, else their data set's).
+    public var classNames: [String]
     /// Classes reported per image.
     public var top = 3
     /// Images per forward pass.
@@ -25,19 +25,22 @@ public struct ImagePrediction {
     /// Worker threads, for decoding and for the network.
     public var threads = 2
 
-    /// A prediction for `weights`, of their model (or `model`, which must agree with it) and
-    /// normalisation (or the one of `dataDirectory`'s training set).
+    /// A prediction for `weights`, of their model (or `model`, which must agree with it; its
+    /// outputs are `dataset`'s classes) and normalisation (or the one of `dataDirectory`'s
+    /// training set of `dataset`).
     ///
     /// - Throws: `TrainingError.invalidOption` when the model or the normalisation is unknown or
     ///   `model` contradicts the weights'; data errors as they come.
-    public init(weights: ModelWeights, model: ModelConfiguration?, dataDirectory: String?) throws {
-        guard let chosen = try weights.model(flags: model) else {
+    public init(weights: ModelWeights, model: ModelConfiguration?, dataDirectory: String?, dataset: Dataset) throws {
+        guard var chosen = try weights.model(flags: model) else {
             throw TrainingError.invalidOption(flag: "--model", value: "(none)", rule: "\(weights.path) does not say its model; give the model flags")
         }
+        if weights.model == nil { chosen.classes = dataset.classes }
+        classNames = weights.classNames ?? dataset.classNames
         if let known = weights.normalization {
             normalization = known
         } else if let dataDirectory {
-            normalization = Normalization.compute(from: try ImageSet.load(directory: dataDirectory, split: .train))
+            normalization = Normalization.compute(from: try ImageSet.load(directory: dataDirectory, split: .train, dataset: dataset))
         } else {
             throw TrainingError.invalidOption(flag: "--data", value: "(none)",
                                               rule: "\(weights.path) does not record the input normalisation; give the training data it was computed from")
@@ -96,7 +99,7 @@ public struct ImagePrediction {
         var logits: [Float] = []
         if !good.isEmpty {
             var pixels: [UInt8] = []
-            pixels.reserveCapacity(good.count * CIFAR10.imageBytes)
+            pixels.reserveCapacity(good.count * CIFARImage.imageBytes)
             for i in good { pixels += try decoded[i].get() }
             let set = ImageSet(pixels: pixels, labels: [UInt8](repeating: 0, count: good.count))
             let graph = try ModelBuilder.checkedGraph(for: model, batch: batch, threads: threads,

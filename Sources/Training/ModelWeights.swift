@@ -15,6 +15,10 @@ public struct ModelWeights {
     public var model: ModelConfiguration?
     /// The input normalisation the model was trained with, when the file says.
     public var normalization: Normalization?
+    /// The data set the model was trained on, when the file says.
+    public var dataset: Dataset?
+    /// The class names by label, when the file says (a checkpoint: its data set's).
+    public var classNames: [String]?
     /// Optimizer steps behind the weights (PyTorch's `num_batches_tracked`), when known.
     public var steps: Int?
     /// The file read.
@@ -28,6 +32,8 @@ public struct ModelWeights {
         public static let mean = "ddptrain.normalization.mean", std = "ddptrain.normalization.std"
         /// The class names by label, as a JSON array.
         public static let classes = "ddptrain.classes"
+        /// The data set trained on (`Dataset` as JSON: name, and labels for CIFAR-100).
+        public static let dataset = "ddptrain.dataset"
     }
 
     /// The suffix of PyTorch's batch-norm step counters, which ddptrain writes and ignores on reading.
@@ -38,6 +44,8 @@ public struct ModelWeights {
         tensors = checkpoint.tensors.filter { $0.section != "optimizer" }
         model = checkpoint.state.configuration.model
         normalization = checkpoint.state.configuration.normalization
+        dataset = checkpoint.state.configuration.dataset
+        classNames = checkpoint.state.configuration.dataset.classNames
         steps = checkpoint.state.globalStep
         path = checkpoint.path
     }
@@ -73,6 +81,21 @@ public struct ModelWeights {
             }
             result.normalization = Normalization(mean: m, std: s)
         }
+        if let text = metadata[MetadataKey.dataset] {
+            do {
+                let dataset = try decoder.decode(Dataset.self, from: Data(text.utf8))
+                try dataset.validate()
+                result.dataset = dataset
+            } catch {
+                throw SafetensorsError.invalid(path: path, reason: "its metadata \(MetadataKey.dataset) is not a ddptrain data set (\(error))")
+            }
+        }
+        if let text = metadata[MetadataKey.classes] {
+            guard let names = try? decoder.decode([String].self, from: Data(text.utf8)) else {
+                throw SafetensorsError.invalid(path: path, reason: "its metadata \(MetadataKey.classes) is not a JSON array of class names")
+            }
+            result.classNames = names
+        }
         return result
     }
 
@@ -83,12 +106,16 @@ public struct ModelWeights {
     }
 
     /// The model to run the weights as: their own, which `flags` (the model flags, when given)
-    /// must equal, else `flags`; nil when neither says.
+    /// must equal, else `flags`; nil when neither says. The model flags do not set the class
+    /// count (the data set does), so it is not compared.
     ///
     /// - Throws: `TrainingError.invalidOption` naming both models when `flags` contradicts the file.
     public func model(flags: ModelConfiguration?) throws -> ModelConfiguration? {
-        if let stored = model, let flags, flags != stored {
-            throw TrainingError.invalidOption(flag: "--model", value: flags.name, rule: "contradicts the model \(stored.name) of \(path)")
+        if let stored = model, var flags {
+            flags.classes = stored.classes
+            guard flags == stored else {
+                throw TrainingError.invalidOption(flag: "--model", value: flags.name, rule: "contradicts the model \(stored.name) of \(path)")
+            }
         }
         return model ?? flags
     }
@@ -149,12 +176,19 @@ public struct ModelWeights {
         return try ONNXExport.model(model, weights: byName, metadata: metadata(), producerVersion: TrainingConfiguration.currentVersion)
     }
 
-    /// What both export formats record besides the weights: model, normalisation, class names.
+    /// What both export formats record besides the weights: model, normalisation, data set and
+    /// class names.
     func metadata() throws -> [String: String] {
-        var metadata = [MetadataKey.classes: Self.jsonArray(CIFAR10.classNames.map { "\"\($0)\"" })]
+        var metadata: [String: String] = [:]
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        if let names = classNames ?? dataset?.classNames {
+            metadata[MetadataKey.classes] = String(decoding: try encoder.encode(names), as: UTF8.self)
+        }
+        if let dataset {
+            metadata[MetadataKey.dataset] = String(decoding: try encoder.encode(dataset), as: UTF8.self)
+        }
         if let model {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
             metadata[MetadataKey.model] = String(decoding: try encoder.encode(model), as: UTF8.self)
         }
         if let normalization {

@@ -19,8 +19,10 @@ public struct TestSetEvaluation {
     public var model: ModelConfiguration?
     /// The model evaluated without a checkpoint or model flags.
     public var defaultModel: ModelConfiguration
-    /// The CIFAR-10 directory.
+    /// The data directory.
     public var dataDirectory: String
+    /// `--dataset` and `--labels`, when given; otherwise the weights' data set, else CIFAR-10.
+    public var datasetName: Dataset.Name?, labels: Dataset.Labels?
     /// Samples per evaluation batch.
     public var batch = 100
     /// Worker threads.
@@ -39,6 +41,8 @@ public struct TestSetEvaluation {
     public struct Outcome {
         /// The model evaluated.
         public var model: ModelConfiguration
+        /// The data set whose test split it was evaluated on.
+        public var dataset: Dataset
         /// Loss, accuracy, samples.
         public var result: EvaluationResult
         /// Wall seconds of the evaluation itself.
@@ -61,9 +65,15 @@ public struct TestSetEvaluation {
             saved = try ModelWeights.load(weights, say: say)
         }
         if let saved, let chosen = try saved.model(flags: model) { configuration = chosen }
-        let test = try ImageSet.load(directory: dataDirectory, split: .test)
+        let dataset = try Dataset.choose(name: datasetName, labels: labels, base: saved?.dataset ?? .cifar10)
+        if saved?.model == nil { configuration.classes = dataset.classes }
+        guard configuration.classes == dataset.classes else {
+            throw TrainingError.invalidOption(flag: "--dataset", value: dataset.name.rawValue,
+                                              rule: "\(dataset) has \(dataset.classes) classes, but the model of \(saved?.path ?? "the flags") has \(configuration.classes) outputs")
+        }
+        let test = try ImageSet.load(directory: dataDirectory, split: .test, dataset: dataset)
         let normalization = try saved?.normalization
-            ?? Normalization.compute(from: ImageSet.load(directory: dataDirectory, split: .train))
+            ?? Normalization.compute(from: ImageSet.load(directory: dataDirectory, split: .train, dataset: dataset))
         let graph = try ModelBuilder.checkedGraph(for: configuration, batch: batch, threads: threads,
                                                   availableBytes: SystemMemory.availableBytes())
         let network = Network(graph: graph, maxBatch: batch, pool: ComputePool(threads: threads), seed: seed)
@@ -79,6 +89,6 @@ public struct TestSetEvaluation {
         if let logitsPath {
             try NumpyFile.write(logits, shape: [result.samples, network.outputCount], to: logitsPath)
         }
-        return Outcome(model: configuration, result: result, seconds: Date().timeIntervalSince(start))
+        return Outcome(model: configuration, dataset: dataset, result: result, seconds: Date().timeIntervalSince(start))
     }
 }

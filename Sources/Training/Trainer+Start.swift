@@ -9,7 +9,7 @@ extension Trainer {
     func announceStart() {
         let c = configuration
         reporter.line("training \(c.model.name) (\(ModelSummary(network.graph).parameterCount) parameters) on "
-                      + "\(trainingSet.count) images, testing on \(testSet.count); \(communicator.size) rank(s) × batch "
+                      + "\(trainingSet.count) \(c.dataset) images (\(c.dataset.classes) classes), testing on \(testSet.count); \(communicator.size) rank(s) × batch "
                       + "\(c.batchSize) = global batch \(c.globalBatchSize), \(schedule.stepsPerEpoch) steps/epoch, "
                       + "\(c.epochs) epochs, \(c.threads) thread(s) per rank, batch norm \(c.batchNormSync.rawValue), "
                       + "augment \(c.augmentation.description), 3×3 convolutions \(ConvolutionAlgorithm.selected.rawValue), kernels \(KernelSet.summary)"

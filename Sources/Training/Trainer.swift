@@ -5,7 +5,7 @@ import Engine
 import Foundation
 import Models
 
-/// Trains a model on CIFAR-10 on one or more ranks. The data path reads top to bottom:
+/// Trains a model on CIFAR-10 or CIFAR-100 on one or more ranks. The data path reads top to bottom:
 /// files → `ImageSet` (loaded once per rank) → `EpochPlan` (the epoch's global order, the same on
 /// every rank) → this rank's slice of each global batch → `BatchPipeline` (augment and normalise
 /// on a background thread) → `Network` forward (batch norm synchronised across ranks), loss over
@@ -84,8 +84,8 @@ public final class Trainer {
         resumePoint = resume
         c.worldSize = communicator.size
         try c.validate()
-        trainingSet = try ImageSet.load(directory: c.dataDirectory, split: .train)
-        testSet = try ImageSet.load(directory: c.dataDirectory, split: .test)
+        trainingSet = try ImageSet.load(directory: c.dataDirectory, split: .train, dataset: c.dataset)
+        testSet = try ImageSet.load(directory: c.dataDirectory, split: .test, dataset: c.dataset)
         let normalization = c.normalization ?? Normalization.compute(from: trainingSet)
         c.normalization = normalization
         c.trainingSamples = trainingSet.count
@@ -264,7 +264,7 @@ public final class Trainer {
     func step(_ batch: PreparedBatch, globalCount: Int, offset: Int, learningRate: Double,
               epoch: Int) throws -> (lossSum: Double, correct: Double, count: Double, stop: Bool) {
         let c = configuration
-        network.input.update(from: batch.images.pointer, count: batch.count * CIFAR10.imageBytes)
+        network.input.update(from: batch.images.pointer, count: batch.count * CIFARImage.imageBytes)
         network.context.sampleOffset = offset
         let result = batch.labels.withUnsafeBufferPointer {
             runner.forward(count: batch.count, labels: $0.baseAddress!, smoothing: c.labelSmoothing, globalCount: globalCount)

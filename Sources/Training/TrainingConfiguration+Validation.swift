@@ -86,18 +86,27 @@ extension TrainingConfiguration {
         }
     }
 
-    /// What start-up records about the data: normalisation constants and sample counts.
+    /// The data set and what start-up records about the data: the labels only CIFAR-100 has, a
+    /// model whose outputs are the data set's classes, normalisation constants and sample counts.
     func validateRecordedData() throws(ConfigurationProblem) {
+        do { try dataset.validate() } catch {
+            throw ConfigurationProblem(flag: "--labels", field: "dataset.labels", value: dataset.labels?.rawValue ?? "(none)",
+                                       rule: "must be fine or coarse for cifar100 and absent for cifar10")
+        }
+        guard model.classes == dataset.classes else {
+            throw ConfigurationProblem(flag: "--dataset", field: "model.classes", value: "\(model.classes)",
+                                       rule: "must be the \(dataset.classes) classes of \(dataset)")
+        }
         if let n = normalization {
             func bad(_ field: String, _ value: [Float], _ rule: String) -> ConfigurationProblem {
                 ConfigurationProblem(flag: "(computed from --data)", field: "normalization." + field,
                                      value: "[" + value.map { "\($0)" }.joined(separator: ", ") + "]", rule: rule)
             }
-            guard n.mean.count == CIFAR10.channels, n.mean.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
-                throw bad("mean", n.mean, "must hold \(CIFAR10.channels) numbers in [0, 1], one per colour channel")
+            guard n.mean.count == CIFARImage.channels, n.mean.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
+                throw bad("mean", n.mean, "must hold \(CIFARImage.channels) numbers in [0, 1], one per colour channel")
             }
-            guard n.std.count == CIFAR10.channels, n.std.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
-                throw bad("std", n.std, "must hold \(CIFAR10.channels) numbers in (0, 1], one per colour channel")
+            guard n.std.count == CIFARImage.channels, n.std.allSatisfy({ $0 > 0 && $0 <= 1 }) else {
+                throw bad("std", n.std, "must hold \(CIFARImage.channels) numbers in (0, 1], one per colour channel")
             }
         }
         for (field, count) in [("trainingSamples", trainingSamples), ("testSamples", testSamples)]

@@ -8,8 +8,12 @@ import Models
 public struct TrainingConfiguration: Codable, Hashable, Sendable {
     /// The architecture.
     public var model: ModelConfiguration
-    /// Directory holding `data_batch_1.bin` … `test_batch.bin`.
+    /// Directory holding the data set's files (`data_batch_1.bin` … `test_batch.bin` for
+    /// CIFAR-10, `train.bin` and `test.bin` for CIFAR-100).
     public var dataDirectory: String
+    /// The data set and, for CIFAR-100, the labels learnt; `model.classes` must be its class count.
+    /// Files written before CIFAR-100 support have no such field and read as CIFAR-10.
+    @RecordedDataset public var dataset: Dataset = .cifar10
     /// Directory for `config.json` and `metrics.jsonl`.
     public var runDirectory: String
     /// Epochs to train.

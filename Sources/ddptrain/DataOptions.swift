@@ -1,10 +1,12 @@
 import ArgumentParser
 import Data  // the flags parse into Data's AugmentationOptions and ShiftFill
 
-/// Flags that say where CIFAR-10 is and how training samples are augmented.
+/// Flags that say which data set, where it is, and how training samples are augmented.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "Directory with data_batch_1.bin … data_batch_5.bin and test_batch.bin (see Scripts/get-cifar10.sh).")
+    @Option(name: .long, help: "Directory with the data set's files: data_batch_1.bin … data_batch_5.bin and test_batch.bin for CIFAR-10 (Scripts/get-cifar10.sh), train.bin and test.bin for CIFAR-100 (Scripts/get-cifar100.sh).")
     var data: String
+
+    @OptionGroup var choice: DatasetOptions
 
     @Option(name: .long, help: "Augmentations of training samples: any of crop, flip, shift, comma-separated, or none (default: \(defaultKinds)).")
     var augment: String?

@@ -4,7 +4,7 @@ import Training
 /// `ddptrain eval`: test-set loss and accuracy of a model.
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate a model on the CIFAR-10 test set.",
+        abstract: "Evaluate a model on the CIFAR-10 or CIFAR-100 test set.",
         discussion: "With --checkpoint, evaluates the saved weights (and its model); with --weights, those of a safetensors file (its model from the file's ddptrain metadata, else from the model flags); otherwise the freshly initialised model of the seed.")
 
     @Option(name: .long, help: "A checkpoint file, or a run directory for its newest usable checkpoint (the one --resume auto would take), whose weights to evaluate.")
@@ -18,8 +18,10 @@ struct Eval: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(name: .long, help: "Directory with data_batch_1.bin … data_batch_5.bin and test_batch.bin.")
+    @Option(name: .long, help: "Directory with the data set's files (data_batch_1.bin … test_batch.bin for CIFAR-10, train.bin and test.bin for CIFAR-100).")
     var data: String
+
+    @OptionGroup var dataset: DatasetOptions
 
     @Option(name: .long, help: "Samples per evaluation batch.")
     var batchSize: Int = 100
@@ -43,13 +45,15 @@ struct Eval: ParsableCommand {
         evaluation.checkpoint = checkpoint
         evaluation.weights = weights
         evaluation.logitsPath = logits
+        evaluation.datasetName = dataset.dataset
+        evaluation.labels = dataset.labels
         evaluation.model = model.isGiven ? try model.configuration() : nil
         evaluation.batch = batchSize
         evaluation.threads = threads
         evaluation.seed = seed
         let outcome = try evaluation.run(say: printError)
         let r = outcome.result
-        print("\(outcome.model.name) on \(r.samples) test images: loss \(Self.fixed(r.loss, 4)), "
+        print("\(outcome.model.name) on \(r.samples) \(outcome.dataset) test images: loss \(Self.fixed(r.loss, 4)), "
               + "top-1 accuracy \(Self.fixed(100 * r.accuracy, 2))% (\(Self.fixed(outcome.seconds, 1)) s)")
     }
 

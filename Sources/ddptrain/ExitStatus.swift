@@ -29,7 +29,7 @@ enum ExitStatus: Int32 {
     /// The status an error ends the command with.
     static func of(_ error: Error) -> ExitStatus {
         switch error {
-        case is ConfigurationProblem, is ModelError, is AugmentationError, is RunDirectoryError, is ValidationError:
+        case is ConfigurationProblem, is ModelError, is AugmentationError, is DatasetChoiceError, is RunDirectoryError, is ValidationError:
             return .usage
         case let error as TrainingError:
             switch error {

@@ -29,7 +29,8 @@ struct Inspect: ParsableCommand {
         print("  content checksum \(String(format: "%016llx", summary.contentChecksum)) (verified)")
         print("  value hash \(String(format: "%016llx", CheckpointFile.valueHash(tensors))) (equal hash = bitwise-equal tensors)")
         print("  weights hash \(ModelWeights(checkpoint: point).hashText) (parameters and buffers only, as ddptrain export and --init-from report it)")
-        print("model \(c.model.name): \(tensors.filter { $0.section == "parameters" }.reduce(0) { $0 + $1.values.count }) parameters")
+        print("model \(c.model.name): \(tensors.filter { $0.section == "parameters" }.reduce(0) { $0 + $1.values.count }) parameters, "
+              + "\(c.model.classes) classes of \(c.dataset)")
         print("progress: epoch \(state.epoch) of \(c.epochs) complete" + (state.batchInEpoch > 0 ? " + \(state.batchInEpoch) batches" : "")
               + ", global step \(state.globalStep), \(state.samplesSeen) samples seen, \(String(format: "%.0f", state.wallSeconds)) s of training")
         print("run: \(state.worldSize) rank(s), global batch \(state.globalBatchSize), seed \(c.seed), batch norm \(c.batchNormSync.rawValue), "

@@ -24,10 +24,12 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
 
-    @Option(name: .long, help: ArgumentHelp("A CIFAR-10 directory whose training set gives the normalisation, for weights that do not record it.", valueName: "dir"))
+    @Option(name: .long, help: ArgumentHelp("A data directory whose training set gives the normalisation, for weights that do not record it.", valueName: "dir"))
     var data: String?
 
-    @Option(name: .long, help: ArgumentHelp("Class names, one per line (batches.meta.txt); default: --data's batches.meta.txt if there is one, else CIFAR-10's.", valueName: "file"))
+    @OptionGroup var dataset: DatasetOptions
+
+    @Option(name: .long, help: ArgumentHelp("Class names, one per line (batches.meta.txt, fine_label_names.txt); default: the names the weights record, else --data's names file if there is one, else the data set's.", valueName: "file"))
     var classes: String?
 
     @Option(name: .long, help: "Classes to report per image.")
@@ -52,9 +54,10 @@ struct Predict: ParsableCommand {
     func run() throws {
         let loaded = try checkpoint.map { ModelWeights(checkpoint: try ResumePoint.load($0, say: printError).point) }
             ?? ModelWeights.load(weights!, say: printError)
+        let chosen = try dataset.choice(base: loaded.dataset ?? .cifar10)
         var prediction = try ImagePrediction(weights: loaded, model: model.isGiven ? model.configuration() : nil,
-                                             dataDirectory: data)
-        let meta = data.map { ($0 as NSString).appendingPathComponent("batches.meta.txt") }
+                                             dataDirectory: data, dataset: chosen)
+        let meta = loaded.classNames == nil ? data.map { ($0 as NSString).appendingPathComponent(chosen.classNamesFile) } : nil
         if let names = classes ?? meta.flatMap({ FileManager.default.fileExists(atPath: $0) ? $0 : nil }) {
             prediction.classNames = try ImagePrediction.classNames(in: names)
         }

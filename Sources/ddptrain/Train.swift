@@ -5,10 +5,10 @@ import Foundation  // ProcessInfo, FileManager, String(format:)
 import Models  // model flags given on resume are a ModelConfiguration
 import Training
 
-/// `ddptrain train`: trains a model on CIFAR-10, evaluating on the test set after every epoch.
+/// `ddptrain train`: trains a model on CIFAR-10 or CIFAR-100, evaluating on the test set after every epoch.
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a model on CIFAR-10 (one process, or every rank under mpirun).",
+        abstract: "Train a model on CIFAR-10 or CIFAR-100 (one process, or every rank under mpirun).",
         discussion: """
             Defaults follow the papers' recipe: \(recipe). \
             Writes <run-dir>/config.json, one JSON line per epoch to <run-dir>/metrics.jsonl, and \
@@ -243,7 +243,10 @@ struct Train: ParsableCommand {
     /// `c` with every explicitly given flag applied.
     func apply(to base: TrainingConfiguration, model: ModelConfiguration?) throws -> TrainingConfiguration {
         var c = base
+        if data.choice.isGiven { c.dataset = try data.choice.choice(base: c.dataset) }
         if let model { c.model = model }
+        // The model's outputs are the data set's classes (model flags cannot set them).
+        c.model.classes = c.dataset.classes
         if let epochs { c.epochs = epochs }
         if let initFrom { c.initFrom = initFrom }
         if let batchSize { c.batchSize = batchSize }

@@ -15,11 +15,11 @@ func assertThrows<E: Error & Equatable>(_ expected: E, messageMentions phrases: 
     }
 }
 
-/// Checks that loading `split` from `directory` throws exactly `expected`, with a message that
+/// Checks that loading `split` of `dataset` from `directory` throws exactly `expected`, with a message that
 /// mentions each of `phrases`.
-func assertLoad(directory: String, split: DatasetSplit, throws expected: DataError,
+func assertLoad(directory: String, split: DatasetSplit, dataset: Dataset = .cifar10, throws expected: DataError,
                 messageMentions phrases: [String], file: StaticString = #filePath, line: UInt = #line) {
     assertThrows(expected, messageMentions: phrases, file: file, line: line) {
-        _ = try ImageSet.load(directory: directory, split: split)
+        _ = try ImageSet.load(directory: directory, split: split, dataset: dataset)
     }
 }

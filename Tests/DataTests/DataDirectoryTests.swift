@@ -41,14 +41,14 @@ final class DataDirectoryTests: XCTestCase {
         }
     }
 
-    func testCIFAR100IsRecognisedAsNotReadable() throws {
+    func testCIFAR100IsRecognisedAndTheFlagThatReadsItNamed() throws {
         let fixture = try CIFARFixture()
         try fixture.write("train.bin", bytes: [1, 2, 3])
         try fixture.write("test.bin", bytes: [1, 2, 3])
         let directory = fixture.directory.path
         assertLoad(directory: directory, split: .test,
                    throws: .cifar100(path: fixture.path("test_batch.bin"), directory: directory),
-                   messageMentions: ["test_batch.bin", "CIFAR-100", "does not take", "cifar-10-binary.tar.gz",
+                   messageMentions: ["test_batch.bin", "CIFAR-100", "--dataset cifar100", "cifar-10-binary.tar.gz",
                                      "Scripts/get-cifar10.sh \(directory)"])
     }
 

@@ -8,9 +8,9 @@ final class ImageSetTests: XCTestCase {
     func testTrainingFilesLoadInOrderWithTheirPixelsAndLabels() throws {
         let fixture = try CIFARFixture()
         try fixture.writeAll(trainingCounts: [2, 3, 1, 2, 2], testCount: 3)
-        let train = try ImageSet.load(directory: fixture.directory.path, split: .train)
+        let train = try ImageSet.load(directory: fixture.directory.path, split: .train, dataset: .cifar10)
         XCTAssertEqual(train.count, 10)
-        XCTAssertEqual(train.pixels.count, 10 * CIFAR10.imageBytes)
+        XCTAssertEqual(train.pixels.count, 10 * CIFARImage.imageBytes)
         XCTAssertEqual(train.pixels, CIFARFixture.imageSet(0..<10).pixels)
         XCTAssertEqual(train.labels, (0..<10).map { UInt8($0) })
     }
@@ -18,7 +18,7 @@ final class ImageSetTests: XCTestCase {
     func testTestSplitReadsOnlyTheTestFile() throws {
         let fixture = try CIFARFixture()
         try fixture.writeAll(trainingCounts: [1, 1, 1, 1, 1], testCount: 4)
-        let test = try ImageSet.load(directory: fixture.directory.path + "/", split: .test)
+        let test = try ImageSet.load(directory: fixture.directory.path + "/", split: .test, dataset: .cifar10)
         let expected = CIFARFixture.imageSet(CIFARFixture.firstTestImage..<(CIFARFixture.firstTestImage + 4))
         XCTAssertEqual(test.pixels, expected.pixels)
         XCTAssertEqual(test.labels, expected.labels)
@@ -27,7 +27,7 @@ final class ImageSetTests: XCTestCase {
     func testPixelsAreTheRecordsBytesAfterTheLabel() throws {
         let fixture = try CIFARFixture()
         try fixture.writeAll(trainingCounts: [1, 1, 1, 1, 1], testCount: 1)
-        let set = try ImageSet.load(directory: fixture.directory.path, split: .test)
+        let set = try ImageSet.load(directory: fixture.directory.path, split: .test, dataset: .cifar10)
         let record = CIFARFixture.record(image: CIFARFixture.firstTestImage)
         XCTAssertEqual(set.labels, [record[0]])
         XCTAssertEqual(set.pixels, Array(record[1...]))
@@ -52,7 +52,7 @@ final class ImageSetTests: XCTestCase {
                                         hint: DataError.obtainHint(directory: directory)),
                    messageMentions: ["data_batch_3.bin", "Scripts/get-cifar10.sh", "cifar10_to_bin.py"])
         // The test split does not need the training files.
-        XCTAssertNoThrow(try ImageSet.load(directory: directory, split: .test))
+        XCTAssertNoThrow(try ImageSet.load(directory: directory, split: .test, dataset: .cifar10))
     }
 
     func testSizeThatIsNotAWholeNumberOfRecordsIsReportedWithTheByteCount() throws {
@@ -99,6 +99,6 @@ final class ImageSetTests: XCTestCase {
         XCTAssertEqual(CIFAR10.files(for: .train),
                        ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"])
         XCTAssertEqual(CIFAR10.files(for: .test), ["test_batch.bin"])
-        XCTAssertEqual(CIFAR10.recordBytes, 1 + CIFAR10.channels * CIFAR10.height * CIFAR10.width)
+        XCTAssertEqual(CIFAR10.recordBytes, 1 + CIFARImage.channels * CIFARImage.height * CIFARImage.width)
     }
 }

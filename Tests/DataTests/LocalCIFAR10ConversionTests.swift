@@ -17,8 +17,8 @@ final class LocalCIFAR10ConversionTests: XCTestCase {
 
     func testConvertedSubsetOfTheLocalJPEGCopyLoads() throws {
         let directory = try convertedSubset()
-        let train = try ImageSet.load(directory: directory, split: .train)
-        let test = try ImageSet.load(directory: directory, split: .test)
+        let train = try ImageSet.load(directory: directory, split: .train, dataset: .cifar10)
+        let test = try ImageSet.load(directory: directory, split: .test, dataset: .cifar10)
         XCTAssertEqual(train.count, 500)
         XCTAssertEqual(test.count, 100)
         XCTAssertEqual(Set(train.labels), Set(0..<10))

@@ -33,7 +33,7 @@ final class RecordCountTests: XCTestCase {
     func testTenThousandRecordsIsTheLargestFileAccepted() throws {
         let fixture = try CIFARFixture()
         try fixture.sparse("test_batch.bin", bytes: 10_000 * 3073)  // all zeros: label 0, black images
-        let set = try ImageSet.load(directory: fixture.directory.path, split: .test)
+        let set = try ImageSet.load(directory: fixture.directory.path, split: .test, dataset: .cifar10)
         XCTAssertEqual(set.count, 10_000)
         XCTAssertEqual(set.pixels.count, 10_000 * 3072)
     }
@@ -42,7 +42,7 @@ final class RecordCountTests: XCTestCase {
         let fixture = try CIFARFixture()
         try fixture.writeAll(trainingCounts: [2, 3, 1, 5, 2], testCount: 3)
         for chunkRecords in [1, 2, 3, 1024] {
-            let set = try ImageSet.load(directory: fixture.directory.path, split: .train, chunkRecords: chunkRecords)
+            let set = try ImageSet.load(directory: fixture.directory.path, split: .train, dataset: .cifar10, chunkRecords: chunkRecords)
             let expected = CIFARFixture.imageSet(0..<13)
             XCTAssertEqual(set.labels, expected.labels, "chunks of \(chunkRecords)")
             XCTAssertEqual(set.pixels, expected.pixels, "chunks of \(chunkRecords)")
@@ -56,13 +56,13 @@ final class RecordCountTests: XCTestCase {
         bytes[3 * 3073] = 12
         let path = try fixture.write("test_batch.bin", bytes: bytes)
         assertThrows(DataError.badLabel(path: path, record: 3, label: 12), messageMentions: ["record 3"]) {
-            _ = try ImageSet.load(directory: fixture.directory.path, split: .test, chunkRecords: 2)
+            _ = try ImageSet.load(directory: fixture.directory.path, split: .test, dataset: .cifar10, chunkRecords: 2)
         }
     }
 
     func testDecodeRecordsReturnsTheImagesOfTheBytes() throws {
         let bytes = (5..<8).flatMap { CIFARFixture.record(image: $0) }
-        let set = try bytes.withUnsafeBytes { try ImageSet.decodeRecords($0, path: "memory") }
+        let set = try bytes.withUnsafeBytes { try ImageSet.decodeRecords($0, path: "memory", dataset: .cifar10) }
         let expected = CIFARFixture.imageSet(5..<8)
         XCTAssertEqual(set.labels, expected.labels)
         XCTAssertEqual(set.pixels, expected.pixels)
@@ -81,7 +81,7 @@ final class RecordCountTests: XCTestCase {
             let fixture = try CIFARFixture()
             let path = try fixture.write("test_batch.bin", bytes: bytes)
             assertThrows(error(path), messageMentions: [path]) {
-                _ = try bytes.withUnsafeBytes { try ImageSet.decodeRecords($0, path: path) }
+                _ = try bytes.withUnsafeBytes { try ImageSet.decodeRecords($0, path: path, dataset: .cifar10) }
             }
             assertLoad(directory: fixture.directory.path, split: .test, throws: error(path), messageMentions: [path])
         }

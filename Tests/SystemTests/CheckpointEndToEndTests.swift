@@ -651,7 +651,7 @@ final class CheckpointEndToEndTests: SystemTestCase {
         XCTAssertEqual(evaluated.status, 0, Self.report(evaluated))
         let printed = try XCTUnwrap(Self.capture(#"top-1 accuracy ([0-9.]+)%"#, in: evaluated.output), "no accuracy:\n\(Self.report(evaluated))")
         XCTAssertEqual(printed, String(format: "%.2f", 100 * accuracy), "eval vs metrics.jsonl:\n\(Self.report(evaluated))")
-        XCTAssertTrue(evaluated.output.contains("on 100 test images"), Self.report(evaluated))
+        XCTAssertTrue(evaluated.output.contains("on 100 CIFAR-10 test images"), Self.report(evaluated))
         XCTAssertTrue(out.contains(String(format: "last test accuracy %.2f%%", 100 * accuracy)), "inspect's metrics summary:\n\(out)")
         print("test accuracy \(printed)% (metrics: \(accuracy))")
     }

@@ -1,8 +1,9 @@
 import Data
 import Foundation
 
-/// CIFAR-10 binary files made up by the tests, in the real layout (1 label byte + 3072 pixel
-/// bytes per record): the one writer every test target uses.
+/// CIFAR-10 and CIFAR-100 binary files made up by the tests, in the real layouts (1 label byte,
+/// or CIFAR-100's coarse and fine label bytes, + 3072 pixel bytes per record): the one writer
+/// every test target uses.
 ///
 /// Image `id` has label `id % 10`; each channel is a brightness set by the label plus noise in
 /// ±48 from a hash of (image, byte). So the set is learnable but not trivial, every image differs
@@ -36,7 +37,7 @@ public final class CIFARFixture {
     // MARK: The images
 
     /// Pixels per channel.
-    private static let planeSize = CIFAR10.width * CIFAR10.height
+    private static let planeSize = CIFARImage.width * CIFARImage.height
 
     /// The first image id of the test file that `writeAll` and `writeDataSet` write.
     public static let firstTestImage = 100_000
@@ -55,7 +56,7 @@ public final class CIFARFixture {
     public static func record(image: Int, label: UInt8? = nil) -> [UInt8] {
         var bytes = [label ?? Self.label(image: image)]
         bytes.reserveCapacity(CIFAR10.recordBytes)
-        for c in 0..<CIFAR10.channels {
+        for c in 0..<CIFARImage.channels {
             for k in 0..<Self.planeSize { bytes.append(pixel(image: image, channel: c, position: k)) }
         }
         return bytes
@@ -110,6 +111,31 @@ public final class CIFARFixture {
             next += n
         }
         try write(CIFAR10.testFiles[0], images: Self.firstTestImage..<(Self.firstTestImage + testCount))
+    }
+
+    // MARK: CIFAR-100
+
+    /// The fine label of image `image` in the CIFAR-100 files: `image % 100`.
+    public static func fineLabel(image: Int) -> UInt8 { UInt8(image % CIFAR100.fineClasses) }
+
+    /// The superclass the fixture gives fine class `fine`: `fine / 5`, so each of the 20
+    /// superclasses holds five fine classes, as in the real data set (whose grouping differs).
+    public static func coarseLabel(fine: UInt8) -> UInt8 { fine / 5 }
+
+    /// One 3074-byte CIFAR-100 record of image `image`: coarse and fine label (its own unless
+    /// given), then the pixels of `record(image:)`.
+    public static func cifar100Record(image: Int, coarse: UInt8? = nil, fine: UInt8? = nil) -> [UInt8] {
+        let f = fine ?? fineLabel(image: image)
+        return [coarse ?? coarseLabel(fine: f), f] + record(image: image).dropFirst()
+    }
+
+    /// Writes CIFAR-100's `train.bin` with images `0..<trainingCount` and `test.bin` with
+    /// `testCount` images from `firstTestImage`; returns the directory's path.
+    @discardableResult
+    public func writeCIFAR100(training trainingCount: Int, test testCount: Int) throws -> String {
+        try write(CIFAR100.trainingFiles[0], bytes: (0..<trainingCount).flatMap { Self.cifar100Record(image: $0) })
+        try write(CIFAR100.testFiles[0], bytes: (Self.firstTestImage..<(Self.firstTestImage + testCount)).flatMap { Self.cifar100Record(image: $0) })
+        return directory.path
     }
 
     /// Writes a whole data set of `trainingCount` images spread evenly over the five training
