@@ -161,7 +161,12 @@ struct Train: ParsableCommand {
         c = try apply(to: c, model: nil)
         c.checkpoint = try checkpoints.settings(existing: nil)
         if let stepTimeout { c.stepTimeout = stepTimeout }
+        // The number of ranks is known once MPI has started, and Trainer checks the rules that
+        // depend on it then (--bn-sync group:K must divide it); the flags alone are checked for
+        // a world of one group.
+        c.worldSize = c.batchNormSync.ranksPerGroup ?? 1
         try c.validate()
+        c.worldSize = 1
         if checkpoints.resume == nil { try refuseUnusedFlags(c) }
         return c
     }
