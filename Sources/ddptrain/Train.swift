@@ -82,7 +82,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Worker threads per rank, the engine's only source of parallelism (default: \(defaults.threads)).")
     var threads: Int?
 
-    @Option(name: .long, help: "Batch-norm statistics across ranks: batch (global batch, all-reduced) or local (per rank) (default: \(defaults.batchNormSync.rawValue)).")
+    @Option(name: .long, help: ArgumentHelp("Batch-norm statistics across ranks: batch (global batch, all-reduced), local (per rank), group:K (groups of K consecutive ranks; K must divide the ranks) or node (the ranks of each host) (default: \(defaults.batchNormSync.rawValue)).", valueName: "mode"),
+            transform: { try BatchNormSync(parsing: $0) })
     var bnSync: BatchNormSync?
 
     @Option(name: .long, help: "Size of a gradient all-reduce bucket in MiB (default: \(number(defaults.bucketMegabytes))).")
@@ -288,7 +289,6 @@ struct Train: ParsableCommand {
 }
 
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
-extension BatchNormSync: ExpressibleByArgument {}
 extension ShiftFill: ExpressibleByArgument {}
 
 /// The defaults `train`'s help shows, from the configuration that owns them.
