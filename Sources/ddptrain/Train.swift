@@ -214,8 +214,10 @@ struct Train: ParsableCommand {
                 c.runDirectory = runDir
                 c = try apply(to: c, model: model.isGiven ? try model.configuration() : nil)
                 (c, changes) = checkpoints.continueWithChanges
-                    ? try resume.reconcileWithChanges(c, worldSize: communicator.size, explicitBatchSize: batchSize)
-                    : (try resume.reconcile(c, worldSize: communicator.size, explicitBatchSize: batchSize), [])
+                    ? try resume.reconcileWithChanges(c, worldSize: communicator.size, explicitBatchSize: batchSize,
+                                                      explicitBatchNormSync: bnSync)
+                    : (try resume.reconcile(c, worldSize: communicator.size, explicitBatchSize: batchSize,
+                                            explicitBatchNormSync: bnSync), [])
                 c.checkpoint = try checkpoints.settings(existing: resume.state.configuration.checkpoint)
                 if let stepTimeout { c.stepTimeout = stepTimeout }
                 try c.validate()

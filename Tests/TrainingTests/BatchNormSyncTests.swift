@@ -95,6 +95,79 @@ final class BatchNormSyncTests: XCTestCase {
         }
     }
 
+    // MARK: Resuming on other ranks
+
+    /// A resume point of a run of `ranks` ranks × `batch` samples under `mode`, at step 3.
+    static func resumePoint(_ mode: BatchNormSync, ranks: Int, batch: Int) -> ResumePoint {
+        var c = TrainingConfiguration(model: ModelConfiguration(family: .resnet, depth: 8), dataDirectory: "d", runDirectory: "r")
+        c.batchNormSync = mode
+        c.worldSize = ranks
+        c.batchSize = batch
+        c.epochs = 2
+        let schedule = LearningRateSchedule(kind: .constant, baseRate: 0.1, epochs: 2, stepsPerEpoch: 4)
+        let state = TrainingState(configuration: c, schedule: schedule, networkStep: 3, history: [], partialEpoch: nil,
+                                  wallSeconds: 1, savedAt: "2026-01-01T00:00:00Z", reason: "steps")
+        return ResumePoint(path: "run/ckpt.ddpt", state: state)
+    }
+
+    func testAResumeOnOtherRanksKeepsTheNumberOfGroupsSoEachNormalisesTheSameSamples() throws {
+        // 4 ranks × 6 in 2 groups of 2 ranks: the global batch of 24 in halves.
+        let point = Self.resumePoint(.group(ranksPerGroup: 2), ranks: 4, batch: 6)
+        for (ranks, k, batch) in [(2, 1, 12), (4, 2, 6), (6, 3, 4), (8, 4, 3)] {
+            let c = try point.reconcile(point.state.configuration, worldSize: ranks, explicitBatchSize: nil)
+            XCTAssertEqual(c.batchNormSync, .group(ranksPerGroup: k), "on \(ranks) ranks")
+            XCTAssertEqual(c.batchSize, batch)
+            XCTAssertNoThrow(try c.validate())
+            // Given explicitly, the re-derived value is accepted too.
+            XCTAssertEqual(try point.reconcile(point.state.configuration, worldSize: ranks, explicitBatchSize: nil,
+                                               explicitBatchNormSync: .group(ranksPerGroup: k)).batchNormSync, c.batchNormSync)
+        }
+        // Whatever the ranks, group g of K ranks covers the same samples of every global batch.
+        for count in 8...24 {
+            for (ranks, k) in [(2, 1), (4, 2), (8, 4)] {
+                let groups = (0..<2).map { g in
+                    Trainer.share(of: count, rank: g * k, ranks: ranks).lowerBound
+                        ..< Trainer.share(of: count, rank: g * k + k - 1, ranks: ranks).upperBound
+                }
+                XCTAssertEqual(groups, [0..<count / 2, count / 2..<count], "\(count) samples over \(ranks) ranks in groups of \(k)")
+            }
+        }
+    }
+
+    func testAResumeOnRanksThatCannotFormTheGroupsIsRefusedSayingWhichCountsWould() throws {
+        let point = Self.resumePoint(.group(ranksPerGroup: 2), ranks: 4, batch: 6)
+        for ranks in [1, 3] {
+            XCTAssertThrowsError(try point.reconcile(point.state.configuration, worldSize: ranks, explicitBatchSize: nil)) { error in
+                XCTAssertEqual(error as? ResumeError, .batchNormGroups(path: "run/ckpt.ddpt", ranksPerGroup: 2, savedRanks: 4, ranks: ranks))
+                XCTAssertTrue("\(error)".contains("resume on a multiple of 2 ranks (2, 4, 6…)"), "\(error)")
+            }
+        }
+        // The saved spelling given again on other ranks would mean other groups: refused, naming the one that keeps them.
+        XCTAssertThrowsError(try point.reconcile(point.state.configuration, worldSize: 8, explicitBatchSize: nil,
+                                                 explicitBatchNormSync: .group(ranksPerGroup: 2))) { error in
+            guard case ResumeError.contradictingFlags(_, let fields) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(fields.count, 1)
+            XCTAssertTrue(fields[0].hasPrefix("--bn-sync group:2") && fields[0].contains("as group:4"), "\(fields)")
+        }
+        // Another mode is another run, as before.
+        var local = point.state.configuration
+        local.batchNormSync = .local
+        XCTAssertThrowsError(try point.reconcile(local, worldSize: 4, explicitBatchSize: nil, explicitBatchNormSync: .local)) { error in
+            guard case ResumeError.contradictingFlags(_, let fields) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(fields, ["batchNormSync"])
+        }
+    }
+
+    func testLocalAndNodeModesStayAsTheyAreOnAnyNumberOfRanks() throws {
+        for mode in [BatchNormSync.local, .node, .batch] {
+            let point = Self.resumePoint(mode, ranks: 4, batch: 6)
+            for ranks in [1, 2, 3, 8] {
+                XCTAssertEqual(try point.reconcile(point.state.configuration, worldSize: ranks, explicitBatchSize: nil).batchNormSync,
+                               mode)
+            }
+        }
+    }
+
     // MARK: Which ranks a rank sums statistics with
 
     func testEachModeSumsStatisticsOverTheRanksItNames() throws {
