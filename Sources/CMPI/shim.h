@@ -20,4 +20,7 @@ static inline MPI_Status *ddp_statuses_ignore(void) { return MPI_STATUSES_IGNORE
 static inline int ddp_success(void) { return MPI_SUCCESS; }
 static inline int ddp_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
 static inline MPI_Errhandler ddp_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int ddp_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
+static inline MPI_Info ddp_info_null(void) { return MPI_INFO_NULL; }
+static inline MPI_Comm ddp_comm_null(void) { return MPI_COMM_NULL; }
 #endif

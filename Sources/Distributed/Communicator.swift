@@ -30,6 +30,14 @@ public protocol Communicator: StatisticsReducer {
     /// Waits until every started sum has completed.
     func waitAll()
 
+    /// The ranks that give the same `color` as this one, as a communicator of their own, ordered
+    /// by rank (`MPI_Comm_split`): for collectives among a group, such as batch-norm statistics
+    /// over groups of ranks. Collective: every rank calls it at the same point.
+    func split(color: Int) -> Communicator
+    /// The ranks on this one's host, as a communicator of their own, ordered by rank
+    /// (`MPI_Comm_split_type` with `MPI_COMM_TYPE_SHARED`). Collective, as `split`.
+    func splitByHost() -> Communicator
+
     /// Prints `rank K: message` to standard error and ends the whole job with exit status
     /// `status` (non-zero; `mpirun` reports it).
     func abort(_ message: String, status: Int32) -> Never

@@ -1,7 +1,7 @@
 import CMPI
 import Foundation
 
-/// A communicator over OpenMPI's `MPI_COMM_WORLD`.
+/// A communicator over OpenMPI's `MPI_COMM_WORLD`, or over a group of its ranks (`split`).
 ///
 /// MPI is initialised with `MPI_THREAD_FUNNELED`: only the main thread calls MPI (the compute
 /// pool's workers and the data thread never do). Errors make MPI calls return instead of
@@ -9,6 +9,12 @@ import Foundation
 public final class MPICommunicator: Communicator {
     public let rank: Int
     public let size: Int
+    /// The MPI communicator: `MPI_COMM_WORLD`, or a group's made by `split` or `splitByHost`.
+    private let comm: MPI_Comm?
+    /// This process's rank in `MPI_COMM_WORLD`, which messages name.
+    private let worldRank: Int
+    /// The groups split off this communicator, freed by `finalize` (world only).
+    private var groups: [MPICommunicator] = []
     private var pending: [MPI_Request?] = []
 
     /// Whether this process was started by `mpirun` (Open MPI sets these variables).
@@ -33,15 +39,60 @@ public final class MPICommunicator: Communicator {
         MPI_Comm_size(ddp_comm_world(), &s)
         rank = Int(r)
         size = Int(s)
+        comm = ddp_comm_world()
+        worldRank = rank
         if provided < ddp_thread_funneled() {
             abort("MPI granted thread level \(provided), below MPI_THREAD_FUNNELED (\(ddp_thread_funneled())) which ddptrain needs")
         }
     }
 
-    /// Ends MPI cleanly after a successful run.
+    /// A group's communicator: `comm`, made from the world communicator of rank `worldRank`.
+    private init(group comm: MPI_Comm?, worldRank: Int) {
+        self.comm = comm
+        self.worldRank = worldRank
+        var r: Int32 = 0, s: Int32 = 0
+        MPI_Comm_rank(comm, &r)
+        MPI_Comm_size(comm, &s)
+        rank = Int(r)
+        size = Int(s)
+    }
+
+    /// Ends MPI cleanly after a successful run (on the world communicator, after freeing the
+    /// groups split off it).
     public func finalize() {
+        precondition(comm == ddp_comm_world(), "finalize ends MPI: call it on the world communicator")
         waitAll()
+        for group in groups {
+            group.waitAll()
+            var handle = group.comm
+            MPI_Comm_free(&handle)
+        }
+        groups.removeAll()
         MPI_Finalize()
+    }
+
+    /// The ranks of `color`, ordered by rank (`MPI_Comm_split`, key = rank); freed by `finalize`.
+    public func split(color: Int) -> Communicator {
+        var group: MPI_Comm? = ddp_comm_null()
+        check(MPI_Comm_split(comm, Int32(truncatingIfNeeded: color), Int32(rank), &group), "MPI_Comm_split")
+        return adopt(group)
+    }
+
+    /// The ranks on this host, ordered by rank (`MPI_Comm_split_type`, `MPI_COMM_TYPE_SHARED`);
+    /// freed by `finalize`.
+    public func splitByHost() -> Communicator {
+        var group: MPI_Comm? = ddp_comm_null()
+        check(MPI_Comm_split_type(comm, ddp_comm_type_shared(), Int32(rank), ddp_info_null(), &group), "MPI_Comm_split_type")
+        return adopt(group)
+    }
+
+    /// Wraps a communicator `split` made, with errors returned as on the world communicator, and
+    /// keeps it for `finalize` to free.
+    private func adopt(_ group: MPI_Comm?) -> MPICommunicator {
+        MPI_Comm_set_errhandler(group, ddp_errors_return())
+        let communicator = MPICommunicator(group: group, worldRank: worldRank)
+        groups.append(communicator)
+        return communicator
     }
 
     private func check(_ status: Int32, _ what: String) {
@@ -55,41 +106,41 @@ public final class MPICommunicator: Communicator {
 
     public func sumAcrossRanks(_ values: UnsafeMutablePointer<Float>, count: Int) {
         guard size > 1, count > 0 else { return }
-        check(MPI_Allreduce(ddp_in_place(), values, Int32(count), ddp_float(), ddp_sum(), ddp_comm_world()), "MPI_Allreduce")
+        check(MPI_Allreduce(ddp_in_place(), values, Int32(count), ddp_float(), ddp_sum(), comm), "MPI_Allreduce")
     }
 
     public func sumAcrossRanks(_ values: UnsafeMutablePointer<Double>, count: Int) {
         guard size > 1, count > 0 else { return }
-        check(MPI_Allreduce(ddp_in_place(), values, Int32(count), ddp_double(), ddp_sum(), ddp_comm_world()), "MPI_Allreduce")
+        check(MPI_Allreduce(ddp_in_place(), values, Int32(count), ddp_double(), ddp_sum(), comm), "MPI_Allreduce")
     }
 
     public func range(of value: UInt64) -> (min: UInt64, max: UInt64) {
         var low = value, high = value
-        check(MPI_Allreduce(ddp_in_place(), &low, 1, ddp_uint64(), ddp_min(), ddp_comm_world()), "MPI_Allreduce")
-        check(MPI_Allreduce(ddp_in_place(), &high, 1, ddp_uint64(), ddp_max(), ddp_comm_world()), "MPI_Allreduce")
+        check(MPI_Allreduce(ddp_in_place(), &low, 1, ddp_uint64(), ddp_min(), comm), "MPI_Allreduce")
+        check(MPI_Allreduce(ddp_in_place(), &high, 1, ddp_uint64(), ddp_max(), comm), "MPI_Allreduce")
         return (low, high)
     }
 
     public func broadcast(_ values: UnsafeMutablePointer<Float>, count: Int) {
         guard size > 1, count > 0 else { return }
-        check(MPI_Bcast(values, Int32(count), ddp_float(), 0, ddp_comm_world()), "MPI_Bcast")
+        check(MPI_Bcast(values, Int32(count), ddp_float(), 0, comm), "MPI_Bcast")
     }
 
     public func broadcast(_ bytes: inout [UInt8]) {
         guard size > 1 else { return }
         var length = UInt64(bytes.count)
-        check(MPI_Bcast(&length, 1, ddp_uint64(), 0, ddp_comm_world()), "MPI_Bcast")
+        check(MPI_Bcast(&length, 1, ddp_uint64(), 0, comm), "MPI_Bcast")
         if rank != 0 { bytes = [UInt8](repeating: 0, count: Int(length)) }
         guard length > 0 else { return }
         bytes.withUnsafeMutableBytes { raw in
-            check(MPI_Bcast(raw.baseAddress, Int32(length), ddp_byte(), 0, ddp_comm_world()), "MPI_Bcast")
+            check(MPI_Bcast(raw.baseAddress, Int32(length), ddp_byte(), 0, comm), "MPI_Bcast")
         }
     }
 
     public func startSum(_ values: UnsafeMutablePointer<Float>, count: Int) {
         guard size > 1, count > 0 else { return }
         var request: MPI_Request? = ddp_request_null()
-        check(MPI_Iallreduce(ddp_in_place(), values, Int32(count), ddp_float(), ddp_sum(), ddp_comm_world(), &request),
+        check(MPI_Iallreduce(ddp_in_place(), values, Int32(count), ddp_float(), ddp_sum(), comm, &request),
               "MPI_Iallreduce")
         pending.append(request)
     }
@@ -108,7 +159,7 @@ public final class MPICommunicator: Communicator {
     }
 
     public func abort(_ message: String, status: Int32) -> Never {
-        FileHandle.standardError.write(Data("rank \(rank): \(message)\n".utf8))
+        FileHandle.standardError.write(Data("rank \(worldRank): \(message)\n".utf8))
         MPI_Abort(ddp_comm_world(), status)
         exit(status)
     }

@@ -15,6 +15,10 @@ public final class SingleProcessCommunicator: Communicator {
     public func startSum(_ values: UnsafeMutablePointer<Float>, count: Int) {}
     public func progress() {}
     public func waitAll() {}
+    /// This communicator: one process is every group.
+    public func split(color: Int) -> Communicator { self }
+    /// This communicator: one process is its host's only rank.
+    public func splitByHost() -> Communicator { self }
 
     public func abort(_ message: String, status: Int32) -> Never {
         FileHandle.standardError.write(Data("error: \(message)\n".utf8))

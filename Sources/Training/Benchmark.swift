@@ -21,7 +21,8 @@ public struct Benchmark {
     public var timedSteps = 10
     /// Whether to time each layer kind too.
     public var profile = false
-    /// Batch-norm statistics over the global batch or each rank's share (under mpirun).
+    /// Which ranks' samples batch norm normalises together under mpirun: the global batch, each
+    /// rank's share, groups of ranks or the ranks of each host.
     public var batchNormSync = BatchNormSync.batch
     /// Size of a gradient all-reduce bucket.
     public var bucketBytes = 1 << 20
@@ -30,10 +31,11 @@ public struct Benchmark {
     public init(model: ModelConfiguration) { self.model = model }
 
     /// Runs the steps on every rank of `communicator` and returns rank 0's report lines (other
-    /// ranks get none); `sgemmPeak` (GFLOP/s at `threads` threads), when measured, relates the
+    /// ranks get none); `ConfigurationProblem` when `batchNormSync` does not fit the ranks; `sgemmPeak` (GFLOP/s at `threads` threads), when measured, relates the
     /// model's GFLOP/s to it.
     public func run(on communicator: Communicator, sgemmPeak: Double? = nil) throws -> [String] {
         let ranks = communicator.size
+        try batchNormSync.validate(worldSize: ranks)
         let graph = try ModelBuilder.checkedGraph(for: model, batch: batch, threads: threads,
                                                   availableBytes: SystemMemory.availableBytes())
         let runner = StepRunner(graph: graph, maxBatch: batch, threads: threads, seed: 1, communicator: communicator,

@@ -8,6 +8,9 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
     case noValidCheckpoint(directory: String, tried: Int)
     /// The global batch cannot be split over the new number of ranks.
     case worldSizeMismatch(path: String, globalBatch: Int, savedRanks: Int, ranks: Int)
+    /// The checkpoint's batch-norm groups (`group:K` on `savedRanks` ranks, so savedRanks / K
+    /// groups) cannot be kept on `ranks` ranks, which do not divide into that many equal groups.
+    case batchNormGroups(path: String, ranksPerGroup: Int, savedRanks: Int, ranks: Int)
     /// Flags given on the command line contradict the checkpoint.
     case contradictingFlags(path: String, fields: [String])
     /// A tensor of the checkpoint does not fit the model.
@@ -25,6 +28,13 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
         case .worldSizeMismatch(let path, let globalBatch, let savedRanks, let ranks):
             return "\(path) was written by \(savedRanks) rank(s) with global batch \(globalBatch), which \(ranks) ranks cannot split "
                 + "evenly; resume with a number of ranks that divides \(globalBatch) so the sample order and schedule stay the same"
+        case .batchNormGroups(let path, let k, let savedRanks, let ranks):
+            let groups = max(1, savedRanks / k)
+            return "\(path) was trained with --bn-sync group:\(k) on \(savedRanks) ranks: \(groups) batch-norm groups, each "
+                + "normalising its own 1/\(groups) of every global batch. A resume keeps those groups (and with them the "
+                + "statistics), which \(ranks) rank(s) cannot split evenly; resume on a multiple of \(groups) ranks "
+                + "(\((1...3).map { "\(groups * $0)" }.joined(separator: ", "))…), or start a new run in another --run-dir "
+                + "(--init-from the checkpoint) to normalise over other groups"
         case .contradictingFlags(let path, let fields):
             return "flags contradict the checkpoint \(path) in: \(fields.joined(separator: ", ")). "
                 + "Drop those flags to continue the saved run, start a new run in another --run-dir, or (for the recipe: "

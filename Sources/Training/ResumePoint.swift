@@ -23,6 +23,13 @@ public struct ResumePoint {
         tensors = file.tensors
     }
 
+    /// A resume point from a state in memory, for tests of what a resume derives from it.
+    init(path: String, state: TrainingState, tensors: [NamedTensor] = []) {
+        self.path = path
+        self.state = state
+        self.tensors = tensors
+    }
+
     /// Copies the checkpoint's parameters and batch-norm buffers into `network` (for evaluation
     /// or resuming), checking every name and shape.
     public func restore(into network: Network) throws {

@@ -15,6 +15,9 @@ public final class StepRunner {
     public let optimizer: SGD
     /// The ranks whose gradients (and, with synchronised batch norm, statistics) are summed.
     public let communicator: Communicator
+    /// The ranks whose batch-norm statistics this rank sums with its own (`BatchNormSync
+    /// .statisticsGroup`): all of them, a group, or nil for this rank's samples alone.
+    public let batchNormGroup: Communicator?
     /// The worker threads every layer and the optimizer share.
     let pool: ComputePool
     /// Overlaps the gradient all-reduce with the backward pass.
@@ -37,17 +40,24 @@ public final class StepRunner {
     }
 
     /// Builds the network for batches of up to `maxBatch` samples on `threads` threads, with
-    /// batch norm synchronised across the ranks when `batchNormSync` is `.batch`.
+    /// batch-norm statistics summed over the ranks `batchNormSync` groups together (a collective
+    /// for `group:K` and `node`, which split the communicator).
     public init(graph: Graph, maxBatch: Int, threads: Int, seed: UInt64, communicator: Communicator,
                 batchNormSync: BatchNormSync, bucketBytes: Int, optimizer configuration: SGD.Configuration = .init()) {
         pool = ComputePool(threads: threads)
         network = Network(graph: graph, maxBatch: maxBatch, pool: pool, seed: seed)
         self.communicator = communicator
-        if batchNormSync == .batch && communicator.size > 1 {
-            network.context.statisticsReducer = communicator
-        }
+        batchNormGroup = batchNormSync.statisticsGroup(in: communicator)
+        network.context.statisticsReducer = batchNormGroup
         buckets = GradientBuckets(network: network, communicator: communicator, bucketBytes: bucketBytes)
         optimizer = SGD(arena: network.parameters, configuration: configuration)
+    }
+
+    /// Whether the ranks' batch-norm running statistics drift apart while they train: each rank
+    /// updates them from its own or its group's statistics, and not every rank is in its group.
+    /// They are then averaged over all ranks before every evaluation and checkpoint.
+    public var runningStatisticsDiffer: Bool {
+        communicator.size > 1 && (batchNormGroup?.size ?? 1) < communicator.size
     }
 
     /// Gradient buckets of the all-reduce.

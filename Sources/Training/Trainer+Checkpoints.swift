@@ -16,14 +16,14 @@ extension Trainer {
     }
 
     /// Takes a checkpoint at the current position (`schedule.step`). Every rank calls this at the
-    /// same point (with local batch norm the running statistics are averaged first, a collective);
+    /// same point (with local or grouped batch norm the running statistics are averaged first, a collective);
     /// rank 0 snapshots the state into memory and compresses and writes it on a background
     /// thread, so training stalls only for the copy. `wait` blocks until the file is on disk.
     /// With `best`, the run directory's `best` names the file once it is written (the highest test
     /// accuracy so far), and pruning by `--keep` never deletes it.
     func saveCheckpoint(reason: String, wallSeconds: Double, wait: Bool, best: Bool = false) throws {
         guard configuration.checkpoint.enabled else { return }
-        if configuration.batchNormSync == .local && communicator.size > 1 { averageRunningStatistics() }
+        if runner.runningStatisticsDiffer { averageRunningStatistics() }
         guard let writer else { return }
         let stallStart = Date()
         writer.waitForPending()

@@ -3,9 +3,7 @@ extension Trainer {
     /// Test-set loss and accuracy, each rank evaluating a contiguous shard and the sums added, so
     /// every image counts once and the figures equal a single process's.
     public func evaluate() -> EvaluationResult {
-        if configuration.batchNormSync == .local && communicator.size > 1 {
-            averageRunningStatistics()
-        }
+        if runner.runningStatisticsDiffer { averageRunningStatistics() }
         let shard = Self.share(of: testSet.count, rank: communicator.rank, ranks: communicator.size)
         let watchdog = self.watchdog
         watchdog?.beat("evaluation")
@@ -17,7 +15,8 @@ extension Trainer {
         return EvaluationResult(loss: sums[0] / n, accuracy: sums[1] / n, samples: Int(sums[2]))
     }
 
-    /// Replaces every rank's batch-norm running statistics by their mean over the ranks.
+    /// Replaces every rank's batch-norm running statistics by their mean over all ranks (a
+    /// collective): with local or grouped statistics each rank (group) has its own.
     public func averageRunningStatistics() {
         let buffers = network.buffers
         communicator.sumAcrossRanks(buffers.values.pointer, count: buffers.count)

@@ -14,6 +14,10 @@ extension Trainer {
                       + "\(c.epochs) epochs, \(c.threads) thread(s) per rank, batch norm \(c.batchNormSync.rawValue), "
                       + "augment \(c.augmentation.description), 3×3 convolutions \(ConvolutionAlgorithm.selected.rawValue), kernels \(KernelSet.summary)"
                       + (startEpoch + startBatch > 0 ? "; resuming at epoch \(startEpoch + 1), step \(schedule.step)" : ""))
+        if c.batchNormSync == .node && communicator.size > 1 {
+            reporter.line("batch norm over the ranks of each host: rank 0's host runs \(runner.batchNormGroup?.size ?? 1) "
+                          + "of the \(communicator.size) ranks")
+        }
         if communicator.isLeader, let events {
             var event = RunEvent(.started, rank: communicator.rank)
             event.model = c.model.name

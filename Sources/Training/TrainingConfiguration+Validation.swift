@@ -42,6 +42,7 @@ extension TrainingConfiguration {
         try within(epochs, 1...Limits.epochs, "--epochs", "epochs")
         try within(batchSize, 1...Limits.batchSize, "--batch-size", "batchSize")
         try within(worldSize, 1...Limits.worldSize, "mpirun -np", "worldSize")
+        try batchNormSync.validate(worldSize: worldSize)
         try within(threads, 1...Limits.threads, "--threads", "threads")
         if !(labelSmoothing >= 0 && labelSmoothing < 1) {
             throw problem("--label-smoothing", "labelSmoothing", labelSmoothing, "must be a number in [0, 1)")

@@ -126,13 +126,3 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
                                         epochs: 300, stepsPerEpoch: 1)
     }
 }
-
-/// How batch norm computes training statistics when several ranks share a global batch.
-public enum BatchNormSync: String, Codable, Hashable, Sendable, CaseIterable {
-    /// Statistics of the global batch: per-channel sums are all-reduced in forward and backward,
-    /// so N ranks compute exactly what one process with the global batch would.
-    case batch
-    /// Statistics of each rank's own samples (no communication); running statistics are averaged
-    /// across ranks before every evaluation.
-    case local
-}

@@ -23,7 +23,8 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Also print the time per layer kind (adds a little timing overhead).")
     var profile = false
 
-    @Option(name: .long, help: "Under mpirun: batch-norm statistics batch (all-reduced) or local (default: \(defaults.batchNormSync.rawValue)).")
+    @Option(name: .long, help: ArgumentHelp("Under mpirun: batch-norm statistics batch (all-reduced), local (per rank), group:K (groups of K consecutive ranks) or node (the ranks of each host) (default: \(defaults.batchNormSync.rawValue)).", valueName: "mode"),
+            transform: { try BatchNormSync(parsing: $0) })
     var bnSync: BatchNormSync?
 
     @Option(name: .long, help: "Under mpirun: gradient all-reduce bucket size in MiB (default: \(number(Double(defaults.bucketBytes) / 1_048_576))).")

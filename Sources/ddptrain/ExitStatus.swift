@@ -39,7 +39,7 @@ enum ExitStatus: Int32 {
             }
         case let error as ResumeError:
             switch error {
-            case .contradictingFlags, .worldSizeMismatch: return .usage
+            case .contradictingFlags, .worldSizeMismatch, .batchNormGroups: return .usage
             default: return .badInput
             }
         case is DataError, is CheckpointError, is SafetensorsError:

@@ -82,7 +82,8 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Worker threads per rank, the engine's only source of parallelism (default: \(defaults.threads)).")
     var threads: Int?
 
-    @Option(name: .long, help: "Batch-norm statistics across ranks: batch (global batch, all-reduced) or local (per rank) (default: \(defaults.batchNormSync.rawValue)).")
+    @Option(name: .long, help: ArgumentHelp("Batch-norm statistics across ranks: batch (global batch, all-reduced), local (per rank), group:K (groups of K consecutive ranks; K must divide the ranks) or node (the ranks of each host) (default: \(defaults.batchNormSync.rawValue)).", valueName: "mode"),
+            transform: { try BatchNormSync(parsing: $0) })
     var bnSync: BatchNormSync?
 
     @Option(name: .long, help: "Size of a gradient all-reduce bucket in MiB (default: \(number(defaults.bucketMegabytes))).")
@@ -161,7 +162,12 @@ struct Train: ParsableCommand {
         c = try apply(to: c, model: nil)
         c.checkpoint = try checkpoints.settings(existing: nil)
         if let stepTimeout { c.stepTimeout = stepTimeout }
+        // The number of ranks is known once MPI has started, and Trainer checks the rules that
+        // depend on it then (--bn-sync group:K must divide it); the flags alone are checked for
+        // a world of one group.
+        c.worldSize = c.batchNormSync.ranksPerGroup ?? 1
         try c.validate()
+        c.worldSize = 1
         if checkpoints.resume == nil { try refuseUnusedFlags(c) }
         return c
     }
@@ -208,8 +214,10 @@ struct Train: ParsableCommand {
                 c.runDirectory = runDir
                 c = try apply(to: c, model: model.isGiven ? try model.configuration() : nil)
                 (c, changes) = checkpoints.continueWithChanges
-                    ? try resume.reconcileWithChanges(c, worldSize: communicator.size, explicitBatchSize: batchSize)
-                    : (try resume.reconcile(c, worldSize: communicator.size, explicitBatchSize: batchSize), [])
+                    ? try resume.reconcileWithChanges(c, worldSize: communicator.size, explicitBatchSize: batchSize,
+                                                      explicitBatchNormSync: bnSync)
+                    : (try resume.reconcile(c, worldSize: communicator.size, explicitBatchSize: batchSize,
+                                            explicitBatchNormSync: bnSync), [])
                 c.checkpoint = try checkpoints.settings(existing: resume.state.configuration.checkpoint)
                 if let stepTimeout { c.stepTimeout = stepTimeout }
                 try c.validate()
@@ -286,7 +294,6 @@ struct Train: ParsableCommand {
 }
 
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
-extension BatchNormSync: ExpressibleByArgument {}
 extension ShiftFill: ExpressibleByArgument {}
 
 /// The defaults `train`'s help shows, from the configuration that owns them.

@@ -20,6 +20,8 @@ final class RecordingCommunicator: Communicator {
     func startSum(_ values: UnsafeMutablePointer<Float>, count: Int) { started.append((values - base, count)) }
     func progress() { progressCalls += 1 }
     func waitAll() { waits += 1 }
+    func split(color: Int) -> Communicator { self }
+    func splitByHost() -> Communicator { self }
     func abort(_ message: String, status: Int32) -> Never { fatalError(message) }
 }
 
