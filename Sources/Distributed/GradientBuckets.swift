@@ -15,6 +15,9 @@ public final class GradientBuckets {
     private let communicator: Communicator
     private let gradients: UnsafeMutablePointer<Float>
     private var started = 0
+    /// While true, finished gradients are not reduced: the backward pass of a micro-batch that
+    /// is not its step's last only adds to the gradients, which the last one then reduces.
+    public var isDeferred = false
     /// Seconds spent inside `finish()` waiting for reductions: the communication not hidden behind backward.
     public private(set) var exposedSeconds = 0.0
 
@@ -32,6 +35,7 @@ public final class GradientBuckets {
 
     /// Starts every bucket that lies within the finished prefix, then lets pending ones progress.
     func ready(upTo prefix: Int) {
+        guard !isDeferred else { return }
         while started < ranges.count && ranges[started].upperBound <= prefix {
             let r = ranges[started]
             communicator.startSum(gradients + r.lowerBound, count: r.count)
@@ -42,6 +46,7 @@ public final class GradientBuckets {
 
     /// Starts any bucket not yet started, waits for all, and resets for the next step.
     public func finish() {
+        isDeferred = false
         let start = DispatchTime.now().uptimeNanoseconds
         ready(upTo: Int.max)
         communicator.waitAll()

@@ -57,13 +57,15 @@ public final class Network {
     /// Classes (elements of one sample's output).
     public var outputCount: Int { graph.shape(graph.output).elementCount }
 
-    /// Runs the layers forward on the first `batch` samples of `input`.
-    public func forward(batch: Int, training: Bool) {
+    /// Runs the layers forward on the first `batch` samples of `input`. A training pass counts
+    /// one step (which keys dropout masks) unless `sameStep`: the later micro-batches of an
+    /// accumulated optimizer step share its step, as the ranks they stand in for would.
+    public func forward(batch: Int, training: Bool, sameStep: Bool = false) {
         precondition(batch >= 1 && batch <= maxBatch, "batch \(batch) outside 1...\(maxBatch)")
         context.batch = batch
         context.training = training
         // Keys dropout masks only; wrapping after 2⁶⁴ steps is harmless and never reached.
-        if training { context.step &+= 1 }
+        if training && !sameStep { context.step &+= 1 }
         guard let profile else {
             for layer in graph.layers { layer.forward(context) }
             return

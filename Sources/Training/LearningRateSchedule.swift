@@ -39,6 +39,9 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
     public var stepsPerEpoch: Int
     /// State: optimizer steps taken so far.
     public var step: Int = 0
+    /// How the rate grows with the global batch (`--lr-scaling`); nil for not at all (and in
+    /// files written before scaling existed).
+    public var batchScaling: BatchScaling?
 
     /// Creates a schedule at step 0.
     public init(kind: Kind, baseRate: Double, milestones: [Double] = [0.5, 0.75], gamma: Double = 0.1,
@@ -87,8 +90,14 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
         case .inverseTime:
             rate = baseRate / (1 + (decay ?? 0) * Double(s))
         }
+        // Warm-up ramps linearly over its steps: from 0 to the curve, or with batch scaling from
+        // the curve at the reference batch to the scaled one (Goyal et al. 2017's gradual warm-up).
+        let factor = batchScaling?.factor ?? 1
         if s < warmupSteps {
-            rate *= Double(s + 1) / Double(warmupSteps)
+            let progress = Double(s + 1) / Double(warmupSteps)
+            rate *= batchScaling == nil ? progress : 1 + (factor - 1) * progress
+        } else {
+            rate *= factor
         }
         return rate
     }
@@ -114,6 +123,9 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
         if !(minimumRate >= 0 && minimumRate <= baseRate) {
             throw fail("--min-lr", "minimumRate", minimumRate, "must be a number between 0 and --lr (\(baseRate))")
         }
+        if let b = batchScaling, !(1...(1 << 30)).contains(b.referenceBatch) {
+            throw fail("--reference-batch", "batchScaling.referenceBatch", b.referenceBatch, "must be a positive number of samples")
+        }
         if kind == .inverseTime, !((decay ?? -1) > 0 && (decay ?? .infinity).isFinite) {
             throw fail("--decay", "decay", decay.map { "\($0)" } ?? "missing", "must be a positive number for --schedule inverse-time (Keras' decay, e.g. 1e-4)")
         }
@@ -133,5 +145,39 @@ public struct LearningRateSchedule: Codable, Hashable, Sendable {
                            "must lie before the end of the run (--epochs \(epochs)): a milestone at epoch \(last) would never take effect")
             }
         }
+    }
+}
+
+/// How the learning rate follows the global batch (`--lr-scaling`, `--reference-batch`): the
+/// schedule's rates are multiplied by `factor`, the global batch over the batch the recipe was
+/// tuned for (linear: Goyal et al. 2017), or its square root (Krizhevsky 2014; Hoffer et al. 2017).
+public struct BatchScaling: Codable, Hashable, Sendable {
+    /// The rule, as `--lr-scaling` names it.
+    public enum Rule: String, Codable, CaseIterable, Sendable {
+        /// Rate × global batch / reference batch.
+        case linear
+        /// Rate × √(global batch / reference batch).
+        case sqrt
+    }
+
+    /// The rule.
+    public var rule: Rule
+    /// The global batch the base rate is meant for.
+    public var referenceBatch: Int
+    /// The run's global batch (filled in at start-up, as `stepsPerEpoch` is; 0 before).
+    public var globalBatch: Int
+
+    /// A scaling by `rule` from `referenceBatch` (the global batch is filled in at start-up).
+    public init(rule: Rule, referenceBatch: Int, globalBatch: Int = 0) {
+        self.rule = rule
+        self.referenceBatch = referenceBatch
+        self.globalBatch = globalBatch
+    }
+
+    /// The multiplier of every rate (1 until the global batch is known).
+    public var factor: Double {
+        guard globalBatch > 0, referenceBatch > 0 else { return 1 }
+        let ratio = Double(globalBatch) / Double(referenceBatch)
+        return rule == .linear ? ratio : ratio.squareRoot()
     }
 }

@@ -7,7 +7,7 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
     /// `--resume auto` found checkpoints but none was usable.
     case noValidCheckpoint(directory: String, tried: Int)
     /// The global batch cannot be split over the new number of ranks.
-    case worldSizeMismatch(path: String, globalBatch: Int, savedRanks: Int, ranks: Int)
+    case worldSizeMismatch(path: String, globalBatch: Int, savedRanks: Int, ranks: Int, accumulateSteps: Int = 1)
     /// The checkpoint's batch-norm groups (`group:K` on `savedRanks` ranks, so savedRanks / K
     /// groups) cannot be kept on `ranks` ranks, which do not divide into that many equal groups.
     case batchNormGroups(path: String, ranksPerGroup: Int, savedRanks: Int, ranks: Int)
@@ -25,9 +25,14 @@ public enum ResumeError: Error, CustomStringConvertible, Equatable {
         case .noValidCheckpoint(let directory, let tried):
             return "--resume auto: all \(tried) checkpoint(s) in \(directory) are unusable (see the warnings above); "
                 + "remove them or pass --resume PATH"
-        case .worldSizeMismatch(let path, let globalBatch, let savedRanks, let ranks):
-            return "\(path) was written by \(savedRanks) rank(s) with global batch \(globalBatch), which \(ranks) ranks cannot split "
-                + "evenly; resume with a number of ranks that divides \(globalBatch) so the sample order and schedule stay the same"
+        case .worldSizeMismatch(let path, let globalBatch, let savedRanks, let ranks, let steps):
+            guard steps > 1 else {
+                return "\(path) was written by \(savedRanks) rank(s) with global batch \(globalBatch), which \(ranks) ranks cannot split "
+                    + "evenly; resume with a number of ranks that divides \(globalBatch) so the sample order and schedule stay the same"
+            }
+            return "\(path) was written by \(savedRanks) rank(s) × \(steps) accumulated micro-batches with global batch \(globalBatch), "
+                + "which \(ranks) ranks × \(steps) micro-batches cannot split evenly; resume with a number of ranks that divides "
+                + "\(globalBatch / steps) so the sample order and schedule stay the same"
         case .batchNormGroups(let path, let k, let savedRanks, let ranks):
             let groups = max(1, savedRanks / k)
             return "\(path) was trained with --bn-sync group:\(k) on \(savedRanks) ranks: \(groups) batch-norm groups, each "

@@ -54,15 +54,19 @@ extension ResumePoint {
         let saved = state.configuration
         var c = saved
         c.takeSessionSettings(from: requested)
-        let global = state.globalBatchSize
-        guard global % worldSize == 0 else {
-            throw ResumeError.worldSizeMismatch(path: path, globalBatch: global, savedRanks: state.worldSize, ranks: worldSize)
+        // The global batch stays, and so do the micro-batches per step (`accumulateSteps` is the
+        // computation's: it decides what a batch norm normalises).
+        let global = state.globalBatchSize, steps = saved.accumulationSteps
+        guard global % (worldSize * steps) == 0 else {
+            throw ResumeError.worldSizeMismatch(path: path, globalBatch: global, savedRanks: state.worldSize, ranks: worldSize,
+                                                accumulateSteps: steps)
         }
-        c.batchSize = global / worldSize
+        c.batchSize = global / (worldSize * steps)
         c.worldSize = worldSize
         if let explicitBatchSize, explicitBatchSize != c.batchSize {
             throw ResumeError.contradictingFlags(path: path, fields: [
-                "--batch-size \(explicitBatchSize) (the checkpoint's global batch \(global) over \(worldSize) rank(s) needs \(c.batchSize))",
+                "--batch-size \(explicitBatchSize) (the checkpoint's global batch \(global) over \(worldSize) rank(s)"
+                    + (steps > 1 ? " × \(steps) accumulated micro-batches" : "") + " needs \(c.batchSize))",
             ])
         }
         c.batchNormSync = try resumedBatchNormSync(worldSize: worldSize)

@@ -213,10 +213,12 @@ public final class RunDirectory {
             c.testSamples = 0
             c.batchSize *= c.worldSize  // the global batch decides the computation
             c.worldSize = 1
+            let scaling = c.schedule.batchScaling.map { BatchScaling(rule: $0.rule, referenceBatch: $0.referenceBatch) }
             c.schedule = LearningRateSchedule(kind: c.schedule.kind, baseRate: c.schedule.baseRate, milestones: c.schedule.milestones,
                                               gamma: c.schedule.gamma, warmupEpochs: c.schedule.warmupEpochs,
                                               minimumRate: c.schedule.minimumRate, decay: c.schedule.decay, epochs: c.epochs,
                                               stepsPerEpoch: 1)
+            c.schedule.batchScaling = scaling
             c.checkpoint = CheckpointSettings()
             c.softwareVersion = ""
             let encoder = JSONEncoder()

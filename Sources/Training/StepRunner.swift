@@ -6,8 +6,12 @@ import Foundation
 /// `Trainer` and for `Benchmark`: forward, loss over the global batch, backward with the gradient
 /// buckets all-reduced while it runs, optional gradient clipping, SGD.
 ///
-/// A step has two halves so that the caller can act between them: `Trainer` adds the global
-/// loss and the ranks' stop votes in one all-reduce after `forward` and before `backward`.
+/// A step has separate halves so that the caller can act between them: `Trainer` adds the global
+/// loss and the ranks' stop votes in one all-reduce after the last `forward` and before its
+/// `backward`. With gradient accumulation a step is K micro-batches, each a `forward` and a
+/// `backward` that adds to the gradients; only the last reduces them over the ranks, and the
+/// batch-norm running statistics move as the K·N ranks the micro-batches stand in for would
+/// move them (`MicroBatchStatistics`).
 public final class StepRunner {
     /// The model with its parameters, gradients and activations.
     public let network: Network
@@ -22,6 +26,10 @@ public final class StepRunner {
     let pool: ComputePool
     /// Overlaps the gradient all-reduce with the backward pass.
     let buckets: GradientBuckets
+    /// Micro-batches per optimizer step (1 without accumulation).
+    public let accumulationSteps: Int
+    /// The running statistics' bookkeeping across a step's micro-batches (nil for one).
+    let microBatchStatistics: MicroBatchStatistics?
     /// Seconds of the last step's phases.
     public private(set) var timings = Timings()
 
@@ -43,7 +51,10 @@ public final class StepRunner {
     /// batch-norm statistics summed over the ranks `batchNormSync` groups together (a collective
     /// for `group:K` and `node`, which split the communicator).
     public init(graph: Graph, maxBatch: Int, threads: Int, seed: UInt64, communicator: Communicator,
-                batchNormSync: BatchNormSync, bucketBytes: Int, optimizer configuration: SGD.Configuration = .init()) {
+                batchNormSync: BatchNormSync, bucketBytes: Int, optimizer configuration: SGD.Configuration = .init(),
+                accumulationSteps: Int = 1) {
+        precondition(accumulationSteps >= 1, "accumulationSteps must be at least 1")
+        self.accumulationSteps = accumulationSteps
         pool = ComputePool(threads: threads)
         network = Network(graph: graph, maxBatch: maxBatch, pool: pool, seed: seed)
         self.communicator = communicator
@@ -51,6 +62,7 @@ public final class StepRunner {
         network.context.statisticsReducer = batchNormGroup
         buckets = GradientBuckets(network: network, communicator: communicator, bucketBytes: bucketBytes)
         optimizer = SGD(arena: network.parameters, configuration: configuration)
+        microBatchStatistics = accumulationSteps > 1 ? MicroBatchStatistics(buffers: network.buffers) : nil
     }
 
     /// Whether the ranks' batch-norm running statistics drift apart while they train: each rank
@@ -69,31 +81,55 @@ public final class StepRunner {
     /// Restarts the count behind `allReduceWaitSeconds`.
     public func resetWaitTimer() { buckets.resetTimer() }
 
-    /// Runs the forward pass on the `count` samples already in `network.input` and evaluates
-    /// the loss, normalised by the global batch `globalCount`; returns this rank's loss sum and
-    /// correct count.
+    /// Runs the forward pass of micro-batch `microBatch` (0 ..< `accumulationSteps`) of a step
+    /// on the `count` samples already in `network.input` and evaluates the loss, normalised by the
+    /// global batch `globalCount` (all ranks and micro-batches); returns this rank's loss sum and
+    /// correct count for the micro-batch.
     public func forward(count: Int, labels: UnsafePointer<Int32>, smoothing: Float = 0,
-                        globalCount: Int) -> SoftmaxCrossEntropy.Result {
+                        globalCount: Int, microBatch: Int = 0) -> SoftmaxCrossEntropy.Result {
+        precondition(microBatch >= 0 && microBatch < accumulationSteps, "micro-batch \(microBatch) of \(accumulationSteps)")
         let start = DispatchTime.now().uptimeNanoseconds
-        network.forward(batch: count, training: true)
+        if microBatch == 0 { timings = Timings() }
+        microBatchStatistics?.beforeForward(microBatch: microBatch)
+        network.forward(batch: count, training: true, sameStep: microBatch > 0)
+        microBatchStatistics?.afterForward(microBatch: microBatch, of: accumulationSteps)
         let result = network.loss(labels: labels, smoothing: smoothing, normalizer: globalCount)
-        timings = Timings(forward: Self.seconds(since: start))
+        timings.forward += Self.seconds(since: start)
         return result
     }
 
+    /// Back-propagates the loss of the last `forward` (micro-batch `microBatch` of the step),
+    /// adding to the parameter gradients, which the step's first micro-batch starts from zero;
+    /// the last one sums them over the ranks, bucket by bucket while it runs.
+    public func backward(microBatch: Int = 0) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let waitBefore = buckets.exposedSeconds
+        let last = microBatch == accumulationSteps - 1
+        if microBatch == 0 { network.zeroParameterGradients() }
+        buckets.isDeferred = !last
+        network.backward()
+        if last { buckets.finish() }
+        timings.allReduceWait += buckets.exposedSeconds - waitBefore
+        timings.backward += Self.seconds(since: start)
+    }
+
     /// Back-propagates the loss of the last `forward`, sums the gradients over the ranks, clips
-    /// their norm to `clipNorm` when given, and takes one SGD step at `learningRate`.
+    /// their norm to `clipNorm` when given, and takes one SGD step at `learningRate` (a step of
+    /// one micro-batch).
     ///
     /// - Throws: `nonFiniteGradient` (with the norm) when clipping finds a NaN or infinite
     ///   gradient; the parameters are then left as they were.
     public func backwardAndUpdate(learningRate: Float, clipNorm: Double? = nil) throws(NonFiniteGradient) {
-        let start = DispatchTime.now().uptimeNanoseconds
-        let waitBefore = buckets.exposedSeconds
-        network.zeroParameterGradients()
-        network.backward()
-        buckets.finish()
-        timings.allReduceWait = buckets.exposedSeconds - waitBefore
-        timings.backward = Self.seconds(since: start)
+        backward()
+        try update(learningRate: learningRate, clipNorm: clipNorm)
+    }
+
+    /// Clips the summed gradients' norm to `clipNorm` when given and takes one SGD step at
+    /// `learningRate`, once the step's last micro-batch has run `backward`.
+    ///
+    /// - Throws: `nonFiniteGradient` (with the norm) when clipping finds a NaN or infinite
+    ///   gradient; the parameters are then left as they were.
+    public func update(learningRate: Float, clipNorm: Double? = nil) throws(NonFiniteGradient) {
         let update = DispatchTime.now().uptimeNanoseconds
         if let clipNorm {
             let norm = network.parameters.gradientNorm()

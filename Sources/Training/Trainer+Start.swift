@@ -9,8 +9,9 @@ extension Trainer {
     func announceStart() {
         let c = configuration
         reporter.line("training \(c.model.name) (\(ModelSummary(network.graph).parameterCount) parameters) on "
-                      + "\(trainingSet.count) \(c.dataset) images (\(c.dataset.classes) classes), testing on \(testSet.count); \(communicator.size) rank(s) × batch "
-                      + "\(c.batchSize) = global batch \(c.globalBatchSize), \(schedule.stepsPerEpoch) steps/epoch, "
+                      + "\(trainingSet.count) \(c.dataset) images (\(c.dataset.classes) classes), testing on \(testSet.count); \(communicator.size) rank(s) × "
+                      + (c.accumulationSteps > 1 ? "\(c.accumulationSteps) accumulated micro-batches × " : "")
+                      + "batch \(c.batchSize) = global batch \(c.globalBatchSize), \(schedule.stepsPerEpoch) steps/epoch, "
                       + "\(c.epochs) epochs, \(c.threads) thread(s) per rank, batch norm \(c.batchNormSync.rawValue), "
                       + "augment \(c.augmentation.description), 3×3 convolutions \(ConvolutionAlgorithm.selected.rawValue), kernels \(KernelSet.summary)"
                       + (startEpoch + startBatch > 0 ? "; resuming at epoch \(startEpoch + 1), step \(schedule.step)" : ""))

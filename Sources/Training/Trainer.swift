@@ -92,13 +92,16 @@ public final class Trainer {
         c.testSamples = testSet.count
         let plan = EpochPlan(sampleCount: trainingSet.count, batchSize: c.globalBatchSize, dropLast: c.dropLast,
                              seed: Self.orderSeed(c.seed), epoch: 0)
-        let steps = Self.trainedBatches(plan, ranks: communicator.size).count
+        let steps = Self.trainedBatches(plan, ranks: c.batchShares).count
         guard steps > 0 else {
             throw TrainingError.invalidOption(flag: "--batch-size", value: "\(c.batchSize)",
-                                              rule: "leaves no batch of the \(trainingSet.count) training samples for \(communicator.size) rank(s)")
+                                              rule: "leaves no batch of the \(trainingSet.count) training samples for \(communicator.size) rank(s)"
+                                                + (c.accumulationSteps > 1 ? " × \(c.accumulationSteps) micro-batches" : ""))
         }
         c.schedule.epochs = c.epochs
         c.schedule.stepsPerEpoch = steps
+        let globalBatch = c.globalBatchSize
+        c.schedule.batchScaling?.globalBatch = globalBatch
         c.schedule.step = resume?.state.schedule.step ?? 0
         if let resume, resume.state.schedule.stepsPerEpoch != c.schedule.stepsPerEpoch {
             throw ResumeError.contradictingFlags(path: resume.path, fields: ["the data set (steps per epoch \(steps), checkpoint \(resume.state.schedule.stepsPerEpoch))"])
@@ -111,13 +114,13 @@ public final class Trainer {
         // the data set does not reserve memory for samples that do not exist.
         // The model and batch must fit in this rank's part of the node's available memory, or the
         // run stops with the memory it would need instead of being killed half-way.
-        let largestShare = (min(c.globalBatchSize, trainingSet.count) + communicator.size - 1) / communicator.size
+        let largestShare = (min(c.globalBatchSize, trainingSet.count) + c.batchShares - 1) / c.batchShares
         let maxBatch = min(c.batchSize, largestShare)
         let graph = try ModelBuilder.checkedGraph(for: c.model, batch: maxBatch, threads: c.threads,
                                                   availableBytes: SystemMemory.availableBytes().map { $0 / Self.ranksOnThisNode() })
         runner = StepRunner(graph: graph, maxBatch: maxBatch, threads: c.threads, seed: c.seed, communicator: communicator,
                             batchNormSync: c.batchNormSync, bucketBytes: Int(c.bucketMegabytes * 1_048_576),
-                            optimizer: c.optimizer)
+                            optimizer: c.optimizer, accumulationSteps: c.accumulationSteps)
         if resume == nil, let source = c.initFrom { try Self.initialize(runner.network, from: source, communicator) }
         communicator.broadcast(runner.network.parameters.values.pointer, count: runner.network.parameters.count)
         communicator.broadcast(runner.network.buffers.values.pointer, count: runner.network.buffers.count)
@@ -198,16 +201,21 @@ public final class Trainer {
     }
 
     /// One pass over the training set in the epoch's global order, starting at global batch
-    /// `first`, this rank taking its share of every global batch. Returns nil when the ranks
-    /// agreed to stop early (signal, or a failed checkpoint under `--on-checkpoint-failure stop`).
+    /// `first`, this rank taking its share of every global batch (with accumulation, K shares:
+    /// the micro-batches of the K ranks it stands in for). Returns nil when the ranks agreed to
+    /// stop early (signal, or a failed checkpoint under `--on-checkpoint-failure stop`).
     func trainEpoch(_ epoch: Int, from first: Int) throws -> EpochMetrics? {
         let c = configuration
         let plan = EpochPlan(sampleCount: trainingSet.count, batchSize: c.globalBatchSize, dropLast: c.dropLast,
                              seed: Self.orderSeed(c.seed), epoch: epoch)
-        let global = Array(Self.trainedBatches(plan, ranks: communicator.size)[first...])
-        let ranges = global.map { Self.share(of: $0.count, rank: communicator.rank, ranks: communicator.size) }
-        let shares = zip(global, ranges).map { batch, r in
-            batch[(batch.startIndex + r.lowerBound)..<(batch.startIndex + r.upperBound)]
+        let global = Array(Self.trainedBatches(plan, ranks: c.batchShares)[first...])
+        let k = c.accumulationSteps
+        // Rank r's micro-batches are the shares r·K ..< r·K + K: the ranks K·N ranks would give them to.
+        let ranges = global.map { batch in
+            (0..<k).map { Self.share(of: batch.count, rank: communicator.rank * k + $0, ranks: c.batchShares) }
+        }
+        let shares = zip(global, ranges).flatMap { batch, micro in
+            micro.map { r in batch[(batch.startIndex + r.lowerBound)..<(batch.startIndex + r.upperBound)] }
         }
         let pipeline = BatchPipeline(set: trainingSet, batches: shares, augmenter: augmenter, epoch: epoch,
                                      capacity: network.maxBatch)
@@ -225,10 +233,9 @@ public final class Trainer {
             p.lossSum = partial.lossSum; p.correct = partial.correct; p.seen = partial.seen
             return p
         }
-        while let batch = pipeline.next() {
+        while b < global.count {
             lr = schedule.currentRate
-            let totals = try step(batch, globalCount: global[b].count,
-                                  offset: ranges[b].lowerBound,
+            let totals = try step(from: pipeline, globalCount: global[b].count, offsets: ranges[b].map(\.lowerBound),
                                   learningRate: lr, epoch: epoch)
             watchdog?.beat("the step after global step \(schedule.step) (epoch \(epoch + 1))")
             partial.lossSum += totals.lossSum
@@ -258,27 +265,39 @@ public final class Trainer {
                             evalSeconds: 0, wallSeconds: 0)
     }
 
-    /// One optimizer step on this rank's share of a global batch: forward, loss over the global
-    /// batch, backward with bucketed all-reduce, (clip), SGD. Returns the global loss sum,
-    /// correct count and sample count, identical on every rank.
-    func step(_ batch: PreparedBatch, globalCount: Int, offset: Int, learningRate: Double,
+    /// One optimizer step on this rank's share of a global batch, its micro-batches (one per
+    /// offset: where each share starts in the global batch) taken from `pipeline`: forward, loss
+    /// over the global batch, backward (the last micro-batch's with bucketed all-reduce), (clip),
+    /// SGD. Returns the global loss sum, correct count and sample count, identical on every rank.
+    func step(from pipeline: BatchPipeline, globalCount: Int, offsets: [Int], learningRate: Double,
               epoch: Int) throws -> (lossSum: Double, correct: Double, count: Double, stop: Bool) {
         let c = configuration
-        network.input.update(from: batch.images.pointer, count: batch.count * CIFARImage.imageBytes)
-        network.context.sampleOffset = offset
-        let result = batch.labels.withUnsafeBufferPointer {
-            runner.forward(count: batch.count, labels: $0.baseAddress!, smoothing: c.labelSmoothing, globalCount: globalCount)
+        var lossSum = 0.0, correct = 0.0, count = 0.0
+        for (k, offset) in offsets.enumerated() {
+            guard let batch = pipeline.next() else { preconditionFailure("the batch pipeline ended inside a step") }
+            network.input.update(from: batch.images.pointer, count: batch.count * CIFARImage.imageBytes)
+            network.context.sampleOffset = offset
+            let result = batch.labels.withUnsafeBufferPointer {
+                runner.forward(count: batch.count, labels: $0.baseAddress!, smoothing: c.labelSmoothing, globalCount: globalCount,
+                               microBatch: k)
+            }
+            lossSum += result.lossSum
+            correct += Double(result.correct)
+            count += Double(batch.count)
+            // The last micro-batch's backward waits for the collective verdicts below.
+            if k < offsets.count - 1 { runner.backward(microBatch: k) }
         }
         // One small all-reduce gives the global figures and collective verdicts: NaN anywhere,
         // and whether any rank was asked to stop (signal, or rank 0's failed checkpoint write).
         let vote = StopRequest.isRequested || writeFailed.isSet ? 1.0 : 0.0
-        var totals = [result.lossSum, Double(result.correct), Double(batch.count), vote]
+        var totals = [lossSum, correct, count, vote]
         communicator.sumAcrossRanks(&totals, count: 4)
         guard totals[0].isFinite else {
             throw TrainingError.nonFinite(what: "training loss", epoch: epoch, step: schedule.step)
         }
         do {
-            try runner.backwardAndUpdate(learningRate: Float(learningRate), clipNorm: c.gradientClipNorm)
+            runner.backward(microBatch: offsets.count - 1)
+            try runner.update(learningRate: Float(learningRate), clipNorm: c.gradientClipNorm)
         } catch {
             throw TrainingError.nonFinite(what: "gradient norm", epoch: epoch, step: schedule.step)
         }

@@ -14,6 +14,8 @@ extension TrainingConfiguration {
         public static let worldSize = 1 << 20
         /// Worker threads per rank.
         public static let threads = 1_024
+        /// Micro-batches per optimizer step.
+        public static let accumulateSteps = 1 << 16
         /// Gradient all-reduce bucket, in MiB.
         public static let bucketMegabytes = 1 << 16
         /// Checkpoints kept in a run directory.
@@ -43,6 +45,11 @@ extension TrainingConfiguration {
         try within(batchSize, 1...Limits.batchSize, "--batch-size", "batchSize")
         try within(worldSize, 1...Limits.worldSize, "mpirun -np", "worldSize")
         try batchNormSync.validate(worldSize: worldSize)
+        try within(accumulationSteps, 1...Limits.accumulateSteps, "--accumulate-steps", "accumulateSteps")
+        if Double(batchSize) * Double(batchShares) > Double(Limits.batchSize) {
+            throw problem("--accumulate-steps", "accumulateSteps", accumulationSteps,
+                          "makes a global batch of more than \(Limits.batchSize) samples (batch size × ranks × steps)")
+        }
         try within(threads, 1...Limits.threads, "--threads", "threads")
         if !(labelSmoothing >= 0 && labelSmoothing < 1) {
             throw problem("--label-smoothing", "labelSmoothing", labelSmoothing, "must be a number in [0, 1)")
@@ -62,6 +69,9 @@ extension TrainingConfiguration {
         }
         if optimizer.nesterov && optimizer.momentum == 0 {
             throw problem("--momentum", "optimizer.momentum", 0, "Nesterov needs momentum > 0 (add --no-nesterov)")
+        }
+        if let trust = optimizer.larsTrust, !(trust > 0 && trust.isFinite) {
+            throw problem("--lars-trust", "optimizer.larsTrust", trust, "must be a positive number (You et al. use 0.001)")
         }
         if !(optimizer.weightDecay >= 0 && optimizer.weightDecay.isFinite) {
             throw problem("--weight-decay", "optimizer.weightDecay", optimizer.weightDecay, "must be a number ≥ 0")

@@ -18,8 +18,13 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var runDirectory: String
     /// Epochs to train.
     public var epochs = 300
-    /// Samples per optimizer step on each rank; the global batch is `worldSize × batchSize`.
+    /// Samples per micro-batch on each rank; the global batch is
+    /// `worldSize × accumulationSteps × batchSize`.
     public var batchSize = 64
+    /// Micro-batches each rank runs per optimizer step (`--accumulate-steps`), their gradients
+    /// summed before the one all-reduce: nil (absent in `config.json`) for one. Each micro-batch
+    /// is normalised on its own, so N ranks × K micro-batches train as N·K ranks would.
+    public var accumulateSteps: Int?
     /// Whether a short last batch of an epoch is dropped (true) or trained on (false).
     public var dropLast = false
     /// Learning-rate curve (its `stepsPerEpoch` is filled in once the data set is loaded).
@@ -66,8 +71,15 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     /// The ddptrain version that wrote this configuration.
     public var softwareVersion = TrainingConfiguration.currentVersion
 
-    /// Samples per optimizer step over all ranks.
-    public var globalBatchSize: Int { batchSize * worldSize }
+    /// Micro-batches per optimizer step on each rank (1 without accumulation).
+    public var accumulationSteps: Int { accumulateSteps ?? 1 }
+
+    /// The shares one global batch is cut into: a micro-batch of each rank, as many as the ranks
+    /// of a run without accumulation that this one emulates.
+    public var batchShares: Int { worldSize * accumulationSteps }
+
+    /// Samples per optimizer step over all ranks and micro-batches.
+    public var globalBatchSize: Int { batchSize * batchShares }
 
     // MARK: Which fields may differ
     //

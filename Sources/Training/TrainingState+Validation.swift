@@ -37,8 +37,9 @@ extension TrainingState {
         guard stated.worldSize == c.worldSize else {
             return field("worldSize", stated.worldSize, "must equal configuration.worldSize (\(c.worldSize))")
         }
-        guard stated.globalBatchSize == c.batchSize * c.worldSize else {
-            return field("globalBatchSize", stated.globalBatchSize, "must equal batchSize × worldSize (\(c.batchSize * c.worldSize))")
+        guard stated.globalBatchSize == c.globalBatchSize else {
+            return field("globalBatchSize", stated.globalBatchSize,
+                         "must equal batchSize × worldSize × accumulateSteps (\(c.globalBatchSize))")
         }
         guard steps >= 1, c.trainingSamples == 0 || steps <= c.trainingSamples else {
             return field("schedule.stepsPerEpoch", steps, "must be between 1 and the \(c.trainingSamples) training samples")

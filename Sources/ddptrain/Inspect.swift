@@ -38,7 +38,9 @@ struct Inspect: ParsableCommand {
         let s = state.schedule
         print("schedule: \(s.kind.rawValue), base lr \(s.baseRate), step \(s.step) of \(s.totalSteps), current lr \(s.currentRate), "
               + "warm-up \(s.warmupEpochs) epochs (\(Int(100 * s.warmupProgress))% done)"
-              + (s.kind == .multistep ? ", milestones \(s.milestoneEpochs) × \(s.gamma)" : ""))
+              + (s.kind == .multistep ? ", milestones \(s.milestoneEpochs) × \(s.gamma)" : "")
+              + (s.batchScaling.map { ", rates × \($0.factor) (\($0.rule.rawValue) scaling from batch \($0.referenceBatch) to \($0.globalBatch))" } ?? "")
+              + (c.optimizer.larsTrust.map { ", LARS trust \($0)" } ?? ""))
         for phase in state.phases { print("phase from step \(phase.step): " + phase.changes.joined(separator: ", ")) }
         if let last = state.history.last {
             let best = state.history.max { $0.testAccuracy < $1.testAccuracy }!

@@ -28,8 +28,11 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Epochs to train (default: \(defaults.epochs)).")
     var epochs: Int?
 
-    @Option(name: .long, help: "Samples per optimizer step on each rank; the global batch is ranks × this (default: \(defaults.batchSize)).")
+    @Option(name: .long, help: "Samples per optimizer step on each rank (per micro-batch with --accumulate-steps); the global batch is ranks × accumulate steps × this (default: \(defaults.batchSize)).")
     var batchSize: Int?
+
+    @Option(name: .long, help: "Micro-batches per optimizer step on each rank, their gradients summed before the one all-reduce; each micro-batch is batch-normalised on its own, so N ranks train as N·K ranks would (default: 1).")
+    var accumulateSteps: Int?
 
     @Flag(name: .long, inversion: .prefixedNo, help: "Drop the last short batch of each epoch (default: train on it).")
     var dropLast: Bool?
@@ -52,8 +55,20 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "inverse-time decay per optimizer step, Keras' legacy decay: lr = base / (1 + decay · step).")
     var decay: Double?
 
-    @Option(name: .long, help: "Epochs of linear learning-rate warm-up before the schedule, may be fractional (default: \(number(defaults.schedule.warmupEpochs))).")
+    @Option(name: .long, help: "Epochs of linear learning-rate warm-up before the schedule, may be fractional; with --lr-scaling it ramps from the reference batch's rate to the scaled one (default: \(number(defaults.schedule.warmupEpochs))).")
     var warmupEpochs: Double?
+
+    @Option(name: .long, help: "Scale the learning rate with the global batch: linear (× global / reference batch, Goyal et al.) or sqrt (× its square root) (default: no scaling).")
+    var lrScaling: BatchScaling.Rule?
+
+    @Option(name: .long, help: "The global batch --lr is meant for, with --lr-scaling (default: 64).")
+    var referenceBatch: Int?
+
+    @Option(name: .long, help: "The optimizer: sgd, or lars (SGD with LARS' layer-wise trust ratio, You et al. 2017, for very large batches) (default: sgd).")
+    var optimizer: OptimizerKind?
+
+    @Option(name: .long, help: "LARS' trust coefficient η, with --optimizer lars (default: \(number(Double(OptimizerKind.defaultTrust)))).")
+    var larsTrust: Float?
 
     @Option(name: .long, help: "SGD momentum (default: \(number(defaults.optimizer.momentum))).")
     var momentum: Float?
@@ -181,6 +196,8 @@ struct Train: ParsableCommand {
         if gamma != nil && kind != .multistep { throw ValidationError("--gamma: only --schedule multistep uses it (the schedule is \(kind.rawValue))") }
         if minLr != nil && kind != .cosine { throw ValidationError("--min-lr: only --schedule cosine uses it (the schedule is \(kind.rawValue))") }
         if checkpoints.continueWithChanges && checkpoints.resume == nil { throw ValidationError("--continue-with-changes continues a checkpoint: add --resume") }
+        if referenceBatch != nil && c.schedule.batchScaling == nil { throw ValidationError("--reference-batch: only --lr-scaling uses it (add --lr-scaling linear or sqrt)") }
+        if larsTrust != nil && c.optimizer.larsTrust == nil { throw ValidationError("--lars-trust: only --optimizer lars uses it") }
         if decay != nil && kind != .inverseTime { throw ValidationError("--decay: only --schedule inverse-time uses it (the schedule is \(kind.rawValue))") }
         let a = c.augmentation
         if data.cropPadding != nil && !a.crop { throw ValidationError("--crop-padding: the augmentation (\(a.description)) has no crop; add crop to --augment") }
@@ -258,6 +275,7 @@ struct Train: ParsableCommand {
         if let epochs { c.epochs = epochs }
         if let initFrom { c.initFrom = initFrom }
         if let batchSize { c.batchSize = batchSize }
+        if let accumulateSteps { c.accumulateSteps = accumulateSteps == 1 ? nil : accumulateSteps }
         if let dropLast { c.dropLast = dropLast }
         if let lr { c.schedule.baseRate = lr }
         if let schedule { c.schedule.kind = schedule }
@@ -266,6 +284,15 @@ struct Train: ParsableCommand {
         if let minLr { c.schedule.minimumRate = minLr }
         if let decay { c.schedule.decay = decay }
         if let warmupEpochs { c.schedule.warmupEpochs = warmupEpochs }
+        if let lrScaling {
+            // The global batch is the run's, filled in at start-up; a resume keeps the recorded one.
+            c.schedule.batchScaling = BatchScaling(rule: lrScaling, referenceBatch: referenceBatch ?? c.schedule.batchScaling?.referenceBatch ?? 64,
+                                                   globalBatch: c.schedule.batchScaling?.globalBatch ?? 0)
+        } else if let referenceBatch, c.schedule.batchScaling != nil {
+            c.schedule.batchScaling?.referenceBatch = referenceBatch
+        }
+        if let optimizer { c.optimizer.larsTrust = optimizer == .lars ? (larsTrust ?? c.optimizer.larsTrust ?? OptimizerKind.defaultTrust) : nil }
+        if let larsTrust, optimizer == nil, c.optimizer.larsTrust != nil { c.optimizer.larsTrust = larsTrust }
         if let momentum { c.optimizer.momentum = momentum }
         if let nesterov { c.optimizer.nesterov = nesterov }
         if let weightDecay { c.optimizer.weightDecay = weightDecay }
@@ -295,6 +322,18 @@ struct Train: ParsableCommand {
 
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 extension ShiftFill: ExpressibleByArgument {}
+extension BatchScaling.Rule: ExpressibleByArgument {}
+
+/// The optimizers `--optimizer` names: both are `SGD`, LARS with a trust coefficient.
+enum OptimizerKind: String, ExpressibleByArgument, CaseIterable {
+    /// Plain SGD with (Nesterov) momentum.
+    case sgd
+    /// SGD with LARS' layer-wise trust ratio.
+    case lars
+
+    /// LARS' trust coefficient when `--lars-trust` is not given (You et al. use 0.001).
+    static let defaultTrust: Float = 0.001
+}
 
 /// The defaults `train`'s help shows, from the configuration that owns them.
 private var defaults: TrainingConfiguration { TrainingConfiguration.defaults }

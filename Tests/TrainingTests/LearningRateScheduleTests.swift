@@ -100,3 +100,37 @@ final class LearningRateScheduleTests: XCTestCase {
         }
     }
 }
+
+/// `--lr-scaling`: rates multiplied by the global batch over the reference (or its root), a
+/// warm-up that ramps from the reference batch's rate, and files without the field.
+final class BatchScalingTests: XCTestCase {
+    func testLinearAndSquareRootScalingMultiplyEveryRateAfterWarmUp() {
+        var s = LearningRateSchedule(kind: .multistep, baseRate: 0.1, milestones: [0.5], epochs: 4, stepsPerEpoch: 10)
+        s.batchScaling = BatchScaling(rule: .linear, referenceBatch: 64, globalBatch: 1024)
+        XCTAssertEqual(s.rate(atStep: 0), 1.6, accuracy: 1e-12)
+        XCTAssertEqual(s.rate(atStep: 25), 0.16, accuracy: 1e-12)
+        s.batchScaling = BatchScaling(rule: .sqrt, referenceBatch: 64, globalBatch: 1024)
+        XCTAssertEqual(s.rate(atStep: 0), 0.4, accuracy: 1e-12)
+        s.batchScaling = BatchScaling(rule: .linear, referenceBatch: 64)
+        XCTAssertEqual(s.rate(atStep: 0), 0.1, accuracy: 1e-12, "no factor before the global batch is known")
+    }
+
+    func testWarmUpRampsFromTheReferenceRateToTheScaledOne() {
+        var s = LearningRateSchedule(kind: .constant, baseRate: 0.1, warmupEpochs: 1, epochs: 3, stepsPerEpoch: 5)
+        s.batchScaling = BatchScaling(rule: .linear, referenceBatch: 32, globalBatch: 256)
+        // Goyal et al.: η at the start, kη = 0.8 after the warm-up, linear in between.
+        let expected = [0.24, 0.38, 0.52, 0.66, 0.8, 0.8, 0.8]
+        for (step, rate) in expected.enumerated() {
+            XCTAssertEqual(s.rate(atStep: step), rate, accuracy: 1e-12, "step \(step)")
+        }
+        s.batchScaling = nil
+        XCTAssertEqual(s.rate(atStep: 0), 0.02, accuracy: 1e-12, "without scaling the warm-up starts near 0")
+    }
+
+    func testAScheduleWithoutTheFieldDecodesUnscaled() throws {
+        let s = LearningRateSchedule(kind: .cosine, baseRate: 0.1, epochs: 2, stepsPerEpoch: 3)
+        let json = try JSONEncoder().encode(s)
+        XCTAssertFalse(String(decoding: json, as: UTF8.self).contains("batchScaling"))
+        XCTAssertNil(try JSONDecoder().decode(LearningRateSchedule.self, from: json).batchScaling)
+    }
+}
