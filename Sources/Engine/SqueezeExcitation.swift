@@ -131,7 +131,7 @@ public enum SqueezeExcitation {
     @inline(__always)
     public static func gateGradient(_ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ dg: UnsafeMutablePointer<Float>,
                                     channels: Int, planeSize: Int) {
-        for c in 0..<channels { dg[c] = dot(dy + c * planeSize, x + c * planeSize, count: planeSize) }
+        for c in 0..<channels { dg[c] = wideDot(dy + c * planeSize, x + c * planeSize, count: planeSize) }
     }
 
     /// `dx[c, :] = dy[c, :] · g[c] + ds[c] / planeSize`: the scaling's input gradient plus the
@@ -196,17 +196,29 @@ public enum SqueezeExcitation {
 
     // MARK: Vector helpers
 
-    /// `Σ a[i]` over `count` floats, 8 lanes then the remainder.
+    /// `Σ a[i]` over `count` floats, 8 lanes then the remainder, accumulated in Double: a plane
+    /// holds up to a thousand values whose sum may cancel, and this pass is not where time goes.
     @inline(__always)
     static func sum(_ a: UnsafePointer<Float>, count: Int) -> Float {
-        var acc = Float8(), i = 0
-        while i + 8 <= count { acc += a.load8(i); i += 8 }
+        var acc = SIMD8<Double>(), i = 0
+        while i + 8 <= count { acc += SIMD8<Double>(a.load8(i)); i += 8 }
         var s = acc.sum()
-        while i < count { s += a[i]; i += 1 }
-        return s
+        while i < count { s += Double(a[i]); i += 1 }
+        return Float(s)
     }
 
-    /// `Σ a[i] · b[i]` over `count` floats.
+    /// `Σ a[i] · b[i]` over `count` floats, accumulated in Double as `sum` (the gate's gradient
+    /// sums a plane of products of both signs).
+    @inline(__always)
+    static func wideDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
+        var acc = SIMD8<Double>(), i = 0
+        while i + 8 <= count { acc = acc.addingProduct(SIMD8<Double>(a.load8(i)), SIMD8<Double>(b.load8(i))); i += 8 }
+        var s = acc.sum()
+        while i < count { s += Double(a[i]) * Double(b[i]); i += 1 }
+        return Float(s)
+    }
+
+    /// `Σ a[i] · b[i]` over `count` floats (the dense products' rows: tens of elements).
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
         var acc = Float8(), i = 0
