@@ -196,26 +196,41 @@ public enum SqueezeExcitation {
 
     // MARK: Vector helpers
 
-    /// `Σ a[i]` over `count` floats, 8 lanes then the remainder, accumulated in Double: a plane
-    /// holds up to a thousand values whose sum may cancel, and this pass is not where time goes.
+    /// `Σ a[i]` over `count` floats: 8-lane Float sums of 64 elements at a time, added in Double
+    /// (a plane holds up to a thousand values whose sum may cancel; converting every vector to
+    /// Double instead made the pass as slow as a convolution).
     @inline(__always)
     static func sum(_ a: UnsafePointer<Float>, count: Int) -> Float {
-        var acc = SIMD8<Double>(), i = 0
-        while i + 8 <= count { acc += SIMD8<Double>(a.load8(i)); i += 8 }
-        var s = acc.sum()
-        while i < count { s += Double(a[i]); i += 1 }
-        return Float(s)
+        var total = 0.0, i = 0
+        while i + 64 <= count {
+            var acc = a.load8(i)
+            for k in stride(from: 8, to: 64, by: 8) { acc += a.load8(i + k) }
+            total += Double(acc.sum())
+            i += 64
+        }
+        var acc = Float8()
+        while i + 8 <= count { acc += a.load8(i); i += 8 }
+        total += Double(acc.sum())
+        while i < count { total += Double(a[i]); i += 1 }
+        return Float(total)
     }
 
-    /// `Σ a[i] · b[i]` over `count` floats, accumulated in Double as `sum` (the gate's gradient
-    /// sums a plane of products of both signs).
+    /// `Σ a[i] · b[i]` over `count` floats, blocked and added in Double as `sum` (the gate's
+    /// gradient sums a plane of products of both signs).
     @inline(__always)
     static func wideDot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
-        var acc = SIMD8<Double>(), i = 0
-        while i + 8 <= count { acc = acc.addingProduct(SIMD8<Double>(a.load8(i)), SIMD8<Double>(b.load8(i))); i += 8 }
-        var s = acc.sum()
-        while i < count { s += Double(a[i]) * Double(b[i]); i += 1 }
-        return Float(s)
+        var total = 0.0, i = 0
+        while i + 64 <= count {
+            var acc = a.load8(i) * b.load8(i)
+            for k in stride(from: 8, to: 64, by: 8) { acc = acc.addingProduct(a.load8(i + k), b.load8(i + k)) }
+            total += Double(acc.sum())
+            i += 64
+        }
+        var acc = Float8()
+        while i + 8 <= count { acc = acc.addingProduct(a.load8(i), b.load8(i)); i += 8 }
+        total += Double(acc.sum())
+        while i < count { total += Double(a[i]) * Double(b[i]); i += 1 }
+        return Float(total)
     }
 
     /// `Σ a[i] · b[i]` over `count` floats (the dense products' rows: tens of elements).
