@@ -1,10 +1,11 @@
-"""PyTorch definitions of ddptrain's models: SparseNet, DenseNet(-BC) and the CIFAR ResNet.
+"""PyTorch definitions of ddptrain's models: SparseNet, DenseNet(-BC) and the CIFAR ResNet, each
+optionally with squeeze-and-excitation units (`se-` names, ddptrain's `--se R`).
 
 Written from Sources/Models (ResNet.swift, DenseNet.swift, SparseNet.swift, AggregatingFamily.swift)
 and checked against ddptrain step by step by Scripts/pytorch_crosscheck.py. The module tree mirrors
 ddptrain's layer names, so a model's state_dict keys are exactly ddptrain's tensor names
 (`stem.conv.weight`, `stage2.block1.conv2.norm.running_var`, `block1.layer3.conv.weight`,
-`head.fc.bias`, ...): `ddptrain export --format safetensors` writes them unchanged, and
+`head.fc.bias`, `stage1.block2.se.fc1.weight`, ...): `ddptrain export --format safetensors` writes them unchanged, and
 `ddptrain train --init-from FILE.safetensors` reads them unchanged.
 
     import sys; sys.path.insert(0, "Scripts")
@@ -30,12 +31,16 @@ import torch.nn.functional as F
 # MARK: - Model configuration, parsed independently of ddptrain
 
 
-def model_config(name, depth=None, growth=None, bottleneck=None, compression=None, stem=None, dropout=None):
-    """family, depth, growth, bottleneck, compression, stem, dropout and units of a model name, as
-    ddptrain documents its names (Docs/cli.md): DenseNet's stem 16, DenseNet-BC's and SparseNet's
-    2k, -bc = bottleneck + compression 0.5; the keyword arguments override (ddptrain's model flags).
-    Raises ValueError for a name of no family."""
+def model_config(name, depth=None, growth=None, bottleneck=None, compression=None, stem=None, dropout=None, se=None):
+    """family, depth, growth, bottleneck, compression, stem, dropout, se (the squeeze-and-excitation
+    reduction ratio, None for no units) and units of a model name, as ddptrain documents its names
+    (Docs/cli.md): DenseNet's stem 16, DenseNet-BC's and SparseNet's 2k, -bc = bottleneck +
+    compression 0.5, an `se-` prefix = units with ratio 16; the keyword arguments override
+    (ddptrain's model flags). Raises ValueError for a name of no family."""
     parts = name.lower().split("-")
+    ratio = None
+    if len(parts) > 1 and parts[0] == "se":
+        parts, ratio = parts[1:], 16
     family = parts[0]
     bc = len(parts) > 1 and parts[1] == "bc"
     try:
@@ -51,8 +56,9 @@ def model_config(name, depth=None, growth=None, bottleneck=None, compression=Non
     else:
         raise ValueError(f"unknown model name {name}")
     config["dropout"] = 0.0
+    config["se"] = ratio
     for key, value in (("depth", depth), ("growth", growth), ("bottleneck", bottleneck),
-                       ("compression", compression), ("stem", stem), ("dropout", dropout)):
+                       ("compression", compression), ("stem", stem), ("dropout", dropout), ("se", se)):
         if value is not None:
             config[key] = value
     return with_units(config)
@@ -73,7 +79,7 @@ def config_from_ddptrain(model):
     return with_units(dict(family=model["family"], depth=model["depth"], growth=model["growthRate"],
                            bottleneck=model["bottleneck"], compression=model["compression"],
                            stem=model["stemChannels"], dropout=model.get("dropout", 0.0),
-                           classes=model.get("classes", 10)))
+                           classes=model.get("classes", 10), se=model.get("seRatio")))
 
 
 def build_model(config, bug=None):
@@ -170,23 +176,43 @@ class Head(nn.Module):
         return self.fc(x.mean(dim=(2, 3)))
 
 
+class SqueezeExcitation(nn.Module):
+    """Hu et al.'s squeeze-and-excitation: the mean of each channel, `fc1` (C to max(1, C // ratio),
+    with bias), a ReLU, `fc2` (back to C, with bias), a sigmoid, and each channel of the input
+    scaled by its gate. `site` names its ReLU for the cross-check."""
+
+    def __init__(self, channels, ratio):
+        super().__init__()
+        hidden = max(1, channels // ratio)
+        self.fc1 = nn.Linear(channels, hidden)
+        self.fc2 = nn.Linear(hidden, channels)
+        self.site = "se"
+
+    def forward(self, x):
+        z = RECTIFIER(self.fc1(x.mean(dim=(2, 3))), self.site + " relu")
+        return x * torch.sigmoid(self.fc2(z))[:, :, None, None]
+
+
 # MARK: - DenseNet and SparseNet
 
 
 class AggregatedLayer(nn.Module):
     """One dense or sparse layer: an optional 1×1 `bottleneck` to 4k channels, then the 3×3 `conv`
-    to k, each pre-activated, each followed by dropout when the model has it."""
+    to k, each pre-activated, each followed by dropout when the model has it, then with a
+    squeeze-and-excitation ratio a unit `se` on the k new features."""
 
-    def __init__(self, cin, growth, bottleneck, dropout):
+    def __init__(self, cin, growth, bottleneck, dropout, se=None):
         super().__init__()
         self.bottleneck = Convolution(cin, 4 * growth, 1, preactivation=True) if bottleneck else None
         self.conv = Convolution(4 * growth if bottleneck else cin, growth, 3, preactivation=True)
         self.dropout = dropout
+        self.se = SqueezeExcitation(growth, se) if se else None
 
     def forward(self, x):
         if self.bottleneck is not None:
             x = F.dropout(self.bottleneck(x), self.dropout, self.training)
-        return F.dropout(self.conv(x), self.dropout, self.training)
+        y = F.dropout(self.conv(x), self.dropout, self.training)
+        return self.se(y) if self.se is not None else y
 
 
 class Transition(nn.Module):
@@ -214,7 +240,7 @@ class AggregatedNet(nn.Module):
             layers = nn.ModuleDict()
             for layer in range(1, c["units"] + 1):
                 layers[f"layer{layer}"] = AggregatedLayer(sum(self.pick(channels)), c["growth"], c["bottleneck"],
-                                                          c.get("dropout", 0.0))
+                                                          c.get("dropout", 0.0), c.get("se"))
                 channels.append(c["growth"])
             setattr(self, f"block{block}", layers)
             out = sum(self.pick(channels))
@@ -264,18 +290,22 @@ class BasicBlock(nn.Module):
     """CIFAR ResNet block, post-activation: `conv1`; `conv2`, whose pre-activation `norm` is the
     block's first batch norm (the usual bn1); `norm2`; the sum with He et al.'s parameter-free
     option-A shortcut (subsample by the stride, zero-pad half of the new channels before and half
-    after); a ReLU."""
+    after); a ReLU. With a squeeze-and-excitation ratio, a unit `se` scales the branch after `norm2`,
+    before the sum (SE-ResNet)."""
 
-    def __init__(self, cin, cout, stride, bug=None):
+    def __init__(self, cin, cout, stride, bug=None, se=None):
         super().__init__()
         self.conv1 = Convolution(cin, cout, 3, stride=stride)
         self.conv2 = Convolution(cout, cout, 3, preactivation=True)
         self.norm2 = nn.BatchNorm2d(cout)
+        self.se = SqueezeExcitation(cout, se) if se else None
         self.stride, self.pad, self.bug = stride, cout - cin, bug
         self.site = "block"
 
     def forward(self, x):
         y = self.norm2(self.conv2(self.conv1(x)))
+        if self.se is not None:
+            y = self.se(y)
         shortcut = x
         if self.stride != 1 or self.pad:
             before = 0 if self.bug == "shortcut-padding" else self.pad // 2
@@ -297,7 +327,7 @@ class ResNet(nn.Module):
             blocks = nn.ModuleDict()
             for block in range(1, c["units"] + 1):
                 stride = 2 if stage > 1 and block == 1 else 1
-                blocks[f"block{block}"] = BasicBlock(cin if block == 1 else cout, cout, stride, bug)
+                blocks[f"block{block}"] = BasicBlock(cin if block == 1 else cout, cout, stride, bug, c.get("se"))
             setattr(self, f"stage{stage}", blocks)
             cin = cout
         self.head = Head(cin, classes, norm=False)

@@ -37,6 +37,10 @@ REFERENCE = {
     "resnet-20": 269_722, "resnet-56": 853_018, "resnet-110": 1_727_962,
     "densenet-40-12": 1_019_722, "densenet-100-12": 6_979_642, "densenet-bc-100-12": 769_162,
     "sparsenet-40-24": 748_522, "sparsenet-100-24": 2_509_354, "sparsenet-bc-100-24": 1_450_234,
+    # With squeeze-and-excitation units (ratio 16): Tests/ModelsTests/ParameterCountTests.swift.
+    "se-resnet-20": 272_095, "se-resnet-56": 860_137, "se-resnet-110": 1_742_200,
+    "se-densenet-40-12": 1_021_054, "se-densenet-bc-100-12": 770_938,
+    "se-sparsenet-40-24": 751_150, "se-sparsenet-bc-100-24": 1_453_738,
 }
 
 

@@ -71,7 +71,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ddptrain_torch import RECTIFIER, BasicBlock, Convolution, build_model, model_config
+from ddptrain_torch import RECTIFIER, BasicBlock, Convolution, SqueezeExcitation, build_model, model_config
 
 # What each kind's error is divided by.
 SCALES = {
@@ -175,7 +175,8 @@ def read_checkpoint(path):
 def resolve_model(args):
     """`model_config` of the command line's model and model flags."""
     try:
-        return model_config(args.model, args.depth, args.growth_rate, args.bottleneck, args.compression, args.stem_channels)
+        return model_config(args.model, args.depth, args.growth_rate, args.bottleneck, args.compression, args.stem_channels,
+                            se=args.se)
     except ValueError as error:
         raise SetupError(str(error)) from None
 
@@ -285,6 +286,7 @@ def main():
     parser.add_argument("--bottleneck", action=argparse.BooleanOptionalAction, default=None)
     parser.add_argument("--compression", type=float)
     parser.add_argument("--stem-channels", type=int)
+    parser.add_argument("--se", type=int, help="squeeze-and-excitation reduction ratio (se- names imply 16)")
     parser.add_argument("--work", required=True, help="scratch directory (its data/ and run/ are replaced)")
     parser.add_argument("--images", type=int, default=16, help="training images = the one batch (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="ddptrain's seed and the data's")
@@ -330,7 +332,7 @@ def run(args):
                "--label-smoothing", repr(args.label_smoothing), "--seed", str(args.seed), "--threads", "1",
                "--checkpoint-every", "1", "--checkpoint-every-steps", "1", "--keep", "10", "--step-log", step_log]
     for flag, value in (("--growth-rate", args.growth_rate), ("--depth", args.depth),
-                        ("--compression", args.compression), ("--stem-channels", args.stem_channels)):
+                        ("--compression", args.compression), ("--stem-channels", args.stem_channels), ("--se", args.se)):
         if value is not None:
             command += [flag, str(value)]
     if args.bottleneck is not None:
@@ -370,9 +372,9 @@ def run(args):
     # computes the same step).
     m = run_config["model"]
     recorded = dict(family=m["family"], depth=m["depth"], bottleneck=m["bottleneck"], compression=m["compression"],
-                    stem=m["stemChannels"], dropout=m["dropout"], classes=m["classes"])
+                    stem=m["stemChannels"], dropout=m["dropout"], classes=m["classes"], se=m.get("seRatio"))
     expected = dict(family=family, depth=config["depth"], bottleneck=config["bottleneck"],
-                    compression=config["compression"], stem=config["stem"], dropout=0, classes=10)
+                    compression=config["compression"], stem=config["stem"], dropout=0, classes=10, se=config["se"])
     if family != "resnet":
         recorded["growth"], expected["growth"] = m["growthRate"], config["growth"]
     if recorded != expected:
@@ -488,7 +490,7 @@ def reference_step(s, flips):
     gradients and the recorded ReLU sites (their graph kept for `flip_effects`)."""
     model = build_model(s["config"], s["bug"]).double()
     for name, module in model.named_modules():
-        if isinstance(module, (Convolution, BasicBlock)):
+        if isinstance(module, (Convolution, BasicBlock, SqueezeExcitation)):
             module.site = name
     state = {key: torch.from_numpy(array.astype(np.float64)) for key, (_, _, array) in s["weights1"].items()}
     for key, value in model.state_dict().items():

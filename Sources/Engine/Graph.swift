@@ -114,6 +114,14 @@ public struct Graph {
         return append { DropoutLayer(name: name, input: x, output: $0, shape: s, rate: rate) }
     }
 
+    /// Adds a squeeze-and-excitation unit over `x` (`SqueezeExcitationLayer`) whose hidden layer
+    /// has `hidden` features: each channel of `x` scaled by a gate computed from all channels' means.
+    @discardableResult
+    public mutating func squeezeExcitation(_ x: ValueID, hidden: Int, name: String) -> ValueID {
+        let s = shape(x)
+        return append { SqueezeExcitationLayer(name: name, input: x, output: $0, shape: s, hidden: hidden) }
+    }
+
     /// Adds `relu?(x + shortcut(s))`, with an option-A shortcut when the shapes differ.
     @discardableResult
     public mutating func residual(_ x: ValueID, shortcut: ValueID, relu: Bool, name: String) -> ValueID {

@@ -62,6 +62,9 @@ public struct NetworkFootprint: Hashable, Sendable {
     public var valueElements: [Int] = []
     /// Per dropout layer, the elements per sample of its mask.
     public var dropoutElements: [Int] = []
+    /// Per squeeze-and-excitation unit, the elements per sample it keeps between forward and
+    /// backward (means, hidden activations and gate), one buffer of `maxBatch` samples each.
+    public var squeezeExcitationElements: [Int] = []
     /// Per batch norm, standalone or fused in front of a convolution, its channels.
     public var normalizedChannels: [Int] = []
     /// The largest im2col panel of any layer, in elements (each thread has two).
@@ -94,6 +97,7 @@ public struct NetworkFootprint: Hashable, Sendable {
                     normalizedChannels.append(norm.channels)
                 }
                 if layer is DropoutLayer { dropoutElements.append(valueElements[layer.output.index]) }
+                if let se = layer as? SqueezeExcitationLayer { squeezeExcitationElements.append(se.stateElementsPerSample) }
             }
         } catch {
             return nil
@@ -111,7 +115,8 @@ public struct NetworkFootprint: Hashable, Sendable {
 
     /// Bytes `Network(graph:maxBatch:pool:seed:)` allocates for batches of up to `maxBatch` on a pool
     /// of `threads`: parameters and their gradients, buffers, every value's activations and
-    /// gradient, per-thread panels and partial gradients, shared scratch and dropout masks.
+    /// gradient, per-thread panels and partial gradients, shared scratch, dropout masks and the
+    /// squeeze-and-excitation units' kept state.
     /// Nil when `maxBatch` or `threads` is below 1 or the total does not fit in `Int`.
     public func networkBytes(maxBatch: Int, threads: Int) -> Int? {
         guard maxBatch >= 1, threads >= 1 else { return nil }
@@ -123,6 +128,7 @@ public struct NetworkFootprint: Hashable, Sendable {
                                                                Self.floatBytes(partialElements))),
             Self.floatBytes(SizeArithmetic.product(maxBatch, sharedElementsPerSample)),
             Self.batchBytes(dropoutElements, maxBatch),
+            Self.batchBytes(squeezeExcitationElements, maxBatch),
         ])
     }
 

@@ -69,7 +69,8 @@ extension AggregatingFamily {
         _ = try g.linear(p, outFeatures: c.classes, name: "head.fc")
     }
 
-    /// One layer over `inputs`: [BN-ReLU-Conv1×1(4k), dropout,] BN-ReLU-Conv3×3(k), dropout.
+    /// One layer over `inputs`: [BN-ReLU-Conv1×1(4k), dropout,] BN-ReLU-Conv3×3(k), dropout, and a
+    /// squeeze-and-excitation unit on the k new features before they join any concatenation.
     static func denseLayer<G: ModelGraph>(_ g: inout G, _ c: ModelConfiguration, inputs: [G.Value],
                                           prefix: String) throws -> G.Value {
         var inputs = inputs
@@ -82,6 +83,9 @@ extension AggregatingFamily {
         var y = try g.convolution(inputs, outChannels: c.growthRate, kernel: 3, stride: 1, preactivation: true,
                                   name: prefix + ".conv")
         if c.dropout > 0 { y = try g.dropout(y, rate: c.dropout, name: prefix + ".dropout") }
+        if let hidden = c.squeezeExcitationHidden(channels: c.growthRate) {
+            y = try g.squeezeExcitation(y, hidden: hidden, name: prefix + ".se")
+        }
         return y
     }
 }

@@ -1,3 +1,5 @@
+import Engine
+
 /// Everything that determines a model's architecture. Built from a name such as
 /// `sparsenet-40-24` or `densenet-bc-100-12`, then optionally adjusted by flags.
 public struct ModelConfiguration: Codable, Hashable, Sendable {
@@ -15,6 +17,11 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
     public var stemChannels: Int
     /// Dropout after each dense/sparse layer's convolutions (0 = none).
     public var dropout: Float
+    /// The reduction ratio R of a squeeze-and-excitation unit on every ResNet residual branch and
+    /// every dense/sparse layer's new features (hidden width `max(1, ⌊C/R⌋)`); nil: no units.
+    /// Optional, so configurations written before it existed decode unchanged and those without
+    /// units are written without it.
+    public var seRatio: Int?
     /// Number of classes.
     public var classes: Int
     /// Input channels, height and width.
@@ -27,12 +34,18 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         "sparsenet-40-24", "sparsenet-100-24", "sparsenet-bc-100-24",
     ]
 
+    /// The reduction ratio an `se-` name implies (Hu et al.'s default).
+    public static let defaultSERatio = 16
+    /// The largest reduction ratio accepted: any larger one already gives every unit of these
+    /// models one hidden feature.
+    public static let maximumSERatio = 1 << 20
+
     /// The model a run trains when no `--model` is given: the SparseNet notebooks' model.
     public static let defaultName = "sparsenet-40-24"
 
     /// Creates a configuration field by field.
     public init(family: ModelFamily, depth: Int, growthRate: Int = 12, bottleneck: Bool = false,
-                compression: Double = 1, stemChannels: Int = 16, dropout: Float = 0, classes: Int = 10) {
+                compression: Double = 1, stemChannels: Int = 16, dropout: Float = 0, classes: Int = 10, seRatio: Int? = nil) {
         self.family = family
         self.depth = depth
         self.growthRate = growthRate
@@ -41,6 +54,7 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         self.stemChannels = stemChannels
         self.dropout = dropout
         self.classes = classes
+        self.seRatio = seRatio
     }
 
     /// The deepest model accepted: above ResNet-1202, the deepest CIFAR model in He et al. A
@@ -60,11 +74,14 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
     /// The most input channels, and the largest input height or width, accepted.
     public static let maximumInputChannels = 4_096, maximumInputSize = 4_096
 
-    /// Parses `family[-bc]-depth[-growth]` with the papers' defaults: DenseNet's stem has 16
-    /// channels, DenseNet-BC's and SparseNet's have 2k; `-bc` means a bottleneck and compression 0.5.
+    /// Parses `[se-]family[-bc]-depth[-growth]` with the papers' defaults: DenseNet's stem has 16
+    /// channels, DenseNet-BC's and SparseNet's have 2k; `-bc` means a bottleneck and compression 0.5;
+    /// `se-` adds squeeze-and-excitation units with ratio 16 (`defaultSERatio`).
     /// A number above its limit (even one too large for `Int`) is refused as out of range.
     public init(name: String) throws {
-        let parts = name.lowercased().split(separator: "-", omittingEmptySubsequences: false).map(String.init)
+        var parts = name.lowercased().split(separator: "-", omittingEmptySubsequences: false).map(String.init)
+        let se = parts.count > 1 && parts[0] == "se"
+        if se { parts.removeFirst() }
         guard let first = parts.first, let family = ModelFamily(rawValue: first) else {
             throw ModelError.unknownName(name)
         }
@@ -84,11 +101,18 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
             try number(i, setting, maximum: maximum)
         }) else { throw ModelError.unknownName(name) }
         self = c
+        if se { seRatio = Self.defaultSERatio }
         try validate()
     }
 
-    /// The canonical name of this configuration (flags that differ from the name's defaults are not encoded).
-    public var name: String { family.architecture.name(self) }
+    /// The canonical name of this configuration, `se-` first when it has squeeze-and-excitation
+    /// units (flags that differ from the name's defaults, the SE ratio among them, are not encoded).
+    public var name: String { (seRatio == nil ? "" : "se-") + family.architecture.name(self) }
+
+    /// The hidden width of a squeeze-and-excitation unit over `channels`, or nil when the model has none.
+    func squeezeExcitationHidden(channels: Int) -> Int? {
+        seRatio.map { SqueezeExcitation.hiddenWidth(channels: channels, ratio: $0) }
+    }
 
     /// Layers per dense/sparse block, or basic blocks per ResNet stage (0 below the family's smallest depth).
     public var unitsPerStage: Int { family.architecture.unitsPerStage(self) }
@@ -116,6 +140,7 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
             throw ModelError.invalidSetting(name: "dropout", value: "\(dropout)", rule: "must be in [0, 1)")
         }
         try Self.check("classes", classes, atLeast: 2, atMost: Self.maximumClasses)
+        if let seRatio { try Self.check("squeeze-and-excitation ratio", seRatio, atLeast: 1, atMost: Self.maximumSERatio) }
         try Self.check("input channels", inputChannels, atLeast: 1, atMost: Self.maximumInputChannels)
         guard inputHeight % 4 == 0, inputWidth % 4 == 0, inputHeight >= 4, inputWidth >= 4 else {
             throw ModelError.invalidSetting(name: "input size", value: "\(inputHeight)×\(inputWidth)",

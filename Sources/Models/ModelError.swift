@@ -24,7 +24,8 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .unknownName(let name):
             return "unknown model '\(name)': expected sparsenet-<depth>-<growth>, sparsenet-bc-<depth>-<growth>, "
-                + "densenet-<depth>-<growth>, densenet-bc-<depth>-<growth> or resnet-<depth> "
+                + "densenet-<depth>-<growth>, densenet-bc-<depth>-<growth> or resnet-<depth>, each optionally "
+                + "with se- in front for squeeze-and-excitation units "
                 + "(e.g. \(ModelConfiguration.namedModels.joined(separator: ", ")))"
         case .invalidDepth(let family, let depth, let rule):
             return "\(family.rawValue) depth \(depth) is not valid: \(rule)"

@@ -24,6 +24,9 @@ protocol ModelGraph {
     mutating func dropout(_ x: Value, rate: Float, name: String) throws -> Value
     /// `relu?(x + shortcut(s))`.
     mutating func residual(_ x: Value, shortcut: Value, relu: Bool, name: String) throws -> Value
+    /// A squeeze-and-excitation unit over `x` with `hidden` features: each channel scaled by
+    /// `σ(fc2(relu(fc1(global mean of x))))`.
+    mutating func squeezeExcitation(_ x: Value, hidden: Int, name: String) throws -> Value
 }
 
 extension Graph: ModelGraph {
@@ -118,6 +121,16 @@ struct FootprintCounter: ModelGraph {
 
     mutating func residual(_ x: Int, shortcut: Int, relu: Bool, name: String) throws -> Int {
         try addLayer()
+        return try addValue(shapes[x])
+    }
+
+    mutating func squeezeExcitation(_ x: Int, hidden: Int, name: String) throws -> Int {
+        let c = shapes[x].channels
+        let products = try counted("parameter count") { try SizeArithmetic.product(2, c, hidden) }
+        try addLayer(parameters: counted("parameter count") { try SizeArithmetic.sum(products, hidden, c) },
+                     macs: products)
+        try addWorkspace { (0, 0, try SizeArithmetic.sum(c, c, hidden)) }
+        footprint.squeezeExcitationElements.append(try counted("activation size") { try SizeArithmetic.sum(c, c, hidden) })
         return try addValue(shapes[x])
     }
 

@@ -1,5 +1,5 @@
 /// Changes to a named model's settings, one per `ddptrain` model flag (`--growth-rate`, `--depth`,
-/// `--bottleneck`/`--no-bottleneck`, `--compression`, `--stem-channels`, `--dropout`); nil leaves
+/// `--bottleneck`/`--no-bottleneck`, `--compression`, `--stem-channels`, `--dropout`, `--se`); nil leaves
 /// the setting as the name gives it.
 public struct ModelOverrides: Hashable, Sendable {
     /// `--growth-rate`.
@@ -14,16 +14,19 @@ public struct ModelOverrides: Hashable, Sendable {
     public var stemChannels: Int?
     /// `--dropout`.
     public var dropout: Float?
+    /// `--se R`: squeeze-and-excitation units with reduction ratio R (on any family).
+    public var seRatio: Int?
 
     /// Creates the overrides; every omitted setting is left alone.
     public init(growthRate: Int? = nil, depth: Int? = nil, bottleneck: Bool? = nil, compression: Double? = nil,
-                stemChannels: Int? = nil, dropout: Float? = nil) {
+                stemChannels: Int? = nil, dropout: Float? = nil, seRatio: Int? = nil) {
         self.growthRate = growthRate
         self.depth = depth
         self.bottleneck = bottleneck
         self.compression = compression
         self.stemChannels = stemChannels
         self.dropout = dropout
+        self.seRatio = seRatio
     }
 
     /// Whether any setting is overridden.
@@ -45,6 +48,7 @@ extension ModelConfiguration {
         if let compression = overrides.compression { c.compression = compression }
         if let stemChannels = overrides.stemChannels { c.stemChannels = stemChannels }
         if let dropout = overrides.dropout { c.dropout = dropout }
+        if let seRatio = overrides.seRatio { c.seRatio = seRatio }
         try c.validate()
         return c
     }

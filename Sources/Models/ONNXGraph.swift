@@ -7,7 +7,9 @@ import Engine
 /// bit; a fused pre-activation is `BatchNormalization` + `Relu` before the `Conv`; a
 /// concatenation is a `Concat` on the channel axis; a transition is BN-ReLU, 2×2 `AveragePool`,
 /// 1×1 `Conv` (the order ddptrain computes it in); ResNet's option-A shortcut is a strided
-/// `Slice` and a channel `Pad`; dropout is the identity. The input `input` is the normalised
+/// `Slice` and a channel `Pad`; dropout is the identity; a squeeze-and-excitation unit is
+/// `GlobalAveragePool`, `Flatten`, `Gemm`, `Relu`, `Gemm`, `Sigmoid`, `Unsqueeze` to N × C × 1 × 1
+/// and a broadcasting `Mul`. The input `input` is the normalised
 /// image, `N × 3 × 32 × 32` float (`N` free); the output `logits` is `N × classes`.
 public enum ONNXExport {
     /// The ONNX operator set the graph uses.
@@ -117,6 +119,25 @@ struct ONNXGraph: ModelGraph {
         }
         let sum = node("Add", [x, s], name: name, shape: target)
         return relu ? node("Relu", [sum], name: name + ".relu", shape: target) : sum
+    }
+
+    mutating func squeezeExcitation(_ x: Int, hidden: Int, name: String) throws -> Int {
+        let s = values[x].shape, c = s.channels
+        let pooled = node("GlobalAveragePool", [x], name: name + ".pool", shape: TensorShape(channels: c, height: 1, width: 1))
+        let flat = node("Flatten", [pooled], name: name + ".flatten", shape: TensorShape(channels: c, height: 1, width: 1),
+                        attributes: [.int("axis", 1)])
+        let fc1 = node("Gemm", [flat], extra: [try weight(name + ".fc1.weight", count: hidden * c, dims: [hidden, c]),
+                                               try weight(name + ".fc1.bias", count: hidden, dims: [hidden])],
+                       name: name + ".fc1", shape: TensorShape(channels: hidden, height: 1, width: 1), attributes: [.int("transB", 1)])
+        let relu = node("Relu", [fc1], name: name + ".relu", shape: TensorShape(channels: hidden, height: 1, width: 1))
+        let fc2 = node("Gemm", [relu], extra: [try weight(name + ".fc2.weight", count: c * hidden, dims: [c, hidden]),
+                                               try weight(name + ".fc2.bias", count: c, dims: [c])],
+                       name: name + ".fc2", shape: TensorShape(channels: c, height: 1, width: 1), attributes: [.int("transB", 1)])
+        let gate = node("Sigmoid", [fc2], name: name + ".sigmoid", shape: TensorShape(channels: c, height: 1, width: 1))
+        // N × C back to N × C × 1 × 1, which `Mul` broadcasts over each plane.
+        let planes = node("Unsqueeze", [gate], extra: [constant(name + ".axes", [2, 3])], name: name + ".unsqueeze",
+                          shape: TensorShape(channels: c, height: 1, width: 1))
+        return node("Mul", [x, planes], name: name, shape: s)
     }
 
     // MARK: Nodes

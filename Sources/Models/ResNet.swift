@@ -48,7 +48,11 @@ enum ResNet: ArchitectureFamily {
                 // conv2's fused pre-activation is the block's first BN + ReLU.
                 let c2 = try g.convolution([c1], outChannels: channels, kernel: 3, stride: 1, preactivation: true,
                                            name: prefix + ".conv2")
-                let b2 = try g.batchNorm([c2], relu: false, name: prefix + ".norm2")
+                var b2 = try g.batchNorm([c2], relu: false, name: prefix + ".norm2")
+                // SE-ResNet: the unit scales the branch after its last batch norm, before the sum.
+                if let hidden = c.squeezeExcitationHidden(channels: channels) {
+                    b2 = try g.squeezeExcitation(b2, hidden: hidden, name: prefix + ".se")
+                }
                 x = try g.residual(b2, shortcut: x, relu: true, name: prefix + ".add")
             }
             channels *= 2

@@ -6,12 +6,13 @@ import XCTest
 final class NetworkFootprintTests: XCTestCase {
     /// Small graphs that between them use every kind of layer.
     static func graphs() -> [(String, Graph)] {
-        // A ResNet-like stage: conv with bias → BN-ReLU → BN-ReLU-conv/2 → option-A residual → pool → linear.
+        // A ResNet-like stage: conv with bias → BN-ReLU → BN-ReLU-conv/2 → BN → squeeze-excitation → option-A residual → pool → linear.
         var r = Graph(input: TensorShape(channels: 3, height: 8, width: 8))
         let stem = r.convolution([r.input], outChannels: 4, kernel: 3, bias: true, name: "stem")
         let bn = r.batchNorm([stem], relu: true, name: "bn")
         let conv = r.convolution([bn], outChannels: 6, kernel: 3, stride: 2, preactivation: true, name: "conv")
-        let add = r.residual(conv, shortcut: bn, relu: true, name: "add")
+        let se = r.squeezeExcitation(r.batchNorm([conv], relu: false, name: "norm2"), hidden: 2, name: "se")
+        let add = r.residual(se, shortcut: bn, relu: true, name: "add")
         r.linear(r.globalAveragePool(add, name: "pool"), outFeatures: 5, name: "fc")
 
         // A DenseNet-BC-like block: bottleneck, dropout, concatenation, transitions unfused and pooled, head.

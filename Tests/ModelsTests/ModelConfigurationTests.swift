@@ -1,3 +1,4 @@
+import Foundation
 @testable import Engine
 @testable import Models
 import XCTest
@@ -96,5 +97,55 @@ final class ModelConfigurationTests: XCTestCase {
         let withDropout = try ModelBuilder.graph(for: c)
         XCTAssertEqual(withDropout.layers.filter { $0 is DropoutLayer }.count, 36)
         XCTAssertEqual(ModelSummary(withDropout).parameterCount, smaller)
+    }
+
+    // MARK: Squeeze-and-excitation
+
+    func testSEPrefixAddsUnitsWithRatioSixteenToEveryFamily() throws {
+        for name in ["se-resnet-20", "se-resnet-56", "se-densenet-40-12", "se-densenet-bc-100-12", "se-sparsenet-40-24",
+                     "se-sparsenet-bc-100-24"] {
+            let c = try ModelConfiguration(name: name)
+            XCTAssertEqual(c.seRatio, 16, name)
+            XCTAssertEqual(c.name, name, "the name round-trips")
+            var plain = c
+            plain.seRatio = nil
+            XCTAssertEqual(plain, try ModelConfiguration(name: String(name.dropFirst(3))), "\(name) is its plain model plus units")
+        }
+        XCTAssertNil(try ModelConfiguration(name: "resnet-20").seRatio)
+    }
+
+    func testSEFlagSetsTheRatioOnAnyFamilyAndRefusesRatiosBelowOne() throws {
+        let resnet = try ModelConfiguration(name: "resnet-20").applying(ModelOverrides(seRatio: 4))
+        XCTAssertEqual(resnet.seRatio, 4)
+        XCTAssertEqual(resnet.name, "se-resnet-20")
+        let units = try ModelBuilder.graph(for: resnet).layers.compactMap { $0 as? SqueezeExcitationLayer }
+        XCTAssertEqual(units.map(\.shape.hidden), [4, 4, 4, 8, 8, 8, 16, 16, 16], "hidden width ⌊C/4⌋")
+        let sparse = try ModelConfiguration(name: "se-sparsenet-40-24").applying(ModelOverrides(seRatio: 100))
+        let hidden = try ModelBuilder.graph(for: sparse).layers.compactMap { ($0 as? SqueezeExcitationLayer)?.shape.hidden }
+        XCTAssertEqual(Set(hidden), [1], "max(1, ⌊24/100⌋)")
+        XCTAssertEqual(hidden.count, 36)
+        for ratio in [0, -3] {
+            XCTAssertThrowsError(try ModelConfiguration(name: "densenet-40-12").applying(ModelOverrides(seRatio: ratio))) {
+                XCTAssertEqual("\($0)", "squeeze-and-excitation ratio \(ratio) is not valid: must be at least 1")
+            }
+        }
+        for bad in ["se-", "se", "se-se-resnet-20", "resnet-se-20", "se-resnet"] {
+            XCTAssertThrowsError(try ModelConfiguration(name: bad), bad) {
+                XCTAssertEqual($0 as? ModelError, .unknownName(bad), bad)
+            }
+        }
+    }
+
+    /// Configurations written before the SE ratio existed decode with no units, and one without
+    /// units is written without the key, so old config.json files and checkpoints read unchanged.
+    func testConfigurationsWithoutTheSERatioDecodeAndEncodeAsBefore() throws {
+        let plain = try ModelConfiguration(name: "resnet-20")
+        let json = try JSONEncoder().encode(plain)
+        XCTAssertFalse(String(decoding: json, as: UTF8.self).contains("seRatio"))
+        let old = #"{"family":"resnet","depth":20,"growthRate":12,"bottleneck":false,"compression":1,"stemChannels":16,"#
+            + #""dropout":0,"classes":10,"inputChannels":3,"inputHeight":32,"inputWidth":32}"#
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfiguration.self, from: Data(old.utf8)), plain)
+        let se = try ModelConfiguration(name: "se-resnet-20")
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfiguration.self, from: JSONEncoder().encode(se)), se)
     }
 }

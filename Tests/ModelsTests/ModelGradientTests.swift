@@ -20,8 +20,11 @@ final class ModelGradientTests: XCTestCase {
         var sparseBC = ModelConfiguration(family: .sparsenet, depth: 22, growthRate: 4, bottleneck: true,
                                           compression: 0.5, stemChannels: 8)
         var resnet = ModelConfiguration(family: .resnet, depth: 8, stemChannels: 4)
+        var seResNet = resnet, seDenseBC = denseBC
+        seResNet.seRatio = 2
+        seDenseBC.seRatio = 2
         var configurations = [("sparsenet", sparse), ("densenet", dense), ("densenet-bc", denseBC),
-                              ("sparsenet-bc", sparseBC), ("resnet", resnet)]
+                              ("sparsenet-bc", sparseBC), ("resnet", resnet), ("se-resnet", seResNet), ("se-densenet-bc", seDenseBC)]
         for i in configurations.indices {
             configurations[i].1.inputHeight = 8
             configurations[i].1.inputWidth = 8

@@ -17,6 +17,11 @@ final class ModelMemoryTests: XCTestCase {
         resnet.inputHeight = 8
         resnet.inputWidth = 16
         configurations += [sparseBC, dense, resnet]
+        // Squeeze-and-excitation units on every family, with a ratio that leaves one hidden feature.
+        configurations += try ["se-resnet-20", "se-densenet-bc-40-12", "se-sparsenet-40-24"].map { try ModelConfiguration(name: $0) }
+        var wideRatio = resnet
+        wideRatio.seRatio = 1_000
+        configurations.append(wideRatio)
         for c in configurations {
             let counted = try c.footprint()
             XCTAssertEqual(counted, NetworkFootprint(graph: try ModelBuilder.graph(for: c)), c.name)

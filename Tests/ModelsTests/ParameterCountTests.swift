@@ -18,6 +18,37 @@ final class ParameterCountTests: XCTestCase {
         ("sparsenet-bc-100-24", 1_450_234, 641.0, 99, 99),
     ]
 
+    /// (name, parameters) of squeeze-and-excitation models, counted by PyTorch from the independent
+    /// definition in Scripts/ddptrain_torch.py (`sum(p.numel() for p in
+    /// build_model(model_config(name)).parameters())`, PyTorch 2.13, 2026-12-08), not by ddptrain.
+    static let squeezeExcitationReference: [(String, Int)] = [
+        ("se-resnet-20", 272_095),
+        ("se-resnet-56", 860_137),
+        ("se-resnet-110", 1_742_200),
+        ("se-densenet-40-12", 1_021_054),
+        ("se-densenet-bc-100-12", 770_938),
+        ("se-sparsenet-40-24", 751_150),
+        ("se-sparsenet-bc-100-24", 1_453_738),
+    ]
+
+    /// An SE model has its plain model's parameters plus PyTorch's count of the units, its
+    /// convolutions and batch norms, and its plain model's MACs plus two products of C × hidden
+    /// per unit (the only MACs a unit counts).
+    func testSqueezeExcitationModelsMatchPyTorchsParameterCounts() throws {
+        for (name, parameters) in Self.squeezeExcitationReference {
+            let graph = try ModelBuilder.graph(named: name)
+            let summary = ModelSummary(graph)
+            XCTAssertEqual(summary.parameterCount, parameters, "\(name) parameters")
+            let plain = ModelSummary(try ModelBuilder.graph(named: String(name.dropFirst(3))))
+            XCTAssertEqual(summary.convolutionCount, plain.convolutionCount, name)
+            XCTAssertEqual(summary.batchNormCount, plain.batchNormCount, name)
+            let units = graph.layers.compactMap { $0 as? SqueezeExcitationLayer }
+            XCTAssertEqual(units.count, try ModelConfiguration(name: name).unitsPerStage * 3, "\(name): one unit per block or layer")
+            let unitMACs = units.reduce(0) { $0 + 2 * $1.shape.channels * max(1, $1.shape.channels / 16) }
+            XCTAssertEqual(summary.macs, plain.macs + unitMACs, "\(name) MACs")
+        }
+    }
+
     func testEveryNamedModelMatchesTheReferenceTable() throws {
         XCTAssertEqual(Set(Self.reference.map(\.0)), Set(ModelConfiguration.namedModels))
         for (name, parameters, macs, convs, norms) in Self.reference {
