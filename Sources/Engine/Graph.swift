@@ -69,6 +69,19 @@ public struct Graph {
                                          bias: bias, needsInputGradient: needsGradient, algorithm: algorithm) }
     }
 
+    /// Adds a depthwise 3×3 convolution with padding 1 and no bias (`DepthwiseConvolutionLayer`)
+    /// over the concatenation of `inputs`, optionally behind a fused batch norm + ReLU. Its
+    /// parameters are `<name>.depthwise.weight` (and `<name>.norm.*`); a depthwise-separable
+    /// convolution follows it with a 1×1 convolution named `<name>.pointwise`.
+    @discardableResult
+    public mutating func depthwiseConvolution(_ inputs: [ValueID], stride: Int = 1, preactivation: Bool = false,
+                                              name: String) -> ValueID {
+        let s = concatenatedShape(inputs)
+        let g = DepthwiseConvolution.Geometry(channels: s.channels, stride: stride, inHeight: s.height, inWidth: s.width)
+        return append { DepthwiseConvolutionLayer(name: name, inputs: inputs, output: $0, geometry: g,
+                                                  preactivation: preactivation) }
+    }
+
     /// Adds a fused batch norm + ReLU, 2×2/2 average pooling and 1×1 convolution without bias over
     /// the concatenation of `inputs` (a DenseNet transition with the pooling moved in front of the
     /// convolution; see `PooledConvolutionLayer`).
