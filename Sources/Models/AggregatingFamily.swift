@@ -69,7 +69,8 @@ extension AggregatingFamily {
         _ = try g.linear(p, outFeatures: c.classes, name: "head.fc")
     }
 
-    /// One layer over `inputs`: [BN-ReLU-Conv1×1(4k), dropout,] BN-ReLU-Conv3×3(k), dropout, and a
+    /// One layer over `inputs`: [BN-ReLU-Conv1×1(4k), dropout,] BN-ReLU-Conv3×3(k) (separable:
+    /// BN-ReLU-Depthwise3×3-Conv1×1(k)), dropout, and a
     /// squeeze-and-excitation unit on the k new features before they join any concatenation.
     static func denseLayer<G: ModelGraph>(_ g: inout G, _ c: ModelConfiguration, inputs: [G.Value],
                                           prefix: String) throws -> G.Value {
@@ -80,8 +81,8 @@ extension AggregatingFamily {
             if c.dropout > 0 { b = try g.dropout(b, rate: c.dropout, name: prefix + ".bottleneck.dropout") }
             inputs = [b]
         }
-        var y = try g.convolution(inputs, outChannels: c.growthRate, kernel: 3, stride: 1, preactivation: true,
-                                  name: prefix + ".conv")
+        var y = try g.convolution3x3(inputs, c, outChannels: c.growthRate, stride: 1, preactivation: true,
+                                     name: prefix + ".conv")
         if c.dropout > 0 { y = try g.dropout(y, rate: c.dropout, name: prefix + ".dropout") }
         if let hidden = c.squeezeExcitationHidden(channels: c.growthRate) {
             y = try g.squeezeExcitation(y, hidden: hidden, name: prefix + ".se")

@@ -22,6 +22,11 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
     /// Optional, so configurations written before it existed decode unchanged and those without
     /// units are written without it.
     public var seRatio: Int?
+    /// Whether every 3×3 convolution after the stem is depthwise-separable (Chollet, Xception): a
+    /// depthwise 3×3 (with the 3×3's stride) then a pointwise 1×1, with nothing between them. True
+    /// or nil (plain): optional, so configurations written before it existed decode unchanged and
+    /// plain ones are written without it.
+    public var separable: Bool?
     /// Number of classes.
     public var classes: Int
     /// Input channels, height and width.
@@ -45,7 +50,8 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
 
     /// Creates a configuration field by field.
     public init(family: ModelFamily, depth: Int, growthRate: Int = 12, bottleneck: Bool = false,
-                compression: Double = 1, stemChannels: Int = 16, dropout: Float = 0, classes: Int = 10, seRatio: Int? = nil) {
+                compression: Double = 1, stemChannels: Int = 16, dropout: Float = 0, classes: Int = 10, seRatio: Int? = nil,
+                separable: Bool = false) {
         self.family = family
         self.depth = depth
         self.growthRate = growthRate
@@ -55,7 +61,11 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         self.dropout = dropout
         self.classes = classes
         self.seRatio = seRatio
+        self.separable = separable ? true : nil
     }
+
+    /// Whether the model's 3×3 convolutions after the stem are depthwise-separable.
+    public var isSeparable: Bool { separable == true }
 
     /// The deepest model accepted: above ResNet-1202, the deepest CIFAR model in He et al. A
     /// model has at most about one layer per unit of depth, so this also bounds the layer count and
@@ -74,14 +84,17 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
     /// The most input channels, and the largest input height or width, accepted.
     public static let maximumInputChannels = 4_096, maximumInputSize = 4_096
 
-    /// Parses `[se-]family[-bc]-depth[-growth]` with the papers' defaults: DenseNet's stem has 16
+    /// Parses `[se-][sep-]family[-bc]-depth[-growth]` with the papers' defaults: DenseNet's stem has 16
     /// channels, DenseNet-BC's and SparseNet's have 2k; `-bc` means a bottleneck and compression 0.5;
-    /// `se-` adds squeeze-and-excitation units with ratio 16 (`defaultSERatio`).
+    /// `se-` adds squeeze-and-excitation units with ratio 16 (`defaultSERatio`); `sep-` makes the
+    /// 3×3 convolutions after the stem depthwise-separable (the two prefixes in either order).
     /// A number above its limit (even one too large for `Int`) is refused as out of range.
     public init(name: String) throws {
         var parts = name.lowercased().split(separator: "-", omittingEmptySubsequences: false).map(String.init)
-        let se = parts.count > 1 && parts[0] == "se"
-        if se { parts.removeFirst() }
+        var se = false, sep = false
+        while parts.count > 1, (parts[0] == "se" && !se) || (parts[0] == "sep" && !sep) {
+            if parts.removeFirst() == "se" { se = true } else { sep = true }
+        }
         guard let first = parts.first, let family = ModelFamily(rawValue: first) else {
             throw ModelError.unknownName(name)
         }
@@ -102,12 +115,16 @@ public struct ModelConfiguration: Codable, Hashable, Sendable {
         }) else { throw ModelError.unknownName(name) }
         self = c
         if se { seRatio = Self.defaultSERatio }
+        if sep { separable = true }
         try validate()
     }
 
     /// The canonical name of this configuration, `se-` first when it has squeeze-and-excitation
-    /// units (flags that differ from the name's defaults, the SE ratio among them, are not encoded).
-    public var name: String { (seRatio == nil ? "" : "se-") + family.architecture.name(self) }
+    /// units, then `sep-` when its convolutions are depthwise-separable (e.g. `se-sep-resnet-20`;
+    /// flags that differ from the name's defaults, the SE ratio among them, are not encoded).
+    public var name: String {
+        (seRatio == nil ? "" : "se-") + (isSeparable ? "sep-" : "") + family.architecture.name(self)
+    }
 
     /// The hidden width of a squeeze-and-excitation unit over `channels`, or nil when the model has none.
     func squeezeExcitationHidden(channels: Int) -> Int? {

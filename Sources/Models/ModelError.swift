@@ -26,6 +26,7 @@ public enum ModelError: Error, CustomStringConvertible, Equatable {
             return "unknown model '\(name)': expected sparsenet-<depth>-<growth>, sparsenet-bc-<depth>-<growth>, "
                 + "densenet-<depth>-<growth>, densenet-bc-<depth>-<growth> or resnet-<depth>, each optionally "
                 + "with se- in front for squeeze-and-excitation units "
+                + "and/or sep- for depthwise-separable convolutions "
                 + "(e.g. \(ModelConfiguration.namedModels.joined(separator: ", ")))"
         case .invalidDepth(let family, let depth, let rule):
             return "\(family.rawValue) depth \(depth) is not valid: \(rule)"

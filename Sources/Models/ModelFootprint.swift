@@ -12,6 +12,9 @@ protocol ModelGraph {
     /// A convolution with "same" padding (`kernel / 2`) and no bias, optionally behind a fused BN-ReLU.
     mutating func convolution(_ inputs: [Value], outChannels: Int, kernel: Int, stride: Int, preactivation: Bool,
                               name: String) throws -> Value
+    /// A depthwise 3×3 convolution with padding 1 and no bias, optionally behind a fused BN-ReLU
+    /// (parameters `<name>.depthwise.weight`, `<name>.norm.*`).
+    mutating func depthwiseConvolution(_ inputs: [Value], stride: Int, preactivation: Bool, name: String) throws -> Value
     /// Batch normalisation, optionally followed by ReLU.
     mutating func batchNorm(_ inputs: [Value], relu: Bool, name: String) throws -> Value
     /// A fused BN-ReLU, 2×2/2 average pooling and 1×1 convolution without bias (a transition).
@@ -27,6 +30,23 @@ protocol ModelGraph {
     /// A squeeze-and-excitation unit over `x` with `hidden` features: each channel scaled by
     /// `σ(fc2(relu(fc1(global mean of x))))`.
     mutating func squeezeExcitation(_ x: Value, hidden: Int, name: String) throws -> Value
+}
+
+extension ModelGraph {
+    /// The 3×3 convolution of a model after its stem: a plain one, or for a separable model
+    /// (`ModelConfiguration.isSeparable`) a depthwise 3×3 with the same stride and fused BN-ReLU
+    /// named `name`, then a pointwise 1×1 named `name.pointwise` with nothing between them (as
+    /// Xception places them), so the batch norms around the 3×3 stay where they were.
+    mutating func convolution3x3(_ inputs: [Value], _ c: ModelConfiguration, outChannels: Int, stride: Int,
+                                 preactivation: Bool, name: String) throws -> Value {
+        guard c.isSeparable else {
+            return try convolution(inputs, outChannels: outChannels, kernel: 3, stride: stride, preactivation: preactivation,
+                                   name: name)
+        }
+        let d = try depthwiseConvolution(inputs, stride: stride, preactivation: preactivation, name: name)
+        return try convolution([d], outChannels: outChannels, kernel: 1, stride: 1, preactivation: false,
+                               name: name + ".pointwise")
+    }
 }
 
 extension Graph: ModelGraph {
@@ -79,6 +99,25 @@ struct FootprintCounter: ModelGraph {
             _ = try SizeArithmetic.product(inChannels, kernel, kernel, g.outPlane)
             return try (ConvolutionLayer.panelElements(g, algorithm: .selected, segmentCount: preactivation ? 1 : inputs.count),
                         SizeArithmetic.sum(weights, outChannels), SizeArithmetic.product(preactivation ? inChannels : 0, g.inPlane))
+        }
+        return try addValue(g.outShape)
+    }
+
+    mutating func depthwiseConvolution(_ inputs: [Int], stride: Int, preactivation: Bool, name: String) throws -> Int {
+        let s = shapes[inputs[0]], c = try channels(inputs)
+        let weights = try counted("parameter count") { try SizeArithmetic.product(c, 3, 3) }
+        // Checked at the largest size a geometry computes (a padded plane of the input's width
+        // plus 16 per row, over the padded rows of every phase) before the geometry computes them.
+        _ = try counted("convolution workspace") {
+            try SizeArithmetic.product(SizeArithmetic.sum(s.height, 2), stride, SizeArithmetic.sum(s.width, 16))
+        }
+        let g = DepthwiseConvolution.Geometry(channels: c, stride: stride, inHeight: s.height, inWidth: s.width)
+        try addLayer(parameters: weights, normalized: preactivation ? c : nil,
+                     macs: counted("forward MACs per sample") { try SizeArithmetic.product(weights, g.outPlane) })
+        try addWorkspace {
+            _ = try SizeArithmetic.product(c, s.height, s.width)
+            let w = DepthwiseConvolutionLayer.workspace(g, preactivation: preactivation)
+            return (w.panel, w.partial, w.sharedPerSample)
         }
         return try addValue(g.outShape)
     }

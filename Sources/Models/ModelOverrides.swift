@@ -1,5 +1,5 @@
 /// Changes to a named model's settings, one per `ddptrain` model flag (`--growth-rate`, `--depth`,
-/// `--bottleneck`/`--no-bottleneck`, `--compression`, `--stem-channels`, `--dropout`, `--se`); nil leaves
+/// `--bottleneck`/`--no-bottleneck`, `--compression`, `--stem-channels`, `--dropout`, `--se`, `--separable`); nil leaves
 /// the setting as the name gives it.
 public struct ModelOverrides: Hashable, Sendable {
     /// `--growth-rate`.
@@ -16,10 +16,13 @@ public struct ModelOverrides: Hashable, Sendable {
     public var dropout: Float?
     /// `--se R`: squeeze-and-excitation units with reduction ratio R (on any family).
     public var seRatio: Int?
+    /// `--separable`: depthwise-separable 3×3 convolutions after the stem (on any family).
+    public var separable: Bool?
 
     /// Creates the overrides; every omitted setting is left alone.
     public init(growthRate: Int? = nil, depth: Int? = nil, bottleneck: Bool? = nil, compression: Double? = nil,
-                stemChannels: Int? = nil, dropout: Float? = nil, seRatio: Int? = nil) {
+                stemChannels: Int? = nil, dropout: Float? = nil, seRatio: Int? = nil,
+                separable: Bool? = nil) {
         self.growthRate = growthRate
         self.depth = depth
         self.bottleneck = bottleneck
@@ -27,6 +30,7 @@ public struct ModelOverrides: Hashable, Sendable {
         self.stemChannels = stemChannels
         self.dropout = dropout
         self.seRatio = seRatio
+        self.separable = separable
     }
 
     /// Whether any setting is overridden.
@@ -49,6 +53,7 @@ extension ModelConfiguration {
         if let stemChannels = overrides.stemChannels { c.stemChannels = stemChannels }
         if let dropout = overrides.dropout { c.dropout = dropout }
         if let seRatio = overrides.seRatio { c.seRatio = seRatio }
+        if let separable = overrides.separable { c.separable = separable ? true : nil }
         try c.validate()
         return c
     }

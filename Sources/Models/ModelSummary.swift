@@ -24,7 +24,7 @@ public struct ModelSummary {
     public let parameterCount: Int
     /// Total forward multiply-accumulates per sample.
     public let macs: Int
-    /// Convolution layers.
+    /// Convolution layers (a separable convolution's depthwise and pointwise halves count as two).
     public let convolutionCount: Int
     /// Batch-norm layers, fused or standalone.
     public let batchNormCount: Int
@@ -38,9 +38,10 @@ public struct ModelSummary {
         }
         parameterCount = (try? SizeArithmetic.sum(rows.map(\.parameters))) ?? .max
         macs = (try? SizeArithmetic.sum(rows.map(\.macs))) ?? .max
-        convolutionCount = graph.layers.filter { $0 is ConvolutionLayer || $0 is PooledConvolutionLayer }.count
+        convolutionCount = graph.layers.filter { $0 is ConvolutionLayer || $0 is PooledConvolutionLayer || $0 is DepthwiseConvolutionLayer }.count
         batchNormCount = graph.layers.filter {
-            ($0 as? ConvolutionLayer)?.preactivation == true || $0 is BatchNormLayer || $0 is PooledConvolutionLayer
+            ($0 as? ConvolutionLayer)?.preactivation == true || ($0 as? DepthwiseConvolutionLayer)?.preactivation == true
+                || $0 is BatchNormLayer || $0 is PooledConvolutionLayer
         }.count
     }
 

@@ -7,7 +7,8 @@ import Engine
 /// bit; a fused pre-activation is `BatchNormalization` + `Relu` before the `Conv`; a
 /// concatenation is a `Concat` on the channel axis; a transition is BN-ReLU, 2×2 `AveragePool`,
 /// 1×1 `Conv` (the order ddptrain computes it in); ResNet's option-A shortcut is a strided
-/// `Slice` and a channel `Pad`; dropout is the identity; a squeeze-and-excitation unit is
+/// `Slice` and a channel `Pad`; dropout is the identity; a depthwise convolution is a `Conv` with
+/// `group` = its channels (its pointwise half an ordinary 1×1 `Conv`); a squeeze-and-excitation unit is
 /// `GlobalAveragePool`, `Flatten`, `Gemm`, `Relu`, `Gemm`, `Sigmoid`, `Unsqueeze` to N × C × 1 × 1
 /// and a broadcasting `Mul`. The input `input` is the normalised
 /// image, `N × 3 × 32 × 32` float (`N` free); the output `logits` is `N × classes`.
@@ -71,6 +72,17 @@ struct ONNXGraph: ModelGraph {
         var x = try concatenated(inputs, name: name)
         if preactivation { x = try normalized(x, norm: name + ".norm", relu: true, name: name) }
         return try convolved(x, weight: name + ".weight", outChannels: outChannels, kernel: kernel, stride: stride, name: name)
+    }
+
+    mutating func depthwiseConvolution(_ inputs: [Int], stride: Int, preactivation: Bool, name: String) throws -> Int {
+        var x = try concatenated(inputs, name: name)
+        if preactivation { x = try normalized(x, norm: name + ".norm", relu: true, name: name) }
+        let s = values[x].shape, c = s.channels
+        let w = try weight(name + ".depthwise.weight", count: c * 9, dims: [c, 1, 3, 3])
+        let out = TensorShape(channels: c, height: (s.height - 1) / stride + 1, width: (s.width - 1) / stride + 1)
+        return node("Conv", [x], extra: [w], name: name + ".depthwise", shape: out,
+                    attributes: [.ints("kernel_shape", [3, 3]), .ints("pads", [1, 1, 1, 1]),
+                                 .ints("strides", [Int64(stride), Int64(stride)]), .int("group", Int64(c))])
     }
 
     mutating func batchNorm(_ inputs: [Int], relu: Bool, name: String) throws -> Int {

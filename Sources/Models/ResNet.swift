@@ -43,11 +43,11 @@ enum ResNet: ArchitectureFamily {
             for block in 1...unitsPerStage(c) {
                 let prefix = "stage\(stage).block\(block)"
                 let stride = (stage > 1 && block == 1) ? 2 : 1
-                let c1 = try g.convolution([x], outChannels: channels, kernel: 3, stride: stride, preactivation: false,
-                                           name: prefix + ".conv1")
+                let c1 = try g.convolution3x3([x], c, outChannels: channels, stride: stride, preactivation: false,
+                                              name: prefix + ".conv1")
                 // conv2's fused pre-activation is the block's first BN + ReLU.
-                let c2 = try g.convolution([c1], outChannels: channels, kernel: 3, stride: 1, preactivation: true,
-                                           name: prefix + ".conv2")
+                let c2 = try g.convolution3x3([c1], c, outChannels: channels, stride: 1, preactivation: true,
+                                              name: prefix + ".conv2")
                 var b2 = try g.batchNorm([c2], relu: false, name: prefix + ".norm2")
                 // SE-ResNet: the unit scales the branch after its last batch norm, before the sum.
                 if let hidden = c.squeezeExcitationHidden(channels: channels) {

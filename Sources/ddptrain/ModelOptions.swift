@@ -7,7 +7,7 @@ import Models  // the flags parse into Models' ModelConfiguration
 /// dense layers or transitions, so `--growth-rate`, `--bottleneck`, `--compression` and `--dropout`
 /// are errors on one (see `ModelConfiguration.applying(_:)`).
 struct ModelOptions: ParsableArguments {
-    @Option(name: .long, help: "Model name, e.g. sparsenet-40-24, densenet-bc-100-12, resnet-20, se-resnet-20 (default: \(ModelConfiguration.defaultName)).")
+    @Option(name: .long, help: "Model name, e.g. sparsenet-40-24, densenet-bc-100-12, resnet-20, se-resnet-20, sep-sparsenet-40-24 (default: \(ModelConfiguration.defaultName)).")
     var model: String?
 
     @Option(name: .long, help: "Override the growth rate k.")
@@ -31,10 +31,14 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Add squeeze-and-excitation units with reduction ratio R (hidden width max(1, C/R)) to every residual branch or dense/sparse layer; se-<model> names imply 16.", valueName: "R"))
     var se: Int?
 
+    @Flag(name: .long, help: "Make every 3×3 convolution after the stem depthwise-separable (depthwise 3×3, then pointwise 1×1, as in Xception); sep-<model> names imply it.")
+    var separable = false
+
     /// The architecture flags given, as overrides of the named model's settings.
     var overrides: ModelOverrides {
         ModelOverrides(growthRate: growthRate, depth: depth, bottleneck: bottleneck, compression: compression,
-                       stemChannels: stemChannels, dropout: dropout, seRatio: se)
+                       stemChannels: stemChannels, dropout: dropout, seRatio: se,
+                       separable: separable ? true : nil)
     }
 
     /// Whether any model flag was given.

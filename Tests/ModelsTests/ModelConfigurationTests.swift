@@ -148,4 +148,58 @@ final class ModelConfigurationTests: XCTestCase {
         let se = try ModelConfiguration(name: "se-resnet-20")
         XCTAssertEqual(try JSONDecoder().decode(ModelConfiguration.self, from: JSONEncoder().encode(se)), se)
     }
+
+    // MARK: Depthwise-separable convolutions
+
+    func testSepPrefixMakesConvolutionsSeparableAndCombinesWithSE() throws {
+        for name in ["sep-resnet-20", "sep-densenet-40-12", "sep-densenet-bc-100-12", "sep-sparsenet-40-24",
+                     "se-sep-resnet-20", "se-sep-sparsenet-bc-100-24"] {
+            let c = try ModelConfiguration(name: name)
+            XCTAssertTrue(c.isSeparable, name)
+            XCTAssertEqual(c.name, name, "the name round-trips")
+            var plain = c
+            plain.separable = nil
+            XCTAssertEqual(plain, try ModelConfiguration(name: name.replacingOccurrences(of: "sep-", with: "")), name)
+        }
+        XCTAssertEqual(try ModelConfiguration(name: "sep-se-resnet-20").name, "se-sep-resnet-20", "either order, one canonical name")
+        XCTAssertEqual(try ModelConfiguration(name: "sep-se-resnet-20").seRatio, 16)
+        XCTAssertFalse(try ModelConfiguration(name: "resnet-20").isSeparable)
+        for bad in ["sep-", "sep", "sep-sep-resnet-20", "resnet-sep-20", "se-sep-se-resnet-20", "sep-resnet"] {
+            XCTAssertThrowsError(try ModelConfiguration(name: bad), bad) {
+                XCTAssertEqual($0 as? ModelError, .unknownName(bad), bad)
+            }
+        }
+    }
+
+    func testSeparableFlagAppliesToAnyFamilyAndNamesTheModel() throws {
+        let resnet = try ModelConfiguration(name: "se-resnet-20").applying(ModelOverrides(separable: true))
+        XCTAssertEqual(resnet.name, "se-sep-resnet-20")
+        XCTAssertEqual(resnet, try ModelConfiguration(name: "se-sep-resnet-20"))
+        let dense = try ModelConfiguration(name: "densenet-bc-100-12").applying(ModelOverrides(separable: true))
+        XCTAssertEqual(dense.name, "sep-densenet-bc-100-12")
+        XCTAssertEqual(try ModelConfiguration(name: "sep-resnet-20").applying(ModelOverrides(separable: false)),
+                       try ModelConfiguration(name: "resnet-20"), "false is the plain model, written without the key")
+        let graph = try ModelBuilder.graph(for: dense)
+        let names = Set(graph.layers.flatMap { $0.parameters.map(\.name) })
+        XCTAssertTrue(names.isSuperset(of: ["block1.layer1.conv.norm.weight", "block1.layer1.conv.depthwise.weight",
+                                            "block1.layer1.conv.pointwise.weight", "block1.layer1.bottleneck.weight",
+                                            "stem.weight"]))
+        XCTAssertFalse(names.contains("block1.layer1.conv.weight"))
+        let summary = ModelSummary(graph).render(title: dense.name)
+        XCTAssertTrue(summary.contains("bn-relu-depthwise3x3"), summary)
+        XCTAssertTrue(summary.contains("block1.layer1.conv.pointwise"), summary)
+    }
+
+    /// A configuration that is not separable is written without the key, and one written before
+    /// the key existed decodes as not separable.
+    func testConfigurationsWithoutTheSeparableFlagDecodeAndEncodeAsBefore() throws {
+        let plain = try ModelConfiguration(name: "sparsenet-40-24")
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(plain), as: UTF8.self).contains("separable"))
+        let old = #"{"family":"resnet","depth":20,"growthRate":12,"bottleneck":false,"compression":1,"stemChannels":16,"#
+            + #""dropout":0,"classes":10,"inputChannels":3,"inputHeight":32,"inputWidth":32}"#
+        XCTAssertFalse(try JSONDecoder().decode(ModelConfiguration.self, from: Data(old.utf8)).isSeparable)
+        let sep = try ModelConfiguration(name: "se-sep-resnet-20")
+        XCTAssertTrue(String(decoding: try JSONEncoder().encode(sep), as: UTF8.self).contains(#""separable":true"#))
+        XCTAssertEqual(try JSONDecoder().decode(ModelConfiguration.self, from: JSONEncoder().encode(sep)), sep)
+    }
 }

@@ -23,8 +23,13 @@ final class ModelGradientTests: XCTestCase {
         var seResNet = resnet, seDenseBC = denseBC
         seResNet.seRatio = 2
         seDenseBC.seRatio = 2
+        // Separable: ResNet's stride-2 depthwise convolutions, and a dense family's over concatenations.
+        var sepResNet = resnet, sepSparse = sparse
+        sepResNet.separable = true
+        sepSparse.separable = true
         var configurations = [("sparsenet", sparse), ("densenet", dense), ("densenet-bc", denseBC),
-                              ("sparsenet-bc", sparseBC), ("resnet", resnet), ("se-resnet", seResNet), ("se-densenet-bc", seDenseBC)]
+                              ("sparsenet-bc", sparseBC), ("resnet", resnet), ("se-resnet", seResNet), ("se-densenet-bc", seDenseBC),
+                              ("sep-resnet", sepResNet), ("sep-sparsenet", sepSparse)]
         for i in configurations.indices {
             configurations[i].1.inputHeight = 8
             configurations[i].1.inputWidth = 8

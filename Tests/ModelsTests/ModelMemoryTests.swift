@@ -22,6 +22,9 @@ final class ModelMemoryTests: XCTestCase {
         var wideRatio = resnet
         wideRatio.seRatio = 1_000
         configurations.append(wideRatio)
+        // Depthwise-separable convolutions on every family, with SE units on one.
+        configurations += try ["sep-resnet-20", "sep-densenet-bc-40-12", "sep-densenet-40-12", "se-sep-sparsenet-40-24"]
+            .map { try ModelConfiguration(name: $0) }
         for c in configurations {
             let counted = try c.footprint()
             XCTAssertEqual(counted, NetworkFootprint(graph: try ModelBuilder.graph(for: c)), c.name)

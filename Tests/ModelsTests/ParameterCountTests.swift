@@ -31,6 +31,53 @@ final class ParameterCountTests: XCTestCase {
         ("se-sparsenet-bc-100-24", 1_453_738),
     ]
 
+    /// (name, parameters) of separable models, counted by PyTorch from the independent definition in
+    /// Scripts/ddptrain_torch.py (`nn.Conv2d(C, C, 3, groups=C)` then a 1×1 `nn.Conv2d`; the same
+    /// `sum(p.numel() ...)`, PyTorch 2.13, 2026-12-07), not by ddptrain: one of each family, and
+    /// separable with SE units.
+    static let separableReference: [(String, Int)] = [
+        ("sep-resnet-20", 37_770),
+        ("sep-densenet-40-12", 311_890),
+        ("sep-densenet-bc-100-12", 568_714),
+        ("sep-sparsenet-40-24", 138_034),
+        ("sep-sparsenet-bc-100-24", 606_970),
+        ("se-sep-resnet-20", 40_143),
+        ("se-sep-sparsenet-40-24", 140_662),
+    ]
+
+    /// A separable model has PyTorch's parameter count; every 3×3 convolution after the stem is a
+    /// depthwise 3×3 (with its stride and fused batch norm) and a pointwise 1×1, so it has one
+    /// more convolution per 3×3, the same batch norms, and per 3×3 over C inputs to C' outputs
+    /// `9·C + C·C'` MACs per output pixel instead of `9·C·C'`.
+    func testSeparableModelsMatchPyTorchsParameterCountsAndCountTheirUnits() throws {
+        for (name, parameters) in Self.separableReference {
+            let graph = try ModelBuilder.graph(named: name)
+            let summary = ModelSummary(graph)
+            XCTAssertEqual(summary.parameterCount, parameters, "\(name) parameters")
+            let plainName = name.replacingOccurrences(of: "sep-", with: "")
+            let plainGraph = try ModelBuilder.graph(named: plainName)
+            let plain = ModelSummary(plainGraph)
+            let depthwise = graph.layers.compactMap { $0 as? DepthwiseConvolutionLayer }
+            let replaced = plainGraph.layers.compactMap { $0 as? ConvolutionLayer }.filter { $0.geometry.kernel == 3 }.dropFirst()
+            XCTAssertEqual(depthwise.count, replaced.count, "\(name): every 3×3 after the stem")
+            XCTAssertEqual(summary.convolutionCount, plain.convolutionCount + depthwise.count, name)
+            XCTAssertEqual(summary.batchNormCount, plain.batchNormCount, name)
+            let saved = replaced.reduce(0) { total, conv in
+                let g = conv.geometry
+                return total + g.macs - (9 * g.inChannels * g.outPlane + g.inChannels * g.outChannels * g.outPlane)
+            }
+            XCTAssertEqual(summary.macs, plain.macs - saved, "\(name) MACs")
+            for layer in depthwise {
+                let pointwise = graph.layers.first { $0.name == layer.name + ".pointwise" }
+                XCTAssertEqual(pointwise?.inputs, [layer.output], "\(layer.name): the pointwise 1×1 follows directly")
+                XCTAssertEqual(pointwise?.kind, "conv1x1")
+            }
+        }
+        let resnet = try ModelBuilder.graph(named: "sep-resnet-20")
+        XCTAssertEqual(resnet.layers.compactMap { ($0 as? DepthwiseConvolutionLayer)?.geometry.stride }.filter { $0 == 2 }.count, 2,
+                       "the two downsampling 3×3s become stride-2 depthwise convolutions")
+    }
+
     /// An SE model has its plain model's parameters plus PyTorch's count of the units, its
     /// convolutions and batch norms, and its plain model's MACs plus two products of C × hidden
     /// per unit (the only MACs a unit counts).
