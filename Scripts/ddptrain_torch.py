@@ -1,11 +1,13 @@
 """PyTorch definitions of ddptrain's models: SparseNet, DenseNet(-BC) and the CIFAR ResNet, each
-optionally with squeeze-and-excitation units (`se-` names, ddptrain's `--se R`).
+optionally with squeeze-and-excitation units (`se-` names, ddptrain's `--se R`) and with
+depthwise-separable 3×3 convolutions after the stem (`sep-` names, ddptrain's `--separable`).
 
 Written from Sources/Models (ResNet.swift, DenseNet.swift, SparseNet.swift, AggregatingFamily.swift)
 and checked against ddptrain step by step by Scripts/pytorch_crosscheck.py. The module tree mirrors
 ddptrain's layer names, so a model's state_dict keys are exactly ddptrain's tensor names
 (`stem.conv.weight`, `stage2.block1.conv2.norm.running_var`, `block1.layer3.conv.weight`,
-`head.fc.bias`, `stage1.block2.se.fc1.weight`, ...): `ddptrain export --format safetensors` writes them unchanged, and
+`head.fc.bias`, `stage1.block2.se.fc1.weight`, `block1.layer1.conv.depthwise.weight`,
+`block1.layer1.conv.pointwise.weight`, ...): `ddptrain export --format safetensors` writes them unchanged, and
 `ddptrain train --init-from FILE.safetensors` reads them unchanged.
 
     import sys; sys.path.insert(0, "Scripts")
@@ -31,16 +33,22 @@ import torch.nn.functional as F
 # MARK: - Model configuration, parsed independently of ddptrain
 
 
-def model_config(name, depth=None, growth=None, bottleneck=None, compression=None, stem=None, dropout=None, se=None):
+def model_config(name, depth=None, growth=None, bottleneck=None, compression=None, stem=None, dropout=None, se=None,
+                 separable=None):
     """family, depth, growth, bottleneck, compression, stem, dropout, se (the squeeze-and-excitation
     reduction ratio, None for no units) and units of a model name, as ddptrain documents its names
     (Docs/cli.md): DenseNet's stem 16, DenseNet-BC's and SparseNet's 2k, -bc = bottleneck +
-    compression 0.5, an `se-` prefix = units with ratio 16; the keyword arguments override
+    compression 0.5, an `se-` prefix = units with ratio 16, a `sep-` prefix (after `se-` or
+    before it) = separable 3×3 convolutions after the stem; the keyword arguments override
     (ddptrain's model flags). Raises ValueError for a name of no family."""
     parts = name.lower().split("-")
-    ratio = None
-    if len(parts) > 1 and parts[0] == "se":
-        parts, ratio = parts[1:], 16
+    ratio, sep = None, False
+    while len(parts) > 1 and ((parts[0] == "se" and ratio is None) or (parts[0] == "sep" and not sep)):
+        if parts[0] == "se":
+            ratio = 16
+        else:
+            sep = True
+        parts = parts[1:]
     family = parts[0]
     bc = len(parts) > 1 and parts[1] == "bc"
     try:
@@ -57,8 +65,10 @@ def model_config(name, depth=None, growth=None, bottleneck=None, compression=Non
         raise ValueError(f"unknown model name {name}")
     config["dropout"] = 0.0
     config["se"] = ratio
+    config["separable"] = sep
     for key, value in (("depth", depth), ("growth", growth), ("bottleneck", bottleneck),
-                       ("compression", compression), ("stem", stem), ("dropout", dropout), ("se", se)):
+                       ("compression", compression), ("stem", stem), ("dropout", dropout), ("se", se),
+                       ("separable", separable)):
         if value is not None:
             config[key] = value
     return with_units(config)
@@ -79,7 +89,8 @@ def config_from_ddptrain(model):
     return with_units(dict(family=model["family"], depth=model["depth"], growth=model["growthRate"],
                            bottleneck=model["bottleneck"], compression=model["compression"],
                            stem=model["stemChannels"], dropout=model.get("dropout", 0.0),
-                           classes=model.get("classes", 10), se=model.get("seRatio")))
+                           classes=model.get("classes", 10), se=model.get("seRatio"),
+                           separable=bool(model.get("separable", False))))
 
 
 def build_model(config, bug=None):
@@ -145,19 +156,32 @@ RECTIFIER = Rectifier()
 class Convolution(nn.Module):
     """ddptrain's convolution layer: without bias, same padding, and with `preactivation` its batch
     norm `norm` and a ReLU applied to the input first (ddptrain fuses them into the convolution).
+    With `separable` (a 3×3 only) it is Xception's depthwise-separable convolution instead of
+    `weight`: `depthwise`, a `Conv2d(cin, cin, 3, groups=cin)` with the stride, then `pointwise`, a
+    1×1 `Conv2d(cin, cout)`, both without bias and with nothing between them.
     `site` names its ReLU for the cross-check (set to the module's name after building)."""
 
-    def __init__(self, cin, cout, kernel, stride=1, preactivation=False):
+    def __init__(self, cin, cout, kernel, stride=1, preactivation=False, separable=False):
         super().__init__()
         self.norm = nn.BatchNorm2d(cin) if preactivation else None
-        self.weight = nn.Parameter(torch.empty(cout, cin, kernel, kernel))
-        nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
+        if separable:
+            assert kernel == 3, "only 3×3 convolutions are made separable"
+            self.depthwise = nn.Conv2d(cin, cin, 3, stride=stride, padding=1, groups=cin, bias=False)
+            self.pointwise = nn.Conv2d(cin, cout, 1, bias=False)
+            nn.init.kaiming_normal_(self.depthwise.weight, nonlinearity="relu")
+            nn.init.kaiming_normal_(self.pointwise.weight, nonlinearity="relu")
+            self.weight = None
+        else:
+            self.weight = nn.Parameter(torch.empty(cout, cin, kernel, kernel))
+            nn.init.kaiming_normal_(self.weight, nonlinearity="relu")
         self.stride = stride
         self.site = "convolution"
 
     def forward(self, x):
         if self.norm is not None:
             x = RECTIFIER(self.norm(x), self.site + ".norm relu")
+        if self.weight is None:
+            return self.pointwise(self.depthwise(x))
         return F.conv2d(x, self.weight, stride=self.stride, padding=self.weight.shape[-1] // 2)
 
 
@@ -201,10 +225,10 @@ class AggregatedLayer(nn.Module):
     to k, each pre-activated, each followed by dropout when the model has it, then with a
     squeeze-and-excitation ratio a unit `se` on the k new features."""
 
-    def __init__(self, cin, growth, bottleneck, dropout, se=None):
+    def __init__(self, cin, growth, bottleneck, dropout, se=None, separable=False):
         super().__init__()
         self.bottleneck = Convolution(cin, 4 * growth, 1, preactivation=True) if bottleneck else None
-        self.conv = Convolution(4 * growth if bottleneck else cin, growth, 3, preactivation=True)
+        self.conv = Convolution(4 * growth if bottleneck else cin, growth, 3, preactivation=True, separable=separable)
         self.dropout = dropout
         self.se = SqueezeExcitation(growth, se) if se else None
 
@@ -240,7 +264,7 @@ class AggregatedNet(nn.Module):
             layers = nn.ModuleDict()
             for layer in range(1, c["units"] + 1):
                 layers[f"layer{layer}"] = AggregatedLayer(sum(self.pick(channels)), c["growth"], c["bottleneck"],
-                                                          c.get("dropout", 0.0), c.get("se"))
+                                                          c.get("dropout", 0.0), c.get("se"), c.get("separable", False))
                 channels.append(c["growth"])
             setattr(self, f"block{block}", layers)
             out = sum(self.pick(channels))
@@ -293,10 +317,10 @@ class BasicBlock(nn.Module):
     after); a ReLU. With a squeeze-and-excitation ratio, a unit `se` scales the branch after `norm2`,
     before the sum (SE-ResNet)."""
 
-    def __init__(self, cin, cout, stride, bug=None, se=None):
+    def __init__(self, cin, cout, stride, bug=None, se=None, separable=False):
         super().__init__()
-        self.conv1 = Convolution(cin, cout, 3, stride=stride)
-        self.conv2 = Convolution(cout, cout, 3, preactivation=True)
+        self.conv1 = Convolution(cin, cout, 3, stride=stride, separable=separable)
+        self.conv2 = Convolution(cout, cout, 3, preactivation=True, separable=separable)
         self.norm2 = nn.BatchNorm2d(cout)
         self.se = SqueezeExcitation(cout, se) if se else None
         self.stride, self.pad, self.bug = stride, cout - cin, bug
@@ -327,7 +351,8 @@ class ResNet(nn.Module):
             blocks = nn.ModuleDict()
             for block in range(1, c["units"] + 1):
                 stride = 2 if stage > 1 and block == 1 else 1
-                blocks[f"block{block}"] = BasicBlock(cin if block == 1 else cout, cout, stride, bug, c.get("se"))
+                blocks[f"block{block}"] = BasicBlock(cin if block == 1 else cout, cout, stride, bug, c.get("se"),
+                                                     c.get("separable", False))
             setattr(self, f"stage{stage}", blocks)
             cin = cout
         self.head = Head(cin, classes, norm=False)

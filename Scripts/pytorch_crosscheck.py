@@ -176,7 +176,7 @@ def resolve_model(args):
     """`model_config` of the command line's model and model flags."""
     try:
         return model_config(args.model, args.depth, args.growth_rate, args.bottleneck, args.compression, args.stem_channels,
-                            se=args.se)
+                            se=args.se, separable=True if args.separable else None)
     except ValueError as error:
         raise SetupError(str(error)) from None
 
@@ -287,6 +287,8 @@ def main():
     parser.add_argument("--compression", type=float)
     parser.add_argument("--stem-channels", type=int)
     parser.add_argument("--se", type=int, help="squeeze-and-excitation reduction ratio (se- names imply 16)")
+    parser.add_argument("--separable", action="store_true",
+                        help="depthwise-separable 3×3 convolutions after the stem (sep- names imply it)")
     parser.add_argument("--work", required=True, help="scratch directory (its data/ and run/ are replaced)")
     parser.add_argument("--images", type=int, default=16, help="training images = the one batch (default 16)")
     parser.add_argument("--seed", type=int, default=0, help="ddptrain's seed and the data's")
@@ -337,6 +339,8 @@ def run(args):
             command += [flag, str(value)]
     if args.bottleneck is not None:
         command.append("--bottleneck" if args.bottleneck else "--no-bottleneck")
+    if args.separable:
+        command.append("--separable")
     if args.no_decay_bn_bias:
         command.append("--no-decay-bn-bias")
     print("$ " + " ".join(command), flush=True)
@@ -372,9 +376,11 @@ def run(args):
     # computes the same step).
     m = run_config["model"]
     recorded = dict(family=m["family"], depth=m["depth"], bottleneck=m["bottleneck"], compression=m["compression"],
-                    stem=m["stemChannels"], dropout=m["dropout"], classes=m["classes"], se=m.get("seRatio"))
+                    stem=m["stemChannels"], dropout=m["dropout"], classes=m["classes"], se=m.get("seRatio"),
+                    separable=bool(m.get("separable", False)))
     expected = dict(family=family, depth=config["depth"], bottleneck=config["bottleneck"],
-                    compression=config["compression"], stem=config["stem"], dropout=0, classes=10, se=config["se"])
+                    compression=config["compression"], stem=config["stem"], dropout=0, classes=10, se=config["se"],
+                    separable=config["separable"])
     if family != "resnet":
         recorded["growth"], expected["growth"] = m["growthRate"], config["growth"]
     if recorded != expected:
