@@ -76,6 +76,17 @@ final class PyTorchCrossCheckTests: XCTestCase {
         try expectMatch(["--model", "se-resnet-8", "--stem-channels", "4", "--se", "2"])
     }
 
+    /// A separable SparseNet: every layer's 3×3 is a fused BN-ReLU, a depthwise 3×3 over the
+    /// concatenated inputs and a pointwise 1×1 (`nn.Conv2d(groups=C)` then 1×1 in PyTorch).
+    func testSeparableSparseNetStepMatchesFloat64PyTorch() throws {
+        try expectMatch(["--model", "sep-sparsenet-13-4"])
+    }
+
+    /// A separable ResNet: the two downsampling 3×3s become stride-2 depthwise convolutions.
+    func testSeparableResNetStepWithStrideTwoDepthwiseMatchesFloat64PyTorch() throws {
+        try expectMatch(["--model", "resnet-8", "--stem-channels", "4", "--separable"])
+    }
+
     // MARK: The comparison has teeth
 
     /// A reference whose SparseNet layers concatenate their inputs oldest first is told apart.

@@ -84,20 +84,22 @@ final class WeightsExportTests: SystemTestCase {
 
     // MARK: ddptrain → PyTorch and onnxruntime
 
-    /// For a ResNet, a SparseNet-BC and an SE-DenseNet: the export loads strictly into the PyTorch definition and
-    /// its logits on 1,000 test images equal `ddptrain eval --logits`'s within `logitTolerance`,
-    /// with the same arg-max class for every image (so the same accuracy).
+    /// For a ResNet, a SparseNet-BC, an SE-DenseNet and a separable ResNet (stride-2 depthwise
+    /// convolutions): the export loads strictly into the PyTorch definition and its logits on
+    /// 1,000 test images equal `ddptrain eval --logits`'s within `logitTolerance`, with the same
+    /// arg-max class for every image (so the same accuracy).
     func testExportedSafetensorsGiveEvalsLogitsInPyTorch() throws {
         let data = try data()
         for (name, model) in [("resnet", ["--model", "resnet-8", "--stem-channels", "4"]), ("sparsenet", ["--model", "sparsenet-bc-16-4"]),
-                              ("se-densenet", ["--model", "se-densenet-10-4", "--se", "2"])] {
+                              ("se-densenet", ["--model", "se-densenet-10-4", "--se", "2"]),
+                              ("sep-resnet", ["--model", "sep-resnet-8", "--stem-channels", "4"])] {
             try assertExportMatchesEval(name, model: model, data: data, format: "safetensors", reader: "logits", python: Self.python)
         }
     }
 
     /// For each family (ResNet's option-A shortcut, SparseNet-BC's sparse concatenations and
-    /// bottlenecks, DenseNet's dense ones with dropout, SE-ResNet's squeeze-and-excitation units):
-    /// `export --format onnx` passes
+    /// bottlenecks, DenseNet's dense ones with dropout, SE-ResNet's squeeze-and-excitation units,
+    /// a separable SE-SparseNet's grouped `Conv`s): `export --format onnx` passes
     /// `onnx.checker` (full check) and onnxruntime's logits on 1,000 test images equal `ddptrain
     /// eval --logits`'s within `logitTolerance`, with the same class for every image.
     func testExportedONNXPassesTheCheckerAndGivesEvalsLogitsInOnnxruntime() throws {
@@ -105,7 +107,8 @@ final class WeightsExportTests: SystemTestCase {
         let data = try data()
         for (name, model) in [("resnet", ["--model", "resnet-8", "--stem-channels", "4"]), ("sparsenet", ["--model", "sparsenet-bc-16-4"]),
                               ("densenet", ["--model", "densenet-10-4", "--dropout", "0.2"]),
-                              ("se-resnet", ["--model", "se-resnet-8", "--stem-channels", "4", "--se", "2"])] {
+                              ("se-resnet", ["--model", "se-resnet-8", "--stem-channels", "4", "--se", "2"]),
+                              ("se-sep-sparsenet", ["--model", "se-sep-sparsenet-13-4", "--se", "2"])] {
             try assertExportMatchesEval(name, model: model, data: data, format: "onnx", reader: "onnx", python: Self.onnxPython)
         }
     }
