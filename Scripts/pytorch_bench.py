@@ -41,6 +41,10 @@ REFERENCE = {
     "se-resnet-20": 272_095, "se-resnet-56": 860_137, "se-resnet-110": 1_742_200,
     "se-densenet-40-12": 1_021_054, "se-densenet-bc-100-12": 770_938,
     "se-sparsenet-40-24": 751_150, "se-sparsenet-bc-100-24": 1_453_738,
+    # Depthwise-separable (sep-): the same test file.
+    "sep-resnet-20": 37_770, "sep-densenet-40-12": 311_890, "sep-densenet-bc-100-12": 568_714,
+    "sep-sparsenet-40-24": 138_034, "sep-sparsenet-bc-100-24": 606_970,
+    "se-sep-resnet-20": 40_143, "se-sep-sparsenet-40-24": 140_662,
 }
 
 
