@@ -96,7 +96,7 @@ public final class ConvolutionLayer: Layer {
     }
 
     var activation: InputActivation? {
-        norm.map { InputActivation(scale: $0.scale, shift: $0.shift) }
+        norm?.inputActivation
     }
 
     // MARK: Forward

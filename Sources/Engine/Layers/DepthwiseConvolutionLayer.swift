@@ -81,7 +81,7 @@ public final class DepthwiseConvolutionLayer: Layer {
     }
 
     var activation: InputActivation? {
-        norm.map { InputActivation(scale: $0.scale, shift: $0.shift) }
+        norm?.inputActivation
     }
 
     // MARK: Forward

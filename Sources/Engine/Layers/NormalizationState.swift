@@ -28,6 +28,8 @@ final class NormalizationState {
     var invStd: UnsafeMutablePointer<Float> { transform.pointer + channels }
     var scale: UnsafeMutablePointer<Float> { transform.pointer + 2 * channels }
     var shift: UnsafeMutablePointer<Float> { transform.pointer + 3 * channels }
+    /// The fused BN-ReLU a convolution applies to its input as it reads it.
+    var inputActivation: InputActivation { InputActivation(scale: scale, shift: shift) }
 
     static func parameters(_ prefix: String, _ channels: Int) -> [ParameterDeclaration] {
         [ParameterDeclaration(name: prefix + ".weight", shape: [channels], role: .normScale),

@@ -87,7 +87,7 @@ public final class PooledConvolutionLayer: Layer {
     public func forward(_ context: ExecutionContext) {
         let x = context.views(inputs), y = context.view(output)
         norm.prepare(x, context)
-        let activation = InputActivation(scale: norm.scale, shift: norm.shift)
+        let activation = norm.inputActivation
         let g = geometry, w = weight!
         context.pool.chunks(context.batch) { samples, worker in
             let panel = context.panels[worker], pooled = perWorker(panel.col)
@@ -103,7 +103,7 @@ public final class PooledConvolutionLayer: Layer {
 
     public func backward(_ context: ExecutionContext) {
         let x = context.views(inputs), dy = context.gradient(output)
-        let activation = InputActivation(scale: norm.scale, shift: norm.shift)
+        let activation = norm.inputActivation
         let g = geometry, w = weight!, weightGradient = self.weightGradient!
         // The gradient of the normalised, rectified input at full resolution, for the batch norm.
         let dz = TensorView(base: context.shared.pointer, shape: inputShape)
