@@ -30,4 +30,33 @@ extension KernelSet {
                 length: length, weightGradient: weightGradient, accumulate: accumulate)
         }
     }
+
+    /// Output channels per block of this set's broadcast weight gradient (its vector width).
+    var broadcastGradientLanes: Int {
+        switch self {
+        case .avx512: KernelsAVX512.BroadcastWeightGradient.lanes
+        case .avx2: KernelsAVX2.BroadcastWeightGradient.lanes
+        }
+    }
+
+    /// Runs this set's 3×3 stride-1 weight gradient with output channels in the vector lanes
+    /// (`BroadcastWeightGradient.weightGradient`).
+    @inline(__always)
+    func broadcastWeightGradient3x3(inputs: UnsafePointer<Float>, inputStride: Int, inChannels: Int,
+                                    gradients: UnsafePointer<Float>, blockStride: Int, outChannels: Int,
+                                    taps: UnsafePointer<Int>, length: Int, weightGradient: UnsafeMutablePointer<Float>,
+                                    accumulate: Bool) {
+        switch self {
+        case .avx512:
+            KernelsAVX512.BroadcastWeightGradient.weightGradient(
+                inputs: inputs, inputStride: inputStride, inChannels: inChannels, gradients: gradients,
+                blockStride: blockStride, outChannels: outChannels, taps: taps, length: length,
+                weightGradient: weightGradient, accumulate: accumulate)
+        case .avx2:
+            KernelsAVX2.BroadcastWeightGradient.weightGradient(
+                inputs: inputs, inputStride: inputStride, inChannels: inChannels, gradients: gradients,
+                blockStride: blockStride, outChannels: outChannels, taps: taps, length: length,
+                weightGradient: weightGradient, accumulate: accumulate)
+        }
+    }
 }

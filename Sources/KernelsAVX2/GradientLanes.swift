@@ -18,3 +18,10 @@ func foldToEight(_ v: GradientLanes) -> SIMD8<Float> { v }
 /// (`WinogradWeightGradient.products`): 2, so that 4 × 2 accumulators and 6 operand vectors fit
 /// the 16 registers.
 let winogradGradientInputChannels = 2
+
+/// Input channels per tile of the broadcast weight gradient (`BroadcastWeightGradient`): 4, so
+/// that 4 × 3 accumulators, the gradient vector and a broadcast input fit the 16 registers.
+let broadcastGradientInputChannels = 4
+
+/// Whether the broadcast weight gradient takes two blocks of output channels per tile: no: 24 accumulators would spill the 16 registers.
+let broadcastGradientBlockPairs = false

@@ -19,3 +19,10 @@ func foldToEight(_ v: GradientLanes) -> SIMD8<Float> { v.lowHalf + v.highHalf }
 /// (`WinogradWeightGradient.products`): 4, so that each of the 8 operand vectors feeds 4 FMAs
 /// (16 accumulators and 8 operands in the 32 registers).
 let winogradGradientInputChannels = 4
+
+/// Input channels per tile of the broadcast weight gradient (`BroadcastWeightGradient`): 8, so
+/// that each gradient vector feeds 24 FMAs (8 × 3 accumulators in the 32 registers).
+let broadcastGradientInputChannels = 8
+
+/// Whether the broadcast weight gradient takes two blocks of output channels per tile: yes: 4 inputs × 3 taps × 2 blocks are 24 accumulators, and each broadcast input feeds 2 FMAs.
+let broadcastGradientBlockPairs = true

@@ -72,8 +72,9 @@ final class DirectConvolutionWeightGradientTests: XCTestCase, KernelTestCase {
                        weightMagnitude: weightMagnitude, referenceBias: bias, biasMagnitude: biasMagnitude)
     }
 
-    /// The two weight-gradient kernels.
-    enum Kernel: CaseIterable { case direct, winograd }
+    /// The weight-gradient kernels: the direct dot products (`ThreeByThreeWeightGradient`) and
+    /// outer products (`BroadcastWeightGradient`), each forced, and Winograd.
+    enum Kernel: CaseIterable { case direct, broadcast, winograd }
 
     /// The gradients `kernel` computes with `kernels`, calling it once per group of samples
     /// (`groups` partitions `0..<batch`, in order), after checking that no guard was overwritten.
@@ -81,8 +82,8 @@ final class DirectConvolutionWeightGradientTests: XCTestCase, KernelTestCase {
              file: StaticString = #filePath, line: UInt = #line) -> (weight: [Float], bias: [Float]) {
         let g = f.g
         let largest = groups.map(\.count).max()!
-        let scratchCount = kernel == .direct ? DirectConvolution.weightGradientScratchCount(g, samples: largest)
-            : WinogradConvolution.weightGradientScratchCount(g, samples: largest)
+        let scratchCount = kernel == .winograd ? WinogradConvolution.weightGradientScratchCount(g, samples: largest)
+            : DirectConvolution.weightGradientScratchCount(g, samples: largest)
         // Scratch as a reused panel leaves it: NaN, so an element read before it is written shows.
         let scratch = guarded(scratchCount, fill: .nan)
         // Gradients to add to, or NaN where they must be overwritten; guards after both.
@@ -99,7 +100,9 @@ final class DirectConvolutionWeightGradientTests: XCTestCase, KernelTestCase {
                     outputGradient: f.outputGradient.view, weightGradient: dw.pointer,
                     biasGradient: c.bias ? db.pointer : nil, accumulate: accumulate, scratch: scratch.pointer,
                     kernels: kernels)
-            } else if samples.count == 1 {
+            } else if samples.count == 1 && kernel == .direct {
+                // The one-sample entry point follows the kernel set's rule; the direct dot
+                // products are forced through the `samples:` one below on the other calls.
                 DirectConvolution.weightGradient(
                     sample: samples.lowerBound, input: f.inputs.map(\.view), geometry: g, activation: f.activation,
                     outputGradient: f.outputGradient.view, weightGradient: dw.pointer,
@@ -110,7 +113,7 @@ final class DirectConvolutionWeightGradientTests: XCTestCase, KernelTestCase {
                     samples: samples, input: f.inputs.map(\.view), geometry: g, activation: f.activation,
                     outputGradient: f.outputGradient.view, weightGradient: dw.pointer,
                     biasGradient: c.bias ? db.pointer : nil, accumulate: accumulate, scratch: scratch.pointer,
-                    kernels: kernels)
+                    kernels: kernels, broadcast: kernel == .broadcast)
             }
         }
         expectGuards(scratch, after: scratchCount, "\(c) \(kernel) \(kernels) scratch", file: file, line: line)
@@ -173,6 +176,17 @@ final class DirectConvolutionWeightGradientTests: XCTestCase, KernelTestCase {
         // The draw reached every channel remainder and every activation/accumulate/segment mix.
         XCTAssertEqual(remainders.count, 8, "remainders: \(remainders.sorted())")
         XCTAssertEqual(flags.count, 8, "\(flags.sorted())")
+    }
+
+    func testWeightGradientMatchesReferenceWithManyChannels() {
+        // Input channels past the 8- and 4-input tiles (8 + 4 + 1 = 13, 8 + 8 + 3 = 19) and
+        // output channels in whole pairs of broadcast blocks, a pair and one block, and a pair and
+        // a padded block.
+        var rng = TestRandom(seed: 4021)
+        for (segments, out, side) in [([13], 32, 6), ([11, 8], 48, 5), ([5, 4], 40, 7), ([3], 64, 4)] {
+            check(Case(batch: 2, segments: segments, height: side, width: side + 1, outChannels: out,
+                       activation: true, bias: true, accumulate: out == 48), rng: &rng)
+        }
     }
 
     func testWeightGradientMatchesReferenceOnNetworkStageShapes() {
