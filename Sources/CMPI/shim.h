@@ -10,6 +10,8 @@ static inline MPI_Datatype ddp_float(void) { return MPI_FLOAT; }
 static inline MPI_Datatype ddp_double(void) { return MPI_DOUBLE; }
 static inline MPI_Datatype ddp_byte(void) { return MPI_BYTE; }
 static inline MPI_Datatype ddp_uint64(void) { return MPI_UINT64_T; }
+// bfloat16 values travel as 16-bit words, summed by a user-defined operation (MPI_Op_create).
+static inline MPI_Datatype ddp_uint16(void) { return MPI_UINT16_T; }
 static inline MPI_Op ddp_sum(void) { return MPI_SUM; }
 static inline MPI_Op ddp_min(void) { return MPI_MIN; }
 static inline MPI_Op ddp_max(void) { return MPI_MAX; }
@@ -23,4 +25,5 @@ static inline MPI_Errhandler ddp_errors_return(void) { return MPI_ERRORS_RETURN;
 static inline int ddp_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline MPI_Info ddp_info_null(void) { return MPI_INFO_NULL; }
 static inline MPI_Comm ddp_comm_null(void) { return MPI_COMM_NULL; }
+static inline MPI_Op ddp_op_null(void) { return MPI_OP_NULL; }
 #endif

@@ -25,6 +25,10 @@ public protocol Communicator: StatisticsReducer {
 
     /// Starts summing `values` over all ranks in place without waiting; `waitAll` completes it.
     func startSum(_ values: UnsafeMutablePointer<Float>, count: Int)
+    /// Starts summing the bfloat16 patterns `values` (`BFloat16`) over all ranks in place without
+    /// waiting; `waitAll` completes it. Pairs are added in float32 and each partial sum rounded
+    /// back to bfloat16; every rank ends with the same patterns.
+    func startBFloat16Sum(_ values: UnsafeMutablePointer<UInt16>, count: Int)
     /// Lets started sums make progress (MPI progresses them only inside MPI calls).
     func progress()
     /// Waits until every started sum has completed.

@@ -16,6 +16,9 @@ public final class MPICommunicator: Communicator {
     /// The groups split off this communicator, freed by `finalize` (world only).
     private var groups: [MPICommunicator] = []
     private var pending: [MPI_Request?] = []
+    /// The bfloat16 sum as an MPI operation (`bfloat16Sum`), created with the world communicator,
+    /// shared with its groups and freed by `finalize`.
+    private let bfloat16Operation: MPI_Op?
 
     /// Whether this process was started by `mpirun` (Open MPI sets these variables).
     public static var launchedByMPIRun: Bool {
@@ -41,15 +44,32 @@ public final class MPICommunicator: Communicator {
         size = Int(s)
         comm = ddp_comm_world()
         worldRank = rank
+        bfloat16Operation = Self.bfloat16Sum()
         if provided < ddp_thread_funneled() {
             abort("MPI granted thread level \(provided), below MPI_THREAD_FUNNELED (\(ddp_thread_funneled())) which ddptrain needs")
         }
+        if bfloat16Operation == nil { abort("MPI_Op_create failed for the bfloat16 sum") }
+    }
+
+    /// The reduction of bfloat16 gradients: pairs added in float32 and rounded back
+    /// (`BFloat16.accumulate`). Declared commutative, which it is bit for bit, so MPI may use the
+    /// same algorithms as for `MPI_SUM`; like float addition it is not associative, and, as with
+    /// `MPI_SUM`, Open MPI's all-reduce algorithms give every rank the same result regardless.
+    private static func bfloat16Sum() -> MPI_Op? {
+        var operation: MPI_Op? = ddp_op_null()
+        let status = MPI_Op_create({ input, accumulator, length, _ in
+            guard let input, let accumulator, let length else { return }
+            BFloat16.accumulate(input.assumingMemoryBound(to: UInt16.self), into: accumulator.assumingMemoryBound(to: UInt16.self),
+                                count: Int(length.pointee))
+        }, 1, &operation)
+        return status == ddp_success() ? operation : nil
     }
 
     /// A group's communicator: `comm`, made from the world communicator of rank `worldRank`.
-    private init(group comm: MPI_Comm?, worldRank: Int) {
+    private init(group comm: MPI_Comm?, worldRank: Int, bfloat16Operation: MPI_Op?) {
         self.comm = comm
         self.worldRank = worldRank
+        self.bfloat16Operation = bfloat16Operation
         var r: Int32 = 0, s: Int32 = 0
         MPI_Comm_rank(comm, &r)
         MPI_Comm_size(comm, &s)
@@ -68,6 +88,8 @@ public final class MPICommunicator: Communicator {
             MPI_Comm_free(&handle)
         }
         groups.removeAll()
+        var operation = bfloat16Operation
+        MPI_Op_free(&operation)
         MPI_Finalize()
     }
 
@@ -90,7 +112,7 @@ public final class MPICommunicator: Communicator {
     /// keeps it for `finalize` to free.
     private func adopt(_ group: MPI_Comm?) -> MPICommunicator {
         MPI_Comm_set_errhandler(group, ddp_errors_return())
-        let communicator = MPICommunicator(group: group, worldRank: worldRank)
+        let communicator = MPICommunicator(group: group, worldRank: worldRank, bfloat16Operation: bfloat16Operation)
         groups.append(communicator)
         return communicator
     }
@@ -138,10 +160,18 @@ public final class MPICommunicator: Communicator {
     }
 
     public func startSum(_ values: UnsafeMutablePointer<Float>, count: Int) {
+        start(values, count: count, type: ddp_float(), operation: ddp_sum(), "MPI_Iallreduce")
+    }
+
+    public func startBFloat16Sum(_ values: UnsafeMutablePointer<UInt16>, count: Int) {
+        start(values, count: count, type: ddp_uint16(), operation: bfloat16Operation, "MPI_Iallreduce (bfloat16)")
+    }
+
+    /// Starts the in-place non-blocking all-reduce of `count` values of `type` with `operation`.
+    private func start(_ values: UnsafeMutableRawPointer, count: Int, type: MPI_Datatype?, operation: MPI_Op?, _ what: String) {
         guard size > 1, count > 0 else { return }
         var request: MPI_Request? = ddp_request_null()
-        check(MPI_Iallreduce(ddp_in_place(), values, Int32(count), ddp_float(), ddp_sum(), comm, &request),
-              "MPI_Iallreduce")
+        check(MPI_Iallreduce(ddp_in_place(), values, Int32(count), type, operation, comm, &request), what)
         pending.append(request)
     }
 

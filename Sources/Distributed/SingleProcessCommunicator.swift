@@ -13,6 +13,7 @@ public final class SingleProcessCommunicator: Communicator {
     public func broadcast(_ values: UnsafeMutablePointer<Float>, count: Int) {}
     public func broadcast(_ bytes: inout [UInt8]) {}
     public func startSum(_ values: UnsafeMutablePointer<Float>, count: Int) {}
+    public func startBFloat16Sum(_ values: UnsafeMutablePointer<UInt16>, count: Int) {}
     public func progress() {}
     public func waitAll() {}
     /// This communicator: one process is every group.

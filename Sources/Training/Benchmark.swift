@@ -26,6 +26,8 @@ public struct Benchmark {
     public var batchNormSync = BatchNormSync.batch
     /// Size of a gradient all-reduce bucket.
     public var bucketBytes = 1 << 20
+    /// The number format gradients are exchanged in.
+    public var allReduceDataType = AllReduceDataType.fp32
 
     /// A benchmark of `model` with the default settings.
     public init(model: ModelConfiguration) { self.model = model }
@@ -39,7 +41,7 @@ public struct Benchmark {
         let graph = try ModelBuilder.checkedGraph(for: model, batch: batch, threads: threads,
                                                   availableBytes: SystemMemory.availableBytes())
         let runner = StepRunner(graph: graph, maxBatch: batch, threads: threads, seed: 1, communicator: communicator,
-                                batchNormSync: batchNormSync, bucketBytes: bucketBytes)
+                                batchNormSync: batchNormSync, bucketBytes: bucketBytes, allReduceDataType: allReduceDataType)
         let network = runner.network
         let inputCount = batch * graph.shape(graph.input).elementCount
         for i in 0..<inputCount {
@@ -48,7 +50,8 @@ public struct Benchmark {
         var labels = (0..<batch).map { Int32($0 % model.classes) }
         var lines = ["bench \(model.name): \(ranks) rank(s) × batch \(batch) = global batch \(ranks * batch), "
             + "\(threads) thread(s) per rank"
-            + (ranks > 1 ? ", batch norm \(batchNormSync.rawValue), \(runner.bucketCount) gradient bucket(s)" : "") + ", "
+            + (ranks > 1 ? ", batch norm \(batchNormSync.rawValue), \(runner.bucketCount) gradient bucket(s)" : "")
+            + (ranks > 1 || allReduceDataType != .fp32 ? ", " + runner.exchangeSummary : "") + ", "
             + "\(warmupSteps) warm-up + \(timedSteps) timed steps, \(Self.kernelSummary)"]
         let layerProfile = LayerProfile(layers: graph.layers.count)
         var steps: [StepRunner.Timings] = []

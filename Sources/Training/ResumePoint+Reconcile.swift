@@ -18,7 +18,7 @@ extension ResumePoint {
 
     /// As `reconcile`, but a deliberate continuation (`--continue-with-changes`): the recipe
     /// fields the flags change (`epochs`, the schedule, the optimizer, label smoothing, gradient
-    /// clipping, augmentation) take the flags' values, the new schedule continuing from the saved
+    /// clipping, augmentation, the gradient exchange's number format) take the flags' values, the new schedule continuing from the saved
     /// step, and each change comes back as `field old → new`. The model, the data, the seed, the
     /// global batch and the batch-norm mode still must not change.
     public func reconcileWithChanges(_ requested: TrainingConfiguration, worldSize: Int, explicitBatchSize: Int?,
@@ -46,7 +46,8 @@ extension ResumePoint {
     }
 
     /// Fields (dotted JSON paths, or their prefixes) a deliberate continuation may change.
-    static let changeableFields = ["epochs", "schedule.", "optimizer.", "labelSmoothing", "gradientClipNorm", "augmentation."]
+    static let changeableFields = ["epochs", "schedule.", "optimizer.", "labelSmoothing", "gradientClipNorm", "augmentation.",
+                                   "allReduceDataType"]
 
     private func reconcile(_ requested: TrainingConfiguration, worldSize: Int, explicitBatchSize: Int?,
                            explicitBatchNormSync: BatchNormSync?,
@@ -110,6 +111,7 @@ extension ResumePoint {
         c.labelSmoothing = requested.labelSmoothing
         c.gradientClipNorm = requested.gradientClipNorm
         c.augmentation = requested.augmentation
+        c.allReduceDataType = requested.allReduceDataType
         let changes = differing.map { "\($0) \(ConfigurationDifference.value(at: $0, in: old)) → \(ConfigurationDifference.value(at: $0, in: new))" }
         return (c, changes)
     }

@@ -49,10 +49,10 @@ public final class StepRunner {
 
     /// Builds the network for batches of up to `maxBatch` samples on `threads` threads, with
     /// batch-norm statistics summed over the ranks `batchNormSync` groups together (a collective
-    /// for `group:K` and `node`, which split the communicator).
+    /// for `group:K` and `node`, which split the communicator), gradients exchanged in `allReduceDataType`.
     public init(graph: Graph, maxBatch: Int, threads: Int, seed: UInt64, communicator: Communicator,
-                batchNormSync: BatchNormSync, bucketBytes: Int, optimizer configuration: SGD.Configuration = .init(),
-                accumulationSteps: Int = 1) {
+                batchNormSync: BatchNormSync, bucketBytes: Int, allReduceDataType: AllReduceDataType = .fp32,
+                optimizer configuration: SGD.Configuration = .init(), accumulationSteps: Int = 1) {
         precondition(accumulationSteps >= 1, "accumulationSteps must be at least 1")
         self.accumulationSteps = accumulationSteps
         pool = ComputePool(threads: threads)
@@ -60,7 +60,7 @@ public final class StepRunner {
         self.communicator = communicator
         batchNormGroup = batchNormSync.statisticsGroup(in: communicator)
         network.context.statisticsReducer = batchNormGroup
-        buckets = GradientBuckets(network: network, communicator: communicator, bucketBytes: bucketBytes)
+        buckets = GradientBuckets(network: network, communicator: communicator, bucketBytes: bucketBytes, dataType: allReduceDataType)
         optimizer = SGD(arena: network.parameters, configuration: configuration)
         microBatchStatistics = accumulationSteps > 1 ? MicroBatchStatistics(buffers: network.buffers) : nil
     }
@@ -74,6 +74,12 @@ public final class StepRunner {
 
     /// Gradient buckets of the all-reduce.
     public var bucketCount: Int { buckets.ranges.count }
+
+    /// The gradient exchange in words: its number format and the bytes of gradient each rank
+    /// sends into the all-reduce per optimizer step (halved by bf16).
+    public var exchangeSummary: String {
+        "gradients exchanged as \(buckets.dataType.rawValue), \(buckets.bytesPerStep) bytes per step"
+    }
 
     /// Seconds the all-reduce kept the backward passes waiting since `resetWaitTimer`.
     public var allReduceWaitSeconds: Double { buckets.exposedSeconds }

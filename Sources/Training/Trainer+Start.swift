@@ -13,6 +13,7 @@ extension Trainer {
                       + (c.accumulationSteps > 1 ? "\(c.accumulationSteps) accumulated micro-batches × " : "")
                       + "batch \(c.batchSize) = global batch \(c.globalBatchSize), \(schedule.stepsPerEpoch) steps/epoch, "
                       + "\(c.epochs) epochs, \(c.threads) thread(s) per rank, batch norm \(c.batchNormSync.rawValue), "
+                      + (communicator.size > 1 || c.allReduceType != .fp32 ? runner.exchangeSummary + ", " : "")
                       + "augment \(c.augmentation.description), 3×3 convolutions \(ConvolutionAlgorithm.selected.rawValue), kernels \(KernelSet.summary)"
                       + (startEpoch + startBatch > 0 ? "; resuming at epoch \(startEpoch + 1), step \(schedule.step)" : ""))
         if c.batchNormSync == .node && communicator.size > 1 {

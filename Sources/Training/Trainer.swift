@@ -120,6 +120,7 @@ public final class Trainer {
                                                   availableBytes: SystemMemory.availableBytes().map { $0 / Self.ranksOnThisNode() })
         runner = StepRunner(graph: graph, maxBatch: maxBatch, threads: c.threads, seed: c.seed, communicator: communicator,
                             batchNormSync: c.batchNormSync, bucketBytes: Int(c.bucketMegabytes * 1_048_576),
+                            allReduceDataType: c.allReduceType,
                             optimizer: c.optimizer, accumulationSteps: c.accumulationSteps)
         if resume == nil, let source = c.initFrom { try Self.initialize(runner.network, from: source, communicator) }
         communicator.broadcast(runner.network.parameters.values.pointer, count: runner.network.parameters.count)

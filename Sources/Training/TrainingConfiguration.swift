@@ -1,4 +1,5 @@
 import Data
+import Distributed
 import Engine
 import Models
 
@@ -48,6 +49,11 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var batchNormSync = BatchNormSync.batch
     /// Size of a gradient all-reduce bucket, in MiB.
     public var bucketMegabytes = 1.0
+    /// The number format gradients are exchanged in (`--allreduce-dtype`): nil (absent in
+    /// `config.json`) for fp32, so that files written before the option read as fp32. It changes
+    /// the gradients the optimizer sees, so a resume may change it only with
+    /// `--continue-with-changes`.
+    public var allReduceDataType: AllReduceDataType?
     /// Compare a checksum of the parameters across ranks every this many steps (0: never).
     public var checkSyncEvery = 0
     /// Number of ranks (processes) of the run.
@@ -70,6 +76,9 @@ public struct TrainingConfiguration: Codable, Hashable, Sendable {
     public var stepLogPath: String?
     /// The ddptrain version that wrote this configuration.
     public var softwareVersion = TrainingConfiguration.currentVersion
+
+    /// The number format gradients are exchanged in (fp32 when not recorded).
+    public var allReduceType: AllReduceDataType { allReduceDataType ?? .fp32 }
 
     /// Micro-batches per optimizer step on each rank (1 without accumulation).
     public var accumulationSteps: Int { accumulateSteps ?? 1 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Distributed  // AllReduceDataType is a flag value
 import Training
 
 /// `ddptrain bench`: full training steps on synthetic input, timed by phase.
@@ -29,6 +30,9 @@ struct Bench: ParsableCommand {
 
     @Option(name: .long, help: "Under mpirun: gradient all-reduce bucket size in MiB (default: \(number(Double(defaults.bucketBytes) / 1_048_576))).")
     var bucketMb: Double?
+
+    @Option(name: .long, help: ArgumentHelp("Number format of the gradient all-reduce: fp32 or bf16 (half the bytes) (default: fp32).", valueName: "type"))
+    var allreduceDtype: AllReduceDataType?
 
     @Flag(name: .long, help: ArgumentHelp(
         "Measure this machine's single-precision peak (OpenBLAS sgemm, a register-only FMA loop) at 1 and --threads threads.",
@@ -62,7 +66,8 @@ struct Bench: ParsableCommand {
         }
         if !benchesModel {
             let unused = [("--batch-size", batchSize != nil), ("--steps", steps != nil), ("--warmup", warmup != nil),
-                          ("--profile", profile), ("--bn-sync", bnSync != nil), ("--bucket-mb", bucketMb != nil)]
+                          ("--profile", profile), ("--bn-sync", bnSync != nil), ("--bucket-mb", bucketMb != nil),
+                          ("--allreduce-dtype", allreduceDtype != nil)]
                 .filter(\.1).map(\.0)
             if !unused.isEmpty {
                 throw ValidationError("\(unused.joined(separator: ", ")) would do nothing: --peak without a model measures only "
@@ -92,6 +97,7 @@ struct Bench: ParsableCommand {
             benchmark.profile = profile
             benchmark.batchNormSync = batchNormSync
             benchmark.bucketBytes = bucketBytes
+            benchmark.allReduceDataType = allreduceDtype ?? .fp32
             try benchmark.run(on: communicator, sgemmPeak: sgemmPeak).forEach { print($0) }
         }
     }

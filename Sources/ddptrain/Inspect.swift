@@ -34,6 +34,7 @@ struct Inspect: ParsableCommand {
         print("progress: epoch \(state.epoch) of \(c.epochs) complete" + (state.batchInEpoch > 0 ? " + \(state.batchInEpoch) batches" : "")
               + ", global step \(state.globalStep), \(state.samplesSeen) samples seen, \(String(format: "%.0f", state.wallSeconds)) s of training")
         print("run: \(state.worldSize) rank(s), global batch \(state.globalBatchSize), seed \(c.seed), batch norm \(c.batchNormSync.rawValue), "
+              + "gradients exchanged as \(c.allReduceType.rawValue), "
               + "augment \(c.augmentation.description)")
         let s = state.schedule
         print("schedule: \(s.kind.rawValue), base lr \(s.baseRate), step \(s.step) of \(s.totalSteps), current lr \(s.currentRate), "

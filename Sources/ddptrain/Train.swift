@@ -104,6 +104,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Size of a gradient all-reduce bucket in MiB (default: \(number(defaults.bucketMegabytes))).")
     var bucketMb: Double?
 
+    @Option(name: .long, help: ArgumentHelp("Number format of the gradient all-reduce: fp32, or bf16 (bfloat16, half the bytes; pairs added in float32; a single process rounds its gradients the same way) (default: fp32).", valueName: "type"))
+    var allreduceDtype: AllReduceDataType?
+
     @Option(name: .long, help: "Compare a parameter checksum across ranks every N steps and abort if they differ (default: \(defaults.checkSyncEvery), never).")
     var checkSyncEvery: Int?
 
@@ -304,6 +307,7 @@ struct Train: ParsableCommand {
         if let threads { c.threads = threads }
         if let bnSync { c.batchNormSync = bnSync }
         if let bucketMb { c.bucketMegabytes = bucketMb }
+        if let allreduceDtype { c.allReduceDataType = allreduceDtype == .fp32 ? nil : allreduceDtype }
         if let checkSyncEvery { c.checkSyncEvery = checkSyncEvery }
         return c
     }
@@ -323,6 +327,7 @@ struct Train: ParsableCommand {
 extension LearningRateSchedule.Kind: ExpressibleByArgument {}
 extension ShiftFill: ExpressibleByArgument {}
 extension BatchScaling.Rule: ExpressibleByArgument {}
+extension AllReduceDataType: ExpressibleByArgument {}
 
 /// The optimizers `--optimizer` names: both are `SGD`, LARS with a trust coefficient.
 enum OptimizerKind: String, ExpressibleByArgument, CaseIterable {

@@ -218,6 +218,7 @@ private final class RecordingCommunicator: Communicator {
     func broadcast(_ values: UnsafeMutablePointer<Float>, count: Int) { XCTFail("unexpected collective") }
     func broadcast(_ bytes: inout [UInt8]) { XCTFail("unexpected collective") }
     func startSum(_ values: UnsafeMutablePointer<Float>, count: Int) { XCTFail("unexpected collective") }
+    func startBFloat16Sum(_ values: UnsafeMutablePointer<UInt16>, count: Int) { XCTFail("unexpected collective") }
     func progress() {}
     func waitAll() {}
     func abort(_ message: String, status: Int32) -> Never { fatalError(message) }
