@@ -47,20 +47,23 @@ import sys
 
 # --- measured constants ---------------------------------------------------------------------
 # alpha: one round (one message each way) between two simulated nodes whose links both carry
-# `delay 0.1ms` (0.2 ms one way), from a 256 B recursive-doubling all-reduce (one round) at 2 nodes
-# x 1 rank: 247-256 us in a quiet session (Docs/distributed.md, "The latency alpha, measured",
-# Cluster/testing/allreduce-latency.c). On 2026-12-08 under a load average of 8-11 the same round
-# cost 0.54-0.89 ms with and without the delay (Cluster/testing/allreduce-sweep.sh, same doc,
-# "Gradient all-reduce algorithms, measured"): CPU scheduling, an upper bound; try --alpha-ms 0.9.
+# `delay 0.1ms` (0.2 ms one way): recursive doubling at 256 B-16 KiB (one round) at 2 nodes x
+# 1 rank took 286-315 us (Cluster/testing/allreduce-sweep.sh, 2026-12-07 13:12-13:14, load
+# 1.7-4.7; Docs/distributed.md, "Gradient all-reduce algorithms, measured"); an earlier quiet
+# session measured 247-256 us for 256 B. Under load 7-12 the same round cost 0.54-0.89 ms with
+# or without the delay (CPU scheduling on the 2 shared cores): an upper bound, try --alpha-ms 0.9.
 ALPHA_NET_MS = 0.30
-# alpha of one round between two ranks of one host over shared memory (vader): 256-2048 B
-# recursive doubling took 1-2 us (`mpirun -np 2 --mca btl vader,self ... allreduce-sweep --mode
-# blocking`, 3 runs, load average 8, same doc section).
+# alpha of one round between two ranks of one host over shared memory (vader): 256 B-1 KiB
+# recursive doubling took 1-2 us (`mpirun -np 2 --mca btl vader,self --mca mpi_yield_when_idle 1
+# allreduce-sweep --mode blocking --sizes 256,1024,2048,4096`, 5 runs, load 7.9-8.2, same section).
 ALPHA_SM_MS = 0.002
 # Open MPI's TCP eager limit (`ompi_info --param btl tcp --level 9`: btl_tcp_eager_limit 65536):
-# larger messages take a rendezvous handshake first. Measured: at 2 nodes with 0.2 ms one way a
-# 64 KiB recursive-doubling all-reduce took 1.9-2.6 ms where 16 KiB took 0.6-0.8 ms.
+# larger messages take a rendezvous handshake first. Measured (same runs as alpha): recursive
+# doubling took 1.02-1.14 ms at 64 KiB against 0.31-0.37 ms at 16 KiB, the binomial tree 1.9 ms
+# against 0.54 ms, while Rabenseifner (32 KiB halves) stayed at 0.71 ms.
 EAGER_BYTES = 65536
+# Link rates: beta is 1/rate, the nominal rate of a real link. (The simulated links were not
+# rate-shaped for the sweep; unshaped they moved 300-460 MB/s: this CPU copying through TCP.)
 LINKS_BITS_PER_SECOND = {"1gbit": 1e9, "10gbit": 10e9, "25gbit": 25e9, "100gbit": 100e9}
 
 # --- models (from `ddptrain summary MODEL`) ----------------------------------------------------
