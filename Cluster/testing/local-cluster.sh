@@ -19,6 +19,8 @@
 #
 #   Environment: DDPT_CLUSTER_PREFIX (default ddpt), DDPT_CLUSTER_NET (default 10.77.0) and
 #   DDPT_CLUSTER_STATE_DIR (default /tmp/PREFIX-cluster) select an independent cluster instance.
+#   DDPT_CLUSTER_BTL (default tcp,self) is `run`'s `--mca btl` (mpirun refuses a second one among
+#   the options): tcp,vader,self lets the ranks of one node use shared memory, as on a real cluster.
 #
 # Shaping: with the kernel's netem qdisc, `netem delay D loss P rate R` on both ends of the link.
 # Without netem: `tbf rate R burst B` on both ends for the rate, and inside the node's namespace
@@ -63,7 +65,7 @@ readonly HOSTS=${STATE_DIR}/hosts
 
 die() { echo "local-cluster: $*" >&2; exit 1; }
 unsupported() { echo "local-cluster: cannot simulate a cluster here: $*" >&2; exit 3; }
-usage() { sed -n '6,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
+usage() { sed -n '6,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit "${1:-2}"; }
 note() { echo "local-cluster: $*" >&2; }
 
 # Interface names have at most 15 characters: PREFIX-v200, PREFIX-p<pid> (pids up to 7 digits).
@@ -299,7 +301,7 @@ build_mpirun() {
         --mca plm_rsh_agent "$AGENT"
         --mca plm_rsh_no_tree_spawn 1
         --mca pml ob1
-        --mca btl tcp,self
+        --mca btl "${DDPT_CLUSTER_BTL:-tcp,self}"
         --mca btl_tcp_if_include "$SUBNET"
         --mca oob_tcp_if_include "$SUBNET")
     [[ $has_np -eq 1 ]] || MPIRUN_ARGV+=(-np "$nodes" --map-by node)
