@@ -38,8 +38,9 @@ enum DirectKernel {
         case .stridedThreeByThree:
             StridedConvolution.workspaceElements(g, segmentCount: segmentCount)
         case .pointwise:
-            // The weight gradient's `sgemm` reads the activated input from an im2col panel.
-            max(PointwiseConvolution.workspaceElements(g, segmentCount: segmentCount), g.patchSize * g.outPlane)
+            max(PointwiseConvolution.workspaceElements(g, segmentCount: segmentCount),
+                PointwiseConvolution.weightGradientScratchCount(
+                    g, samples: PointwiseConvolution.preferredWeightGradientSamples(g)))
         }
     }
 
@@ -104,9 +105,8 @@ enum DirectKernel {
     }
 
     /// Adds (or, with `accumulate` false, stores) the weight and bias gradients of `samples`:
-    /// the Winograd, direct or strided kernel for 3×3, in groups of its
-    /// `preferredWeightGradientSamples`;
-    /// `dY · Zᵀ` by `sgemm` for 1×1 (`Convolution.backward` without an input gradient).
+    /// the Winograd, direct or strided kernel for 3×3, the channel products for 1×1, in groups
+    /// of the kernel's `preferredWeightGradientSamples`.
     func weightGradient(samples: Range<Int>, input: [TensorView], geometry g: ConvolutionGeometry,
                         activation: InputActivation?, weight: UnsafePointer<Float>, outputGradient: TensorView,
                         weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?,
@@ -116,14 +116,7 @@ enum DirectKernel {
         case .threeByThree(_, _, winogradWeightGradient: true): kernel = WinogradConvolution.self
         case .threeByThree: kernel = DirectConvolution.self
         case .stridedThreeByThree: kernel = StridedConvolution.self
-        case .pointwise:
-            for n in samples {
-                Convolution.backward(sample: n, input: input, geometry: g, activation: activation, weight: weight,
-                                     outputGradient: outputGradient, weightGradient: weightGradient,
-                                     biasGradient: biasGradient, accumulateWeights: accumulate || n != samples.lowerBound,
-                                     inputGradient: nil, accumulateInput: false, col: scratch, dcol: scratch)
-            }
-            return
+        case .pointwise: kernel = PointwiseConvolution.self
         }
         kernel.weightGradientInGroups(
             samples: samples, input: input, geometry: g, activation: activation, outputGradient: outputGradient,

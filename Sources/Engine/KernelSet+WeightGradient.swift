@@ -59,4 +59,22 @@ extension KernelSet {
                 weightGradient: weightGradient, accumulate: accumulate)
         }
     }
+
+    /// Runs this set's channel products `m[co][ci] = Σ_t gradient[co][t] · input[ci][t]`
+    /// (`ChannelProducts.products`; `length` a multiple of `weightGradientLanes`).
+    @inline(__always)
+    func channelProducts(gradient: UnsafePointer<Float>, gradientStride: Int, outChannels: Int,
+                         input: UnsafePointer<Float>, inputStride: Int, inChannels: Int, length: Int,
+                         into m: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        switch self {
+        case .avx512:
+            KernelsAVX512.ChannelProducts.products(
+                gradient: gradient, gradientStride: gradientStride, outChannels: outChannels, input: input,
+                inputStride: inputStride, inChannels: inChannels, length: length, into: m, accumulate: accumulate)
+        case .avx2:
+            KernelsAVX2.ChannelProducts.products(
+                gradient: gradient, gradientStride: gradientStride, outChannels: outChannels, input: input,
+                inputStride: inputStride, inChannels: inChannels, length: length, into: m, accumulate: accumulate)
+        }
+    }
 }

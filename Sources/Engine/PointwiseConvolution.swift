@@ -1,7 +1,8 @@
 import KernelsAVX2
 
 /// A direct 1×1, stride-1 convolution in NCHW on the register tiles of `PointwiseTiles`: the
-/// forward pass and the input gradient (the weight gradient stays `dY · Zᵀ` by `sgemm`).
+/// forward pass and the input gradient; the weight gradient `dY · Zᵀ` runs on `ChannelProducts`
+/// (PointwiseConvolution+WeightGradient.swift).
 ///
 /// A 1×1 convolution is a product `W (Cout × Cin) · Z (Cin × HW)` per sample. The forward pass
 /// writes the activated input (BN-ReLU applied, segments concatenated) once into scratch, as

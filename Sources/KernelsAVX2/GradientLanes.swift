@@ -14,10 +14,10 @@ let gradientEightChannelTiles = false
 @inline(__always)
 func foldToEight(_ v: GradientLanes) -> SIMD8<Float> { v }
 
-/// Input channels per tile of the Winograd weight gradient's element products
-/// (`WinogradWeightGradient.products`): 2, so that 4 × 2 accumulators and 6 operand vectors fit
+/// Input channels per tile of the channel products (`ChannelProducts`, the 1×1 and Winograd
+/// weight gradients): 2, so that 4 × 2 accumulators and 6 operand vectors fit
 /// the 16 registers.
-let winogradGradientInputChannels = 2
+let channelProductInputChannels = 2
 
 /// Input channels per tile of the broadcast weight gradient (`BroadcastWeightGradient`): 4, so
 /// that 4 × 3 accumulators, the gradient vector and a broadcast input fit the 16 registers.

@@ -15,10 +15,10 @@ let gradientEightChannelTiles = true
 @inline(__always)
 func foldToEight(_ v: GradientLanes) -> SIMD8<Float> { v.lowHalf + v.highHalf }
 
-/// Input channels per tile of the Winograd weight gradient's element products
-/// (`WinogradWeightGradient.products`): 4, so that each of the 8 operand vectors feeds 4 FMAs
+/// Input channels per tile of the channel products (`ChannelProducts`, the 1×1 and Winograd
+/// weight gradients): 4, so that each of the 8 operand vectors feeds 4 FMAs
 /// (16 accumulators and 8 operands in the 32 registers).
-let winogradGradientInputChannels = 4
+let channelProductInputChannels = 4
 
 /// Input channels per tile of the broadcast weight gradient (`BroadcastWeightGradient`): 8, so
 /// that each gradient vector feeds 24 FMAs (8 × 3 accumulators in the 32 registers).

@@ -1,6 +1,6 @@
 @testable import Engine
 
-/// One case of the 3×3 kernel tests: `batch` samples whose input is `segments` channel slices
+/// One case of the convolution kernel tests: `batch` samples whose input is `segments` channel slices
 /// (a DenseNet layer reads a concatenation), `outChannels` outputs, with or without the fused
 /// BN-ReLU and bias, overwriting or accumulating into its outputs.
 struct ConvolutionCase: CustomStringConvertible {
