@@ -81,9 +81,10 @@ MODELS = {
                         168, 96, 96, 96, 96, 96, 96, 120, 48, 144, 72, 72, 72, 168, 96, 96, 96, 96, 96],
     },
 }
-# Compute per micro-batch at batch 32 per rank, one thread (Docs/distributed.md, rate-only table,
-# an earlier session): TO BE RE-MEASURED with the current engine; override with --compute.
-DEFAULT_COMPUTE_MS = {"resnet-20": (126.5, 89.0), "sparsenet-40-24": (884.0, 620.0)}
+# Compute per micro-batch at batch 32 per rank, one thread: `ddptrain bench --model M --batch-size 32
+# --threads 1 --steps 10`, best median of 3 runs, 2026-12-07 (Intel Xeon family 6 model 207, the
+# engine at 50e3b6b; Docs/distributed.md); override with --compute.
+DEFAULT_COMPUTE_MS = {"resnet-20": (82.2, 59.1), "sparsenet-40-24": (516.8, 384.9)}
 
 
 # --- Open MPI 4.1's choices ------------------------------------------------------------------
@@ -253,7 +254,7 @@ def main(argv=None):
                         help="model (repeatable; default: all)")
     parser.add_argument("--compute", action="append", metavar="MODEL=TOTAL_MS:BACKWARD_MS",
                         help="forward+backward and backward time of one micro-batch per rank, measured "
-                             "(default: the doc's earlier figures, to be re-measured: "
+                             "(default: measured on the project's machine: "
                              + ", ".join(f"{m}={t}:{b}" for m, (t, b) in DEFAULT_COMPUTE_MS.items()) + ")")
     parser.add_argument("--nodes", default="8,32,128", help="comma-separated node counts (default 8,32,128)")
     parser.add_argument("--link", action="append", choices=sorted(LINKS_BITS_PER_SECOND),

@@ -39,7 +39,8 @@ final class ScalingProjectionTests: XCTestCase {
         ]
         for (algorithm, formula) in formulas {
             let rows = try rows(["--model", "resnet-20", "--nodes", "8,128", "--link", "10gbit", "--alpha-ms", "0.25",
-                                 "--overlap", "1", "--eager-bytes", "0", "--grad-algorithm", algorithm])
+                                 "--overlap", "1", "--eager-bytes", "0", "--grad-algorithm", algorithm,
+                                 "--compute", "resnet-20=126.5:89"])
             XCTAssertEqual(rows.count, 2)
             for row in rows {
                 let n = double(row, "nodes")
