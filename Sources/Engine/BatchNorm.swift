@@ -188,6 +188,20 @@ public enum BatchNorm {
         }
     }
 
+    /// Channel `c`'s `dx = γ/σ · (dz − Σdz/m − x̂ · Σdz·x̂/m)` written as `scale[c]·dz + c1·x + c0`,
+    /// from `gradientSums`' sums over `count` values: one FMA pair per element in the passes that
+    /// apply it (`inputGradient`, `NormalizedResidual.inputGradient`).
+    @inline(__always)
+    static func inputGradientCoefficients(_ c: Int, count: Int, sums: UnsafePointer<Double>,
+                                          mean: UnsafePointer<Float>, invStd: UnsafePointer<Float>,
+                                          scale: UnsafePointer<Float>) -> (c1: Float, c0: Float) {
+        let a = scale[c], mu = mean[c], inv = invStd[c]
+        let k1 = Float(sums[2 * c] / Double(count))
+        let k2 = Float(sums[2 * c + 1] / Double(count))
+        // dx = a·(g − k1 − (x − μ)·inv·k2) = a·g + c1·x + c0
+        return (-a * inv * k2, -a * k1 + a * inv * k2 * mu)
+    }
+
     /// Writes (`accumulate[j]` false) or adds `dx = γ/σ · (dz − Σdz/m − x̂ · Σdz·x̂/m)` into
     /// `inputGradient` (one view per segment, `j`), where the sums (over `count` values per
     /// channel) come from `gradientSums`.
@@ -209,11 +223,9 @@ public enum BatchNorm {
                     targetIndex += 1
                 }
                 let target = inputGradient[targetIndex], accumulate = accumulate[targetIndex]
-                let a = scale[gc], b = shift[gc], mu = mean[gc], inv = invStd[gc]
-                let k1 = Float(sums[2 * gc] / Double(count))
-                let k2 = Float(sums[2 * gc + 1] / Double(count))
-                // dx = a·(g − k1 − (x − μ)·inv·k2) = a·g + c1·x + c0
-                let c1 = -a * inv * k2, c0 = -a * k1 + a * inv * k2 * mu
+                let a = scale[gc], b = shift[gc]
+                let (c1, c0) = inputGradientCoefficients(gc, count: count, sums: sums, mean: mean, invStd: invStd,
+                                                         scale: scale)
                 let a8 = Float8(repeating: a), b8 = Float8(repeating: b)
                 let c18 = Float8(repeating: c1), c08 = Float8(repeating: c0), zero = Float8()
                 let plane = view.shape.planeSize

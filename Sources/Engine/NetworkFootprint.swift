@@ -93,7 +93,8 @@ public struct NetworkFootprint: Hashable, Sendable {
                 partialElements = max(partialElements, w.partial)
                 sharedElementsPerSample = max(sharedElementsPerSample, w.sharedPerSample)
                 if let norm = (layer as? ConvolutionLayer)?.norm ?? (layer as? BatchNormLayer)?.norm
-                    ?? (layer as? PooledConvolutionLayer)?.norm ?? (layer as? DepthwiseConvolutionLayer)?.norm {
+                    ?? (layer as? PooledConvolutionLayer)?.norm ?? (layer as? DepthwiseConvolutionLayer)?.norm
+                    ?? (layer as? NormalizedResidualLayer)?.norm {
                     normalizedChannels.append(norm.channels)
                 }
                 if layer is DropoutLayer { dropoutElements.append(valueElements[layer.output.index]) }

@@ -27,12 +27,19 @@ protocol ModelGraph {
     mutating func dropout(_ x: Value, rate: Float, name: String) throws -> Value
     /// `relu?(x + shortcut(s))`.
     mutating func residual(_ x: Value, shortcut: Value, relu: Bool, name: String) throws -> Value
+    /// `relu?(bn(x) + shortcut(s))` with the batch norm named `norm`: by default the two layers,
+    /// which the engine fuses into one (`Graph.normalizedResidual`).
+    mutating func normalizedResidual(_ x: Value, norm: String, shortcut: Value, relu: Bool, name: String) throws -> Value
     /// A squeeze-and-excitation unit over `x` with `hidden` features: each channel scaled by
     /// `σ(fc2(relu(fc1(global mean of x))))`.
     mutating func squeezeExcitation(_ x: Value, hidden: Int, name: String) throws -> Value
 }
 
 extension ModelGraph {
+    mutating func normalizedResidual(_ x: Value, norm: String, shortcut: Value, relu: Bool, name: String) throws -> Value {
+        try residual(try batchNorm([x], relu: false, name: norm), shortcut: shortcut, relu: relu, name: name)
+    }
+
     /// The 3×3 convolution of a model after its stem: a plain one, or for a separable model
     /// (`ModelConfiguration.isSeparable`) a depthwise 3×3 with the same stride and fused BN-ReLU
     /// named `name`, then a pointwise 1×1 named `name.pointwise` with nothing between them (as
@@ -160,6 +167,11 @@ struct FootprintCounter: ModelGraph {
 
     mutating func residual(_ x: Int, shortcut: Int, relu: Bool, name: String) throws -> Int {
         try addLayer()
+        return try addValue(shapes[x])
+    }
+
+    mutating func normalizedResidual(_ x: Int, norm: String, shortcut: Int, relu: Bool, name: String) throws -> Int {
+        try addLayer(normalized: shapes[x].channels)
         return try addValue(shapes[x])
     }
 

@@ -41,7 +41,7 @@ public struct ModelSummary {
         convolutionCount = graph.layers.filter { $0 is ConvolutionLayer || $0 is PooledConvolutionLayer || $0 is DepthwiseConvolutionLayer }.count
         batchNormCount = graph.layers.filter {
             ($0 as? ConvolutionLayer)?.preactivation == true || ($0 as? DepthwiseConvolutionLayer)?.preactivation == true
-                || $0 is BatchNormLayer || $0 is PooledConvolutionLayer
+                || $0 is BatchNormLayer || $0 is PooledConvolutionLayer || $0 is NormalizedResidualLayer
         }.count
     }
 

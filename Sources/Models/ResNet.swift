@@ -48,12 +48,15 @@ enum ResNet: ArchitectureFamily {
                 // conv2's fused pre-activation is the block's first BN + ReLU.
                 let c2 = try g.convolution3x3([c1], c, outChannels: channels, stride: 1, preactivation: true,
                                               name: prefix + ".conv2")
-                var b2 = try g.batchNorm([c2], relu: false, name: prefix + ".norm2")
                 // SE-ResNet: the unit scales the branch after its last batch norm, before the sum.
+                // Without it, the batch norm and the sum are one layer.
                 if let hidden = c.squeezeExcitationHidden(channels: channels) {
-                    b2 = try g.squeezeExcitation(b2, hidden: hidden, name: prefix + ".se")
+                    let b2 = try g.batchNorm([c2], relu: false, name: prefix + ".norm2")
+                    let se = try g.squeezeExcitation(b2, hidden: hidden, name: prefix + ".se")
+                    x = try g.residual(se, shortcut: x, relu: true, name: prefix + ".add")
+                } else {
+                    x = try g.normalizedResidual(c2, norm: prefix + ".norm2", shortcut: x, relu: true, name: prefix + ".add")
                 }
-                x = try g.residual(b2, shortcut: x, relu: true, name: prefix + ".add")
             }
             channels *= 2
         }
