@@ -59,10 +59,10 @@ public enum WinogradWeightGradient {
         for _ in 0..<channels {
             // The tile's two gradient rows, even and odd columns: y[a][b].
             let top = Rows.load(p, groupStride), bottom = Rows.load(p + padW, groupStride)
-            let y00 = top.evenHalf.replacing(with: 0, where: outside)
-            let y01 = top.oddHalf.replacing(with: 0, where: outside)
-            let y10 = bottom.evenHalf.replacing(with: 0, where: outside)
-            let y11 = bottom.oddHalf.replacing(with: 0, where: outside)
+            let y00 = top.evenLanes.replacing(with: 0, where: outside)
+            let y01 = top.oddLanes.replacing(with: 0, where: outside)
+            let y10 = bottom.evenLanes.replacing(with: 0, where: outside)
+            let y11 = bottom.oddLanes.replacing(with: 0, where: outside)
             // Along each row, A = [[1, 0], [1, 1], [1, −1], [0, −1]]: (a, a + b, a − b, −b); then
             // the same down the columns, element e = 4 i + j.
             let r0 = (y00, y00 + y01, y00 - y01, -y01), r1 = (y10, y10 + y11, y10 - y11, -y11)
