@@ -87,28 +87,13 @@ public enum NormalizedResidual {
                         i += 1
                     }
                     s1 += Double(f1); s2 += Double(f2) * Double(invStd[c])
-                    if let ds, !identity { scatter(n, c, y, dy, relu, into: ds, accumulate: accumulateShortcut) }
+                    if let ds, !identity {
+                        Residual.optionAShortcutGradient(sample: n, channel: c, output: y, outputGradient: dy, relu: relu,
+                                                         into: ds, accumulate: accumulateShortcut)
+                    }
                 }
                 sums[2 * c] = s1
                 sums[2 * c + 1] = s2
-            }
-        }
-    }
-
-    /// Option A's shortcut gradient for output channel `c` of sample `n`: the masked gradient on
-    /// every `stride`-th pixel of the shortcut channel `c` came from, zero on the others (unless
-    /// accumulating); nothing when `c` is a zero-padded channel.
-    static func scatter(_ n: Int, _ c: Int, _ y: TensorView, _ dy: TensorView, _ relu: Bool,
-                        into ds: TensorView, accumulate: Bool) {
-        let shape = y.shape, sc = c - (shape.channels - ds.shape.channels) / 2
-        guard sc >= 0 && sc < ds.shape.channels else { return }
-        let stride = ds.shape.height / shape.height
-        let yp = y.plane(n, c), g = dy.plane(n, c), sp = ds.plane(n, sc)
-        if !accumulate { sp.update(repeating: 0, count: ds.shape.planeSize) }
-        for oy in 0..<shape.height {
-            for ox in 0..<shape.width {
-                let i = oy * shape.width + ox
-                sp[(oy * stride) * ds.shape.width + ox * stride] += (!relu || yp[i] > 0) ? g[i] : 0
             }
         }
     }

@@ -49,19 +49,28 @@ public enum Residual {
                            into: dx.plane(n, c), accumulate: accumulateInput, shortcut, accumulateShortcut)
         }
         guard let ds, !identity else { return }
-        // Option A: the gradient of the subsampled, zero-padded shortcut lands on every
-        // `stride`-th pixel of the shortcut's channels; the rest of the shortcut gets nothing.
-        if !accumulateShortcut { ds.sample(n).update(repeating: 0, count: ds.shape.elementCount) }
+        for c in 0..<shape.channels {
+            optionAShortcutGradient(sample: n, channel: c, output: y, outputGradient: dy, relu: relu, into: ds,
+                                    accumulate: accumulateShortcut)
+        }
+    }
+
+    /// Option A's shortcut gradient for output channel `c` of sample `n`: the gradient of the
+    /// subsampled, zero-padded shortcut (`dy`, masked by `y > 0` with `relu`) lands on every
+    /// `stride`-th pixel of the shortcut channel `c` came from, and the rest of that channel gets
+    /// nothing (zero unless `accumulate`); nothing happens for a zero-padded channel.
+    static func optionAShortcutGradient(sample n: Int, channel c: Int, output y: TensorView,
+                                        outputGradient dy: TensorView, relu: Bool, into ds: TensorView,
+                                        accumulate: Bool) {
+        let shape = y.shape, sc = c - (shape.channels - ds.shape.channels) / 2
+        guard sc >= 0 && sc < ds.shape.channels else { return }
         let stride = ds.shape.height / shape.height
-        let pad = (shape.channels - ds.shape.channels) / 2
-        for sc in 0..<ds.shape.channels {
-            let c = sc + pad
-            let yp = y.plane(n, c), g = dy.plane(n, c), sp = ds.plane(n, sc)
-            for oy in 0..<shape.height {
-                for ox in 0..<shape.width {
-                    let i = oy * shape.width + ox
-                    sp[(oy * stride) * ds.shape.width + ox * stride] += (!relu || yp[i] > 0) ? g[i] : 0
-                }
+        let yp = y.plane(n, c), g = dy.plane(n, c), sp = ds.plane(n, sc)
+        if !accumulate { sp.update(repeating: 0, count: ds.shape.planeSize) }
+        for oy in 0..<shape.height {
+            for ox in 0..<shape.width {
+                let i = oy * shape.width + ox
+                sp[(oy * stride) * ds.shape.width + ox * stride] += (!relu || yp[i] > 0) ? g[i] : 0
             }
         }
     }
